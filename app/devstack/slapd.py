@@ -1,0 +1,272 @@
+"""A throwaway slapd for the dev stack and the tests.
+
+This is the one place where the slapd configuration is generated: the schema,
+modules (argon2, ppolicy, dynlist), indexes, limits and ACLs of
+``ldap_schema/`` are put together here, loaded with ``slapadd`` and served by
+a real ``slapd`` process on loopback.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+from argon2 import PasswordHasher
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "ldap_schema"
+SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "dyngroup")
+SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
+SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
+SLAPTEST = shutil.which("slaptest") or "/usr/sbin/slaptest"
+
+# Demo accounts of the dev stack; their passwords are printed at start-up.
+DEMO_IRS = {"desy": "irdesy", "kek": "irkek", "infn": "irinfn"}
+DEMO_IR_PASSWORD = "Demo-representative-2026"
+DEMO_HELPDESK_PASSWORD = "Demo-helpdesk-2026"
+
+_DAY = 86400
+
+
+@dataclass
+class SlapdSettings:
+    workdir: Path
+    base_dn: str = "dc=example,dc=org"
+    organisation: str = "Example Collaboration"
+    mail_domain: str = "example.org"
+    main_group: str = "members"
+    main_gid_number: int = 30000
+    first_uid_number: int = 40000
+    service_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    root_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    password_max_age_days: int = 180
+    password_expire_warning_days: int = 30
+    initial_password_days: int = 5
+    password_min_length: int = 12
+    demo: bool = True
+    # Tests and the dev stack do not need durable writes.
+    nosync: bool = True
+
+    @property
+    def service_dn(self) -> str:
+        return f"cn=portal,ou=services,{self.base_dn}"
+
+    @property
+    def root_dn(self) -> str:
+        return f"cn=admin,{self.base_dn}"
+
+    @property
+    def conf_path(self) -> Path:
+        return self.workdir / "slapd.conf"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+
+def _fill(path: Path, values: dict) -> str:
+    return Template(path.read_text()).substitute(values)
+
+
+def _argon2(password: str) -> str:
+    # Cheap parameters: these are throwaway demo and test accounts.
+    return "{ARGON2}" + PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
+
+
+def render_slapd_conf(s: SlapdSettings) -> str:
+    includes = [f"include /etc/ldap/schema/{name}.schema" for name in SYSTEM_SCHEMAS]
+    includes.append(f"include {SCHEMA_DIR / 'portal.schema'}")
+    acl = _fill(SCHEMA_DIR / "acl.conf", {"base": s.base_dn, "service": s.service_dn})
+    indexes = [
+        "objectClass eq", "uid eq,sub", "mail eq", "cn eq,sub", "sn eq,sub", "givenName eq,sub",
+        "portalContactMail eq", "portalCollabMail eq", "portalStatus eq",
+        "portalRequestStatus eq", "portalHomeInstitution eq", "portalInstitutionId eq",
+        "member eq", "uidNumber eq", "entryUUID eq",
+    ]
+    lines = [
+        *includes,
+        f"pidfile {s.workdir / 'slapd.pid'}",
+        f"argsfile {s.workdir / 'slapd.args'}",
+        "modulepath /usr/lib/ldap",
+        "moduleload back_mdb",
+        # Modules before password-hash, indexes and overlays (OPENLDAP-NOTES).
+        "moduleload argon2",
+        "moduleload ppolicy",
+        "moduleload dynlist",
+        "password-hash {ARGON2}",
+        "sizelimit 500",
+        "database mdb",
+        "maxsize 1073741824",
+        f'suffix "{s.base_dn}"',
+        f'rootdn "{s.root_dn}"',
+        f"rootpw {s.root_password}",
+        f"directory {s.data_dir}",
+        *(["dbnosync"] if s.nosync else []),
+        *(f"index {ix}" for ix in indexes),
+        f'limits dn.exact="{s.service_dn}" size=unlimited time=unlimited',
+        "overlay ppolicy",
+        f'ppolicy_default "cn=default,ou=policies,{s.base_dn}"',
+        "ppolicy_use_lockout",
+        "overlay dynlist",
+        "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames",
+        acl,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_bootstrap_ldif(s: SlapdSettings) -> str:
+    dc = s.base_dn.split(",")[0].split("=", 1)[1]
+    members = "".join(
+        f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in DEMO_IRS.values()
+    ) if s.demo else ""
+    values = {
+        "base": s.base_dn,
+        "dc": dc,
+        "organisation": s.organisation,
+        "mail_domain": s.mail_domain,
+        "main_group": s.main_group,
+        "main_gid_number": s.main_gid_number,
+        "main_group_members": members,
+        "first_uid_number": s.first_uid_number,
+        "service_password_hash": _argon2(s.service_password),
+        "password_max_age": s.password_max_age_days * _DAY,
+        "password_expire_warning": s.password_expire_warning_days * _DAY,
+        "initial_password_max_age": s.initial_password_days * _DAY,
+        "password_min_length": s.password_min_length,
+        "ir_password_hash": _argon2(DEMO_IR_PASSWORD),
+        "helpdesk_password_hash": _argon2(DEMO_HELPDESK_PASSWORD),
+    }
+    text = _fill(SCHEMA_DIR / "bootstrap.ldif", values)
+    if s.demo:
+        text += "\n" + _fill(SCHEMA_DIR / "demo.ldif", values)
+    return text
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SlapdProcess:
+    """Create (once), start and stop one slapd serving ``settings.workdir``."""
+
+    def __init__(self, settings: SlapdSettings, port: int | None = None):
+        self.settings = settings
+        self.port = port
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def initialised(self) -> bool:
+        return (self.settings.data_dir / "data.mdb").exists()
+
+    def initialise(self) -> None:
+        """Write the config and load the bootstrap tree (and demo data)."""
+        s = self.settings
+        if s.data_dir.exists():
+            shutil.rmtree(s.data_dir)
+        s.data_dir.mkdir(parents=True)
+        s.conf_path.write_text(render_slapd_conf(s))
+        ldif = s.workdir / "bootstrap.ldif"
+        ldif.write_text(render_bootstrap_ldif(s))
+        _run([SLAPADD, "-q", "-f", str(s.conf_path), "-l", str(ldif)])
+        ldif.unlink()
+
+    def write_config(self) -> None:
+        self.settings.conf_path.write_text(render_slapd_conf(self.settings))
+
+    def start(self, attempts: int = 5) -> None:
+        fixed_port = self.port is not None
+        log = open(self.settings.workdir / "slapd.log", "ab")
+        for _ in range(attempts):
+            if not fixed_port:
+                self.port = free_port()
+            self.process = subprocess.Popen(
+                [SLAPD, "-d", "none", "-f", str(self.settings.conf_path), "-h", self.url],
+                stdout=log, stderr=log, start_new_session=True,
+            )
+            if self._wait_listening():
+                return
+            self.stop()
+            if fixed_port:
+                break
+        raise RuntimeError(
+            f"slapd did not start on {self.url}; see {self.settings.workdir / 'slapd.log'}"
+        )
+
+    def _wait_listening(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _run(cmd: list[str]) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
+
+
+def slaptest_schema(schema_file: Path, workdir: Path) -> subprocess.CompletedProcess:
+    """Validate one form of the project's schema (``.schema`` or cn=config ``.ldif``)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if schema_file.suffix == ".schema":
+        conf = workdir / "slapd.conf"
+        conf.write_text(
+            "".join(f"include /etc/ldap/schema/{n}.schema\n" for n in SYSTEM_SCHEMAS)
+            + f"include {schema_file}\n"
+        )
+        return subprocess.run([SLAPTEST, "-u", "-f", str(conf)], capture_output=True, text=True)
+    confdir = workdir / "slapd.d"
+    confdir.mkdir(exist_ok=True)
+    ldif = workdir / "config.ldif"
+    parts = [
+        "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n",
+        "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n",
+    ]
+    parts += [
+        Path(f"/etc/ldap/schema/{n}.ldif").read_text() for n in SYSTEM_SCHEMAS
+    ]
+    parts.append(schema_file.read_text())
+    ldif.write_text("\n".join(p.strip() + "\n" for p in parts))
+    load = subprocess.run(
+        [SLAPADD, "-n0", "-F", str(confdir), "-l", str(ldif)], capture_output=True, text=True
+    )
+    if load.returncode != 0:
+        return load
+    return subprocess.run([SLAPTEST, "-u", "-F", str(confdir)], capture_output=True, text=True)
+
+
+def ensure_executables() -> None:
+    missing = [p for p in (SLAPD, SLAPADD) if not os.access(p, os.X_OK)]
+    if missing:
+        raise RuntimeError(
+            "OpenLDAP server tools not found (" + ", ".join(missing) + "): "
+            "install Debian's slapd and ldap-utils (make run/make test do it as root)"
+        )
