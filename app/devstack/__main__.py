@@ -1,0 +1,152 @@
+"""The dev stack: ``python -m app.devstack run`` (what ``make run`` calls).
+
+Starts a real slapd (data kept under var/ldap), a mail catcher writing
+var/mail/*.eml and the portal under gunicorn; Ctrl-C stops all three.
+``reset`` forgets the data; ``env`` prints the PORTAL_* variables so that
+``flask --app wsgi ...`` commands reach the running stack.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .mailcatcher import MailCatcher
+from .slapd import (
+    DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD, DEMO_IRS, SlapdProcess, SlapdSettings,
+    ensure_executables,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+VAR = ROOT / "var"
+STATE = VAR / "dev-stack.json"
+
+
+def _ports() -> tuple[int, int, int]:
+    return (int(os.environ.get("PORTAL_DEV_LDAP_PORT", "3389")),
+            int(os.environ.get("PORTAL_DEV_SMTP_PORT", "2525")),
+            int(os.environ.get("PORT", "5000")))
+
+
+def _state() -> dict:
+    """Secrets of this dev stack, made once and kept with its data."""
+    if STATE.exists():
+        return json.loads(STATE.read_text())
+    state = {"service_password": secrets.token_urlsafe(24),
+             "root_password": secrets.token_urlsafe(24),
+             "secret_key": secrets.token_urlsafe(48)}
+    VAR.mkdir(exist_ok=True)
+    STATE.write_text(json.dumps(state))
+    STATE.chmod(0o600)
+    return state
+
+
+def _slapd_settings(state: dict) -> SlapdSettings:
+    return SlapdSettings(workdir=VAR / "ldap", service_password=state["service_password"],
+                         root_password=state["root_password"])
+
+
+def portal_environment(state: dict) -> dict[str, str]:
+    ldap_port, smtp_port, web_port = _ports()
+    s = _slapd_settings(state)
+    return {
+        "PORTAL_ENV": "dev",
+        "PORTAL_SECRET_KEY": state["secret_key"],
+        "PORTAL_BASE_URL": f"http://127.0.0.1:{web_port}",
+        "PORTAL_LDAP_URLS": f"ldap://127.0.0.1:{ldap_port}",
+        "PORTAL_LDAP_BASE_DN": s.base_dn,
+        "PORTAL_LDAP_BIND_DN": s.service_dn,
+        "PORTAL_LDAP_BIND_PASSWORD": state["service_password"],
+        "PORTAL_SMTP_HOST": "127.0.0.1",
+        "PORTAL_SMTP_PORT": str(smtp_port),
+        "PORTAL_MAIL_FROM": f"Membership registry <registry@{s.mail_domain}>",
+        "PORTAL_COLLABORATION_NAME": s.organisation,
+        "PORTAL_MAIL_DOMAIN": s.mail_domain,
+        "PORTAL_MAIN_GROUP": s.main_group,
+        "PORTAL_HELPDESK_EMAIL": f"helpdesk@{s.mail_domain}",
+        "PORTAL_DEV_MAIL_DIR": str(VAR / "mail"),
+    }
+
+
+def run() -> int:
+    ensure_executables()
+    ldap_port, smtp_port, web_port = _ports()
+    state = _state()
+    slapd = SlapdProcess(_slapd_settings(state), port=ldap_port)
+    if not slapd.initialised:
+        print("Creating the dev directory under var/ldap (schema, tree, demo data)...")
+        slapd.settings.workdir.mkdir(parents=True, exist_ok=True)
+        slapd.initialise()
+    else:
+        slapd.write_config()
+    catcher = MailCatcher(smtp_port, folder=VAR / "mail")
+    gunicorn = None
+    try:
+        slapd.start()
+        catcher.start()
+        env = {**os.environ, **portal_environment(state)}
+        gunicorn = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{web_port}",
+             "--workers", "2", "--access-logfile", "-", "wsgi:app"],
+            cwd=ROOT, env=env)
+        s = slapd.settings
+        print(f"""
+Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
+  portal      http://127.0.0.1:{web_port}/          (register at /register)
+  caught mail http://127.0.0.1:{web_port}/dev/mail  (files in var/mail/)
+  directory   {slapd.url}  base {s.base_dn}
+              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' -b '{s.base_dn}'
+  smtp        127.0.0.1:{smtp_port}
+Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
+  institute representatives {', '.join(f'{uid} ({inst})' for inst, uid in DEMO_IRS.items())}
+      password {DEMO_IR_PASSWORD}
+  helpdesk   uid=helpdesk,ou=staff,{s.base_dn}  password {DEMO_HELPDESK_PASSWORD}
+""", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        return gunicorn.wait()
+    except KeyboardInterrupt:
+        print("\nStopping the dev stack...")
+        return 0
+    finally:
+        if gunicorn and gunicorn.poll() is None:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=15)
+        catcher.stop()
+        slapd.stop()
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def reset() -> int:
+    for path in (VAR / "ldap", VAR / "mail", STATE):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    print("Dev data removed; the next `make run` creates a fresh directory.")
+    return 0
+
+
+def print_env() -> int:
+    for name, value in portal_environment(_state()).items():
+        print(f"export {name}='{value}'")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.devstack")
+    parser.add_argument("command", choices=("run", "reset", "env"))
+    command = parser.parse_args().command
+    return {"run": run, "reset": reset, "env": print_env}[command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

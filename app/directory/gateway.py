@@ -1,0 +1,483 @@
+"""The directory gateway: the only module that talks LDAP.
+
+Connections are kept per thread and reopened once on a communication failure;
+every value that goes into a filter is escaped and every DN is built from a
+validated name; ldap3 errors become the project's own exceptions.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from datetime import datetime, timezone
+from typing import Callable, Iterable, TypeVar
+
+from ldap3 import (
+    BASE, FIRST, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE, SYNC,
+    Connection, Server, ServerPool,
+)
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from .errors import DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, StateConflict
+from .records import Institution, NewMember, NewRequest, OutboxMessage, Person, Request
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Account names and institution ids are validated here again before they
+# become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
+ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{3,7}$")
+IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+PERSON_ATTRS = [
+    "uid", "givenName", "portalMiddleName", "sn", "cn", "mail", "portalContactMail",
+    "portalHomeInstitution", "portalCategory", "portalStatus", "portalMemberSince",
+    "portalInitialPasswordDeadline", "uidNumber", "memberOf",
+]
+REQUEST_ATTRS = [
+    "uid", "portalRequestStatus", "givenName", "portalMiddleName", "sn", "portalContactMail",
+    "portalHomeInstitution", "portalCategory", "portalCollabMail", "portalConditionsVersion",
+    "portalSubmittedAt", "portalSubmittedFrom", "portalEmailVerifiedAt", "portalDecidedBy",
+    "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
+    "portalAuditEvent",
+]
+_COMMUNICATION_ERRORS = (
+    ldap_errors.LDAPCommunicationError,
+    ldap_errors.LDAPServerPoolExhaustedError,
+    ldap_errors.LDAPMaximumRetriesError,
+    ldap_errors.LDAPResponseTimeoutError,
+    ldap_errors.LDAPBusyResult,
+    ldap_errors.LDAPUnavailableResult,
+)
+
+
+def ldap_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+def parse_ldap_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.rstrip("Z").split(".")[0]
+    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def _first(attrs: dict, name: str, default: str = "") -> str:
+    values = attrs.get(name) or []
+    if isinstance(values, list):
+        return str(values[0]) if values else default
+    return str(values)
+
+
+def _all(attrs: dict, name: str) -> tuple[str, ...]:
+    values = attrs.get(name) or []
+    return tuple(str(v) for v in values) if isinstance(values, list) else (str(values),)
+
+
+def _eq(attribute: str, value: str) -> str:
+    return f"({attribute}={escape_filter_chars(value)})"
+
+
+class Directory:
+    def __init__(
+        self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
+        connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",
+    ):
+        servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout) for url in urls]
+        # active=1: try each server once per connection attempt, never loop
+        # forever; exhaust: skip a dead server for 30 s before trying it again.
+        self._pool = ServerPool(servers, FIRST, active=1, exhaust=30)
+        self._bind_dn = bind_dn
+        self._bind_password = bind_password
+        # ldap3 packs it into SO_RCVTIMEO as whole seconds.
+        self._receive_timeout = max(1, int(receive_timeout))
+        self._local = threading.local()
+        self.base_dn = base_dn
+        self.people_dn = f"ou=people,{base_dn}"
+        self.requests_dn = f"ou=requests,{base_dn}"
+        self.institutions_dn = f"ou=institutions,{base_dn}"
+        self.groups_dn = f"ou=groups,{base_dn}"
+        self.outbox_dn = f"ou=outbox,{base_dn}"
+        self.uid_counter_dn = f"cn=uidnumber,ou=counters,{base_dn}"
+        self.initial_policy_dn = f"cn=initial,ou=policies,{base_dn}"
+        self.main_group_dn = self.group_dn(main_group)
+
+    # -- connection handling -------------------------------------------------
+
+    def _connection(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = Connection(
+                self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
+                auto_bind=True, raise_exceptions=True, receive_timeout=self._receive_timeout,
+            )
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.unbind()
+            except ldap_errors.LDAPException as exc:
+                log.debug("closing a broken directory connection: %s", exc)
+
+    def _call(self, operation: Callable[[Connection], T]) -> T:
+        """Run ``operation`` on this thread's connection, reconnecting once."""
+        for attempt in (1, 2):
+            try:
+                return operation(self._connection())
+            except _COMMUNICATION_ERRORS as exc:
+                self._drop_connection()
+                if attempt == 2:
+                    raise DirectoryUnavailable(str(exc)) from exc
+                log.info("directory connection lost (%s); reconnecting", type(exc).__name__)
+            except ldap_errors.LDAPEntryAlreadyExistsResult as exc:
+                raise EntryExists(str(exc)) from exc
+            except ldap_errors.LDAPNoSuchObjectResult as exc:
+                raise NoSuchEntry(str(exc)) from exc
+            except ldap_errors.LDAPNoSuchAttributeResult as exc:
+                raise StateConflict(str(exc)) from exc
+            except ldap_errors.LDAPBindError as exc:
+                self._drop_connection()
+                raise DirectoryError(f"the portal cannot bind to the directory: {exc}") from exc
+            except ldap_errors.LDAPException as exc:
+                raise DirectoryError(f"{type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _search(self, base: str, search_filter: str, attributes: list[str],
+                scope=SUBTREE, size_limit: int = 0) -> list[dict]:
+        def run(conn: Connection) -> list[dict]:
+            try:
+                conn.search(base, search_filter, scope, attributes=attributes,
+                            size_limit=size_limit)
+            except ldap_errors.LDAPNoSuchObjectResult:
+                return []
+            return [r for r in conn.response if r.get("type") == "searchResEntry"]
+        return self._call(run)
+
+    def _read(self, dn: str, attributes: list[str]) -> dict | None:
+        entries = self._search(dn, "(objectClass=*)", attributes, scope=BASE)
+        return entries[0] if entries else None
+
+    def _modify(self, dn: str, changes: dict) -> None:
+        self._call(lambda conn: conn.modify(dn, changes))
+
+    def ping(self) -> str:
+        """Bind (if needed) and ask who we are; for ``flask portal check``."""
+        return self._call(lambda conn: conn.extend.standard.who_am_i() or "")
+
+    # -- DNs -------------------------------------------------------------------
+
+    def person_dn(self, account_name: str) -> str:
+        return f"uid={_checked_account_name(account_name)},{self.people_dn}"
+
+    def request_dn(self, account_name: str) -> str:
+        return f"uid={_checked_account_name(account_name)},{self.requests_dn}"
+
+    def group_dn(self, name: str) -> str:
+        return f"cn={escape_rdn(_checked_identifier(name))},{self.groups_dn}"
+
+    def institution_dn(self, institution_id: str) -> str:
+        return f"portalInstitutionId={_checked_identifier(institution_id)},{self.institutions_dn}"
+
+    # -- institutions and people ---------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        entries = self._search(self.institutions_dn, "(objectClass=portalInstitution)",
+                               ["portalInstitutionId", "o", "c", "portalRepresentative"])
+        return sorted((_institution(e) for e in entries), key=lambda i: i.name.lower())
+
+    def institution(self, institution_id: str) -> Institution | None:
+        if not IDENTIFIER_RE.match(institution_id or ""):
+            return None
+        entry = self._read(self.institution_dn(institution_id),
+                           ["portalInstitutionId", "o", "c", "portalRepresentative"])
+        return _institution(entry) if entry else None
+
+    def person_by_dn(self, dn: str) -> Person | None:
+        entry = self._read(dn, PERSON_ATTRS)
+        return _person(entry) if entry else None
+
+    def person(self, account_name: str) -> Person | None:
+        if not ACCOUNT_NAME_RE.match(account_name or ""):
+            return None
+        return self.person_by_dn(self.person_dn(account_name))
+
+    def account_names_in_use(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` are held by anyone: people, staff, requests."""
+        names = sorted({n for n in names if n})
+        if not names:
+            return set()
+        wanted = "".join(_eq("uid", n) for n in names)
+        entries = self._search(self.base_dn, f"(|{wanted})", ["uid"])
+        return {u.lower() for e in entries for u in _all(e["attributes"], "uid")} & set(names)
+
+    def mail_addresses_in_use(self, addresses: Iterable[str], exclude_account: str = "") -> set[str]:
+        """Which collaboration addresses are taken by members or open/approved
+        requests (other than those of ``exclude_account``)."""
+        addresses = sorted({a.lower() for a in addresses if a})
+        if not addresses:
+            return set()
+        wanted = "".join(_eq("mail", a) + _eq("portalCollabMail", a) for a in addresses)
+        exclude = f"(!{_eq('uid', exclude_account)})" if exclude_account else ""
+        filt = f"(&(|{wanted})(!(portalRequestStatus=rejected)){exclude})"
+        entries = self._search(self.base_dn, filt, ["mail", "portalCollabMail"])
+        found = {v.lower() for e in entries
+                 for v in _all(e["attributes"], "mail") + _all(e["attributes"], "portalCollabMail")}
+        return found & set(addresses)
+
+    def add_member(self, member: NewMember) -> str:
+        dn = self.person_dn(member.account_name)
+        display = " ".join(p for p in (member.given_name, member.middle_name, member.family_name) if p)
+        attributes = {
+            "objectClass": ["inetOrgPerson", "posixAccount", "portalMember"],
+            "uid": member.account_name,
+            "cn": display,
+            "displayName": display,
+            "givenName": member.given_name,
+            "sn": member.family_name,
+            "mail": member.mail,
+            "portalContactMail": member.contact_mail,
+            "portalHomeInstitution": member.institution,
+            "portalCategory": member.category,
+            "portalStatus": "active",
+            "portalMemberSince": ldap_time(member.member_since),
+            "portalInitialPasswordDeadline": ldap_time(member.initial_password_deadline),
+            "portalConditionsVersion": member.conditions_version,
+            "uidNumber": str(member.uid_number),
+            "gidNumber": str(member.gid_number),
+            "homeDirectory": f"/home/{member.account_name}",
+            "loginShell": "/bin/bash",
+            "userPassword": member.password_hash,
+            # Initial passwords live under their own, short-lived policy.
+            "pwdPolicySubentry": self.initial_policy_dn,
+            "portalAuditEvent": member.audit_event,
+        }
+        if member.middle_name:
+            attributes["portalMiddleName"] = member.middle_name
+        self._call(lambda conn: conn.add(dn, attributes=attributes))
+        return dn
+
+    def add_group_member(self, group_dn: str, member_dn: str) -> None:
+        """Add ``member_dn`` to a groupOfNames; already a member is fine."""
+        try:
+            self._modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]})
+        except DirectoryError as exc:
+            if isinstance(exc.__cause__, ldap_errors.LDAPAttributeOrValueExistsResult):
+                return
+            raise
+
+    def group_gid_number(self, group_dn: str) -> int:
+        entry = self._read(group_dn, ["gidNumber"])
+        if entry is None or not _first(entry["attributes"], "gidNumber"):
+            raise NoSuchEntry(f"group {group_dn} or its gidNumber is missing")
+        return int(_first(entry["attributes"], "gidNumber"))
+
+    def allocate_uid_number(self, attempts: int = 50) -> int:
+        """Take the next uidNumber: an atomic delete-old/add-new on the counter."""
+        for _ in range(attempts):
+            entry = self._read(self.uid_counter_dn, ["uidNumber"])
+            if entry is None:
+                raise NoSuchEntry(f"{self.uid_counter_dn} is missing")
+            current = int(_first(entry["attributes"], "uidNumber"))
+            try:
+                self._modify(self.uid_counter_dn, {"uidNumber": [
+                    (MODIFY_DELETE, [str(current)]), (MODIFY_ADD, [str(current + 1)])]})
+                return current
+            except StateConflict:
+                continue
+        raise DirectoryError("could not allocate a uidNumber: too much contention")
+
+    # -- requests --------------------------------------------------------------
+
+    def add_request(self, new: NewRequest) -> str:
+        dn = self.request_dn(new.account_name)
+        attributes = {
+            "objectClass": ["portalRequest"],
+            "uid": new.account_name,
+            "portalRequestStatus": new.status,
+            "givenName": new.given_name,
+            "sn": new.family_name,
+            "cn": " ".join(p for p in (new.given_name, new.middle_name, new.family_name) if p),
+            "portalContactMail": new.contact_mail,
+            "portalHomeInstitution": new.institution,
+            "portalCategory": new.category,
+            "portalCollabMail": new.collab_mail,
+            "portalConditionsVersion": new.conditions_version,
+            "portalSubmittedAt": ldap_time(new.submitted_at),
+            "portalSubmittedFrom": new.submitted_from,
+            "portalPasswordHash": new.password_hash,
+            "portalAuditEvent": new.audit_event,
+        }
+        if new.middle_name:
+            attributes["portalMiddleName"] = new.middle_name
+        self._call(lambda conn: conn.add(dn, attributes=attributes))
+        return dn
+
+    def request(self, account_name: str, with_password_hash: bool = False) -> Request | None:
+        if not ACCOUNT_NAME_RE.match(account_name or ""):
+            return None
+        attrs = REQUEST_ATTRS + (["portalPasswordHash"] if with_password_hash else [])
+        entry = self._read(self.request_dn(account_name), attrs)
+        return _request(entry) if entry else None
+
+    def transition_request(self, account_name: str, expected: str, new: str,
+                           changes: dict, audit_event: str) -> None:
+        """Move a request from status ``expected`` to ``new`` atomically.
+
+        Raises StateConflict when the request is no longer in ``expected``
+        (someone else decided first): the delete of the old value fails.
+        """
+        modification = {
+            "portalRequestStatus": [(MODIFY_DELETE, [expected]), (MODIFY_ADD, [new])],
+            "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
+        }
+        modification.update(_replacements(changes))
+        self._modify(self.request_dn(account_name), modification)
+
+    def update_request(self, account_name: str, changes: dict,
+                       audit_event: str | None = None) -> None:
+        modification = _replacements(changes)
+        if audit_event:
+            modification["portalAuditEvent"] = [(MODIFY_ADD, [audit_event])]
+        self._modify(self.request_dn(account_name), modification)
+
+    def claim_account_created(self, account_name: str, at: datetime, audit_event: str) -> bool:
+        """Mark an approved request's account as complete, once.
+
+        True for the one caller whose modify set ``portalAccountCreatedAt``
+        (it then sends the mail); the request's password hash goes with it.
+        """
+        try:
+            self._modify(self.request_dn(account_name), {
+                "portalAccountCreatedAt": [(MODIFY_ADD, [ldap_time(at)])],
+                "portalPasswordHash": [(MODIFY_REPLACE, [])],
+                "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
+            })
+            return True
+        except DirectoryError as exc:
+            if isinstance(exc.__cause__, (ldap_errors.LDAPConstraintViolationResult,
+                                          ldap_errors.LDAPAttributeOrValueExistsResult)):
+                return False
+            raise
+
+    def requests_with_status(self, status: str) -> list[Request]:
+        entries = self._search(self.requests_dn,
+                               f"(&(objectClass=portalRequest){_eq('portalRequestStatus', status)})",
+                               REQUEST_ATTRS)
+        return [_request(e) for e in entries]
+
+    # -- mail outbox -------------------------------------------------------------
+
+    def add_outbox_message(self, message: OutboxMessage) -> None:
+        dn = f"portalOutboxId={_checked_identifier(message.id)},{self.outbox_dn}"
+        attributes = {
+            "objectClass": ["portalOutboxEntry"],
+            "portalOutboxId": message.id,
+            "portalOutboxMessage": message.message,
+            "portalOutboxAttempts": str(message.attempts),
+            "portalOutboxLastError": message.last_error[:1000] or "-",
+            "portalSubmittedAt": ldap_time(message.queued_at or datetime.now(timezone.utc)),
+        }
+        if message.recipients:
+            attributes["portalOutboxRecipient"] = list(message.recipients)
+        self._call(lambda conn: conn.add(dn, attributes=attributes))
+
+    def outbox_messages(self) -> list[OutboxMessage]:
+        entries = self._search(self.outbox_dn, "(objectClass=portalOutboxEntry)", [
+            "portalOutboxId", "portalOutboxMessage", "portalOutboxRecipient",
+            "portalOutboxAttempts", "portalOutboxLastError", "portalSubmittedAt"])
+        return sorted((_outbox(e) for e in entries), key=lambda m: (m.queued_at, m.id))
+
+    def record_outbox_failure(self, message_id: str, attempts: int, error: str) -> None:
+        dn = f"portalOutboxId={_checked_identifier(message_id)},{self.outbox_dn}"
+        self._modify(dn, {"portalOutboxAttempts": [(MODIFY_REPLACE, [str(attempts)])],
+                          "portalOutboxLastError": [(MODIFY_REPLACE, [error[:1000] or "-"])]})
+
+    def remove_outbox_message(self, message_id: str) -> None:
+        dn = f"portalOutboxId={_checked_identifier(message_id)},{self.outbox_dn}"
+        self._call(lambda conn: conn.delete(dn))
+
+
+def _checked_account_name(name: str) -> str:
+    if not isinstance(name, str) or not ACCOUNT_NAME_RE.match(name):
+        raise ValueError("not a valid account name")
+    return name
+
+
+def _checked_identifier(value: str) -> str:
+    if not isinstance(value, str) or not IDENTIFIER_RE.match(value):
+        raise ValueError("not a valid identifier")
+    return value
+
+
+def _replacements(changes: dict) -> dict:
+    """MODIFY_REPLACE for each attribute; None or "" removes it."""
+    def values(value) -> list:
+        if value is None or value == "":
+            return []
+        return [ldap_time(value) if isinstance(value, datetime) else value]
+    return {attr: [(MODIFY_REPLACE, values(value))] for attr, value in changes.items()}
+
+
+def _institution(entry: dict) -> Institution:
+    a = entry["attributes"]
+    return Institution(
+        id=_first(a, "portalInstitutionId"), name=_first(a, "o"), country=_first(a, "c"),
+        representative_dns=_all(a, "portalRepresentative"),
+    )
+
+
+def _person(entry: dict) -> Person:
+    a = entry["attributes"]
+    uid_number = _first(a, "uidNumber")
+    return Person(
+        dn=entry["dn"], account_name=_first(a, "uid"), given_name=_first(a, "givenName"),
+        middle_name=_first(a, "portalMiddleName"), family_name=_first(a, "sn"),
+        display_name=_first(a, "cn"), mail=_first(a, "mail"),
+        contact_mail=_first(a, "portalContactMail"),
+        institution=_first(a, "portalHomeInstitution"), category=_first(a, "portalCategory"),
+        status=_first(a, "portalStatus"),
+        member_since=parse_ldap_time(_first(a, "portalMemberSince")),
+        initial_password_deadline=parse_ldap_time(_first(a, "portalInitialPasswordDeadline")),
+        uid_number=int(uid_number) if uid_number else None,
+        groups=_all(a, "memberOf"),
+    )
+
+
+def _request(entry: dict) -> Request:
+    a = entry["attributes"]
+    raw_hash = (entry.get("raw_attributes") or {}).get("portalPasswordHash") or [b""]
+    return Request(
+        dn=entry["dn"], account_name=_first(a, "uid"), status=_first(a, "portalRequestStatus"),
+        given_name=_first(a, "givenName"), middle_name=_first(a, "portalMiddleName"),
+        family_name=_first(a, "sn"), contact_mail=_first(a, "portalContactMail"),
+        institution=_first(a, "portalHomeInstitution"), category=_first(a, "portalCategory"),
+        collab_mail=_first(a, "portalCollabMail"),
+        conditions_version=_first(a, "portalConditionsVersion"),
+        submitted_at=parse_ldap_time(_first(a, "portalSubmittedAt")),
+        submitted_from=_first(a, "portalSubmittedFrom"),
+        email_verified_at=parse_ldap_time(_first(a, "portalEmailVerifiedAt")),
+        decided_by=_first(a, "portalDecidedBy"),
+        decided_at=parse_ldap_time(_first(a, "portalDecidedAt")),
+        decided_from=_first(a, "portalDecidedFrom"),
+        decision_reason=_first(a, "portalDecisionReason"),
+        account_created_at=parse_ldap_time(_first(a, "portalAccountCreatedAt")),
+        audit=_all(a, "portalAuditEvent"),
+        password_hash=bytes(raw_hash[0]),
+    )
+
+
+def _outbox(entry: dict) -> OutboxMessage:
+    a = entry["attributes"]
+    raw = (entry.get("raw_attributes") or {}).get("portalOutboxMessage") or [b""]
+    return OutboxMessage(
+        id=_first(a, "portalOutboxId"), message=bytes(raw[0]),
+        recipients=_all(a, "portalOutboxRecipient"),
+        attempts=int(_first(a, "portalOutboxAttempts", "0")),
+        last_error=_first(a, "portalOutboxLastError"),
+        queued_at=parse_ldap_time(_first(a, "portalSubmittedAt")),
+    )

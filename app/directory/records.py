@@ -1,0 +1,111 @@
+"""Typed, immutable records the gateway hands to the services, each built in
+one place from a directory entry."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Institution:
+    id: str
+    name: str
+    country: str
+    representative_dns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Person:
+    dn: str
+    account_name: str
+    given_name: str
+    middle_name: str
+    family_name: str
+    display_name: str
+    mail: str
+    contact_mail: str
+    institution: str
+    category: str
+    status: str
+    member_since: datetime | None
+    initial_password_deadline: datetime | None
+    uid_number: int | None
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Request:
+    dn: str
+    account_name: str
+    status: str
+    given_name: str
+    middle_name: str
+    family_name: str
+    contact_mail: str
+    institution: str
+    category: str
+    collab_mail: str
+    conditions_version: str
+    submitted_at: datetime | None
+    submitted_from: str
+    email_verified_at: datetime | None
+    decided_by: str
+    decided_at: datetime | None
+    decided_from: str
+    decision_reason: str
+    account_created_at: datetime | None
+    audit: tuple[str, ...] = ()
+    password_hash: bytes = field(default=b"", repr=False)
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.given_name, self.middle_name, self.family_name) if p)
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """What registration writes: a request in its first state."""
+    account_name: str
+    given_name: str
+    middle_name: str
+    family_name: str
+    contact_mail: str
+    institution: str
+    category: str
+    collab_mail: str
+    conditions_version: str
+    submitted_at: datetime
+    submitted_from: str
+    status: str
+    audit_event: str
+    password_hash: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """What approval writes: a member entry in ou=people."""
+    account_name: str
+    given_name: str
+    middle_name: str
+    family_name: str
+    mail: str
+    contact_mail: str
+    institution: str
+    category: str
+    conditions_version: str
+    member_since: datetime
+    initial_password_deadline: datetime
+    uid_number: int
+    gid_number: int
+    audit_event: str
+    password_hash: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: str
+    message: bytes = field(repr=False)
+    recipients: tuple[str, ...] = ()
+    attempts: int = 0
+    last_error: str = ""
+    queued_at: datetime | None = None

@@ -1,0 +1,143 @@
+"""The registration form and its validation rules."""
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from .. import portal
+from ..directory import ACCOUNT_NAME_RE
+from ..services import names
+from ..services.passwords import password_problems
+
+EMAIL_RE = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,}$")
+MAX_NAME_LENGTH = 64
+
+
+def _lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _name(value):
+    return names.normalise_name(value) if isinstance(value, str) else value
+
+
+def webmail_domain(address: str, domains: tuple[str, ...]) -> bool:
+    """True when the address is at a configured webmail domain or below it."""
+    domain = address.rsplit("@", 1)[-1].lower()
+    for entry in domains:
+        if entry.endswith(".*"):
+            stem = entry[:-2]
+            if domain.startswith(stem + ".") or f".{stem}." in f".{domain}":
+                return True
+        elif domain == entry or domain.endswith("." + entry):
+            return True
+    return False
+
+
+class RegistrationForm(FlaskForm):
+    account_name = StringField(
+        _l("Account name"), filters=[_lower],
+        validators=[DataRequired(_l("Choose an account name."))],
+        description=_l("4-8 characters: lowercase letters and digits, starting with a letter. "
+                       "It can never be changed."))
+    given_name = StringField(_l("Given name"), filters=[_name], validators=[
+        DataRequired(_l("Enter your given (first) name.")), Length(max=MAX_NAME_LENGTH)])
+    middle_name = StringField(_l("Middle name (optional)"), filters=[_name],
+                              validators=[Length(max=MAX_NAME_LENGTH)])
+    family_name = StringField(_l("Family name"), filters=[_name], validators=[
+        DataRequired(_l("Enter your family (last) name.")), Length(max=MAX_NAME_LENGTH)])
+    email = EmailField(
+        _l("E-mail address at your institution"), filters=[_lower],
+        validators=[DataRequired(_l("Enter your e-mail address.")), Length(max=254)])
+    institution = SelectField(_l("Home institution"), validate_choice=False)
+    category = SelectField(_l("Category"), validate_choice=False)
+    password = PasswordField(_l("Initial password"), validators=[
+        DataRequired(_l("Choose an initial password."))])
+    password_confirm = PasswordField(_l("Repeat the password"), validators=[
+        DataRequired(_l("Repeat the password.")),
+        EqualTo("password", _l("The two passwords are not the same."))])
+    accept_conditions = BooleanField(_l("I have read and accept the conditions of use"),
+                                     validators=[DataRequired(
+                                         _l("You must accept the conditions of use to register."))])
+    names_confirmed = BooleanField(_l("Yes, my given and family names are in the right order"))
+
+    def __init__(self, *args, institutions=(), categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.institution.choices = [("", _l("Choose your home institution"))] + [
+            (i.id, i.name) for i in institutions]
+        self.category.choices = [("", _l("Choose your category"))] + [
+            (c.key, c.label) for c in categories]
+        self.show_names_confirmation = False
+
+    # -- field rules ---------------------------------------------------------------
+
+    def validate_account_name(self, field):
+        value = field.data or ""
+        if "@" in value:
+            raise ValidationError(_l("The account name is not an e-mail address: choose a short "
+                                     "name such as the suggestions below."))
+        if not 4 <= len(value) <= 8:
+            raise ValidationError(_l("The account name must be 4 to 8 characters long."))
+        if not ACCOUNT_NAME_RE.match(value):
+            raise ValidationError(_l("Use only lowercase letters a-z and digits, starting with a "
+                                     "letter."))
+        registration = portal().registration
+        if registration.account_name_reserved(value):
+            raise ValidationError(_l("This account name is reserved. Please choose another."))
+        if registration.account_name_taken(value):
+            raise ValidationError(_l("This account name is already taken. Please choose "
+                                     "another."))
+
+    def _check_name(self, field):
+        problem = names.name_problem(field.data or "")
+        if problem:
+            raise ValidationError(_l("This name cannot be used: %(problem)s.", problem=problem))
+
+    validate_given_name = _check_name
+    validate_middle_name = _check_name
+    validate_family_name = _check_name
+
+    def validate_email(self, field):
+        value = field.data or ""
+        if not EMAIL_RE.match(value):
+            raise ValidationError(_l("Enter a complete e-mail address, like name@institute.org."))
+        if webmail_domain(value, portal().settings.webmail_domains):
+            raise ValidationError(_l(
+                "Please use your address at your home institution: mail to webmail providers "
+                "is often filtered or lost, and the address identifies your institution."))
+
+    def validate_institution(self, field):
+        if field.data not in {key for key, _ in field.choices if key}:
+            raise ValidationError(_l("Choose your home institution from the list."))
+
+    def validate_category(self, field):
+        if field.data not in {key for key, _ in field.choices if key}:
+            raise ValidationError(_l("Choose a category from the list."))
+
+    def validate_password(self, field):
+        problems = password_problems(
+            field.data or "", portal().settings.password_min_length,
+            account_name=self.account_name.data or "",
+            name_parts=(self.given_name.data or "", self.middle_name.data or "",
+                        self.family_name.data or ""),
+            other_inputs=((self.email.data or "").split("@")[0],),
+        )
+        if problems:
+            raise ValidationError(" ".join(str(p) for p in problems))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if names.looks_swapped(self.given_name.data or "", self.family_name.data or "") \
+                and not self.names_confirmed.data:
+            self.show_names_confirmation = True
+            self.given_name.errors = list(self.given_name.errors) + [_l(
+                "Given and family name look swapped. The given name is your first name (for "
+                "example Toru), the family name your last name (Iijima). Correct them or confirm "
+                "below that they are right.")]
+            valid = False
+        return valid
+

@@ -1,0 +1,121 @@
+"""Registration pages: the form, its live hints, and e-mail confirmation."""
+from __future__ import annotations
+
+from flask import (
+    Blueprint, flash, jsonify, redirect, render_template, request, session, url_for,
+)
+from flask_babel import gettext as _
+
+from .. import portal
+from ..directory import ACCOUNT_NAME_RE
+from ..services import names
+from ..services.audit import Actor
+from ..services.errors import AccountNameUnavailable, AlreadyDone, LinkExpired, LinkInvalid
+from ..services.registration import Application
+from .forms import RegistrationForm
+
+bp = Blueprint("registration", __name__, url_prefix="/register")
+
+
+def _form() -> RegistrationForm:
+    p = portal()
+    return RegistrationForm(institutions=p.directory.institutions(),
+                            categories=p.settings.categories)
+
+
+def _hints(form: RegistrationForm) -> dict:
+    """Suggested account names and the collaboration mail address preview."""
+    given, middle, family = (form.given_name.data or "", form.middle_name.data or "",
+                             form.family_name.data or "")
+    if not (given and family) or any(names.name_problem(n) for n in (given, middle, family)):
+        return {"suggestions": [], "mail_preview": ""}
+    registration = portal().registration
+    return {"suggestions": registration.free_account_names(given, middle, family),
+            "mail_preview": registration.collaboration_mail(given, middle, family)}
+
+
+@bp.route("", methods=["GET", "POST"])
+def register():
+    form = _form()
+    if request.method == "POST":
+        picked = request.form.get("pick_account_name", "")
+        if picked or request.form.get("action") == "check":
+            # "Check names" or a suggestion chip: show hints, create nothing.
+            if ACCOUNT_NAME_RE.match(picked):
+                form.account_name.data = picked
+            return render_template("registration/form.html", form=form, **_hints(form),
+                                   conditions=portal().settings.conditions)
+        if form.validate_on_submit():
+            application = Application(
+                account_name=form.account_name.data, given_name=form.given_name.data,
+                middle_name=form.middle_name.data or "", family_name=form.family_name.data,
+                email=form.email.data, institution=form.institution.data,
+                category=form.category.data, password=form.password.data,
+                conditions_version=portal().settings.conditions.version,
+            )
+            try:
+                created = portal().registration.submit(
+                    application, Actor("applicant", request.remote_addr or ""))
+            except AccountNameUnavailable:
+                form.account_name.errors = [_("This account name was taken a moment ago. "
+                                              "Please choose another.")]
+            else:
+                session["created_request"] = {"account_name": created.account_name,
+                                              "email": created.contact_mail}
+                return redirect(url_for(".created"))
+    return render_template("registration/form.html", form=form, **_hints(form),
+                           conditions=portal().settings.conditions)
+
+
+@bp.get("/created")
+def created():
+    details = session.get("created_request")
+    if not details:
+        return redirect(url_for(".register"))
+    return render_template("registration/created.html", **details)
+
+
+@bp.get("/hints")
+def hints():
+    """Live hints for the form's script (read only)."""
+    given = names.normalise_name(request.args.get("given_name", "")[:64])
+    middle = names.normalise_name(request.args.get("middle_name", "")[:64])
+    family = names.normalise_name(request.args.get("family_name", "")[:64])
+    result = {"suggestions": [], "mail_preview": "", "account_name": None}
+    if given and family and not any(names.name_problem(n) for n in (given, middle, family)):
+        registration = portal().registration
+        result["suggestions"] = registration.free_account_names(given, middle, family)
+        result["mail_preview"] = registration.collaboration_mail(given, middle, family)
+    wanted = request.args.get("account_name", "").strip().lower()[:64]
+    if wanted:
+        registration = portal().registration
+        if not ACCOUNT_NAME_RE.match(wanted):
+            result["account_name"] = _("4-8 lowercase letters and digits, starting with a letter.")
+        elif registration.account_name_reserved(wanted) or registration.account_name_taken(wanted):
+            result["account_name"] = _("This account name is not available.")
+        else:
+            result["account_name"] = ""
+    response = jsonify(result)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+def verify(token: str):
+    """GET shows the request and a button; only the POST confirms (mail
+    scanners open links)."""
+    registration = portal().registration
+    try:
+        if request.method == "POST":
+            confirmed = registration.confirm_email(token, Actor("applicant", request.remote_addr or ""))
+            return render_template("registration/verified.html", request_=confirmed)
+        pending = registration.request_for_verification(token)
+    except LinkExpired:
+        return render_template("link_problem.html", problem="expired"), 410
+    except LinkInvalid:
+        return render_template("link_problem.html", problem="invalid"), 404
+    except AlreadyDone as done:
+        return render_template("registration/verified.html", request_=done.request, again=True)
+    if pending.status != "pending-verification":
+        return render_template("registration/verified.html", request_=pending, again=True)
+    return render_template("registration/verify.html", request_=pending)

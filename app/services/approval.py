@@ -1,0 +1,172 @@
+"""Approval: an IR decides from the link in their mail; on approval the
+member entry is written to the directory at once."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from ..directory import (
+    Directory, EntryExists, Institution, NewMember, Person, Request, StateConflict,
+)
+from ..mail import Mailer
+from ..settings import Settings
+from . import tokens
+from .audit import SYSTEM, Actor, audit_event
+from .errors import AlreadyDone, LinkInvalid, NotAuthorised
+from .registration import APPROVED, PENDING_APPROVAL, REJECTED, RegistrationService, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the IR sees: the request, themselves and the institution."""
+    request: Request
+    representative: Person
+    institution: Institution
+
+
+class ApprovalService:
+    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
+                 settings: Settings, registration: RegistrationService,
+                 clock: Callable[[], datetime] = utcnow):
+        self._directory = directory
+        self._mailer = mailer
+        self._links = links
+        self._settings = settings
+        self._registration = registration
+        self._clock = clock
+
+    def review(self, token: str) -> Review:
+        """Check a review link (GET: nothing changes).
+
+        The IR named in the link must still be an active representative of
+        the request's institution.
+        """
+        payload = self._links.load(tokens.REVIEW_REQUEST, token)
+        request = self._directory.request(str(payload.get("r", "")))
+        if request is None:
+            raise LinkInvalid("unknown request")
+        representative = self._directory.person(str(payload.get("ir", "")))
+        institution = self._directory.institution(request.institution)
+        if (representative is None or institution is None or representative.status != "active"
+                or representative.dn not in institution.representative_dns):
+            raise NotAuthorised("not a representative of this institution")
+        return Review(request, representative, institution)
+
+    def approve(self, token: str, actor_address: str) -> Request:
+        review = self.review(token)
+        request = review.request
+        if request.status != PENDING_APPROVAL:
+            raise AlreadyDone(request)
+        now = self._clock()
+        actor = Actor(review.representative.account_name, actor_address)
+        # The final collaboration address is fixed now (another member may
+        # have taken the previewed one since the request was submitted).
+        collab_mail = self._registration.collaboration_mail(
+            request.given_name, request.middle_name, request.family_name,
+            exclude_account=request.account_name)
+        try:
+            self._directory.transition_request(
+                request.account_name, PENDING_APPROVAL, APPROVED,
+                {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
+                 "portalDecidedFrom": actor_address, "portalCollabMail": collab_mail},
+                audit_event("request.approved", actor, now),
+            )
+        except StateConflict as exc:
+            raise AlreadyDone(self._directory.request(request.account_name)) from exc
+        log.info("request approved", extra={"event": "request.approved",
+                                            "account": request.account_name,
+                                            "actor": actor.name})
+        self.complete_account(request.account_name)
+        return self._directory.request(request.account_name)
+
+    def reject(self, token: str, reason: str, actor_address: str) -> Request:
+        reason = reason.strip()
+        if not reason:
+            raise ValueError("a rejection needs a reason")
+        review = self.review(token)
+        request = review.request
+        if request.status != PENDING_APPROVAL:
+            raise AlreadyDone(request)
+        now = self._clock()
+        actor = Actor(review.representative.account_name, actor_address)
+        try:
+            self._directory.transition_request(
+                request.account_name, PENDING_APPROVAL, REJECTED,
+                {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
+                 "portalDecidedFrom": actor_address, "portalDecisionReason": reason,
+                 "portalPasswordHash": None},
+                audit_event("request.rejected", actor, now, reason=reason),
+            )
+        except StateConflict as exc:
+            raise AlreadyDone(self._directory.request(request.account_name)) from exc
+        log.info("request rejected", extra={"event": "request.rejected",
+                                            "account": request.account_name,
+                                            "actor": actor.name})
+        request = self._directory.request(request.account_name)
+        self._mailer.send("request_rejected", [request.contact_mail], request=request,
+                          reason=reason)
+        return request
+
+    def complete_account(self, account_name: str) -> bool:
+        """Create the member entry of an approved request; safe to repeat.
+
+        Each step is idempotent (an existing entry or group value counts as
+        done) and the request is marked complete last, so a step interrupted
+        by a fault is finished by the next call (``flask portal
+        complete-approvals`` or the next visit of the review link). True when
+        this call completed the account.
+        """
+        request = self._directory.request(account_name, with_password_hash=True)
+        if request is None or request.status != APPROVED or request.account_created_at:
+            return False
+        now = self._clock()
+        person_dn = self._directory.person_dn(account_name)
+        if self._directory.person(account_name) is None:
+            member = NewMember(
+                account_name=request.account_name,
+                given_name=request.given_name,
+                middle_name=request.middle_name,
+                family_name=request.family_name,
+                mail=request.collab_mail,
+                contact_mail=request.contact_mail,
+                institution=request.institution,
+                category=request.category,
+                conditions_version=request.conditions_version,
+                member_since=now,
+                initial_password_deadline=now + timedelta(days=self._settings.initial_password_days),
+                uid_number=self._directory.allocate_uid_number(),
+                gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
+                audit_event=audit_event("member.created", SYSTEM, now,
+                                        request=request.account_name,
+                                        approved_by=request.decided_by),
+                password_hash=request.password_hash,
+            )
+            try:
+                self._directory.add_member(member)
+            except EntryExists:
+                log.info("member %s was created by a concurrent completion", account_name)
+        self._directory.add_group_member(self._directory.main_group_dn, person_dn)
+        if not self._directory.claim_account_created(
+                account_name, now, audit_event("request.account-created", SYSTEM, now)):
+            return False
+        person = self._directory.person(account_name)
+        self._mailer.send("account_ready", [request.contact_mail], request=request,
+                          person=person, deadline=person.initial_password_deadline,
+                          initial_password_days=self._settings.initial_password_days)
+        return True
+
+    def complete_pending(self) -> int:
+        """Finish every approved request whose account is not complete yet."""
+        completed = 0
+        for request in self._directory.requests_with_status(APPROVED):
+            if not request.account_created_at and self.complete_account(request.account_name):
+                completed += 1
+        return completed
+
+
+def _decider(person: Person) -> str:
+    return f"{person.display_name} ({person.account_name})"

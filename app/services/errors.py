@@ -1,0 +1,29 @@
+"""Outcomes of the workflows that the views turn into pages."""
+
+
+class ServiceError(Exception):
+    """A workflow step cannot be done; the message is safe to show."""
+
+
+class LinkInvalid(ServiceError):
+    """A link was tampered with, is for another purpose or is unknown."""
+
+
+class LinkExpired(ServiceError):
+    """A link is genuine but older than the configured maximum age."""
+
+
+class NotAuthorised(ServiceError):
+    """The person a link was made for may not (or no longer) act on it."""
+
+
+class AccountNameUnavailable(ServiceError):
+    """The desired account name was taken meanwhile."""
+
+
+class AlreadyDone(ServiceError):
+    """The step was done before (a link used twice); ``request`` shows by whom."""
+
+    def __init__(self, request):
+        super().__init__("already done")
+        self.request = request

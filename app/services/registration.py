@@ -1,0 +1,175 @@
+"""Registration: a request is written, the applicant confirms the address,
+the institute representatives (IRs) are asked to review."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from ..directory import Directory, EntryExists, NewRequest, Request, StateConflict
+from ..mail import Mailer
+from ..settings import Settings
+from . import names, tokens
+from .audit import Actor, audit_event
+from .errors import AccountNameUnavailable, AlreadyDone, LinkInvalid
+from .passwords import hash_password
+
+log = logging.getLogger(__name__)
+
+PENDING_VERIFICATION = "pending-verification"
+PENDING_APPROVAL = "pending-approval"
+APPROVED = "approved"
+REJECTED = "rejected"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Application:
+    """What the applicant filled in, validated by the form."""
+    account_name: str
+    given_name: str
+    middle_name: str
+    family_name: str
+    email: str
+    institution: str
+    category: str
+    password: str
+    conditions_version: str
+
+
+class RegistrationService:
+    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
+                 settings: Settings, url_for_link: Callable[[str, str], str],
+                 clock: Callable[[], datetime] = utcnow):
+        self._directory = directory
+        self._mailer = mailer
+        self._links = links
+        self._settings = settings
+        self._url_for_link = url_for_link
+        self._clock = clock
+
+    # -- checks used while the form is filled in ------------------------------------
+
+    def account_name_reserved(self, account_name: str) -> bool:
+        return account_name in self._settings.reserved_account_names
+
+    def account_name_taken(self, account_name: str) -> bool:
+        return bool(self._directory.account_names_in_use([account_name]))
+
+    def free_account_names(self, given: str, middle: str, family: str, limit: int = 5) -> list[str]:
+        candidates = [c for c in names.account_name_candidates(given, middle, family)
+                      if not self.account_name_reserved(c)]
+        taken = self._directory.account_names_in_use(candidates)
+        return [c for c in candidates if c not in taken][:limit]
+
+    def collaboration_mail(self, given: str, middle: str, family: str,
+                           exclude_account: str = "") -> str:
+        """The first free ``given.middle.family@domain`` (a digit on collision)."""
+        local = names.mail_local_part(given, middle, family)
+        if not local:
+            return ""
+        candidates = names.mail_candidates(local, self._settings.mail_domain)
+        taken = self._directory.mail_addresses_in_use(candidates, exclude_account=exclude_account)
+        return next((c for c in candidates if c not in taken), candidates[-1])
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def submit(self, application: Application, actor: Actor) -> Request:
+        """Write the request, then mail the applicant a confirmation link.
+
+        Raises AccountNameUnavailable when someone took the name meanwhile:
+        the directory add is the guard against concurrent registrations.
+        """
+        now = self._clock()
+        new = NewRequest(
+            account_name=application.account_name,
+            given_name=application.given_name,
+            middle_name=application.middle_name,
+            family_name=application.family_name,
+            contact_mail=application.email,
+            institution=application.institution,
+            category=application.category,
+            collab_mail=self.collaboration_mail(
+                application.given_name, application.middle_name, application.family_name),
+            conditions_version=application.conditions_version,
+            submitted_at=now,
+            submitted_from=actor.address,
+            status=PENDING_VERIFICATION,
+            audit_event=audit_event("request.submitted", actor, now,
+                                    conditions=application.conditions_version),
+            password_hash=hash_password(application.password),
+        )
+        if self.account_name_taken(new.account_name):
+            raise AccountNameUnavailable(new.account_name)
+        try:
+            self._directory.add_request(new)
+        except EntryExists as exc:
+            raise AccountNameUnavailable(new.account_name) from exc
+        request = self._directory.request(new.account_name)
+        log.info("request submitted", extra={"event": "request.submitted",
+                                             "account": new.account_name})
+        self._send_verification(request)
+        return request
+
+    def _send_verification(self, request: Request) -> None:
+        token = self._links.issue(tokens.VERIFY_EMAIL, {
+            "r": request.account_name, "t": request.submitted_at.isoformat()})
+        self._mailer.send("verify_email", [request.contact_mail], request=request,
+                          link=self._url_for_link("registration.verify", token),
+                          max_age_days=self._settings.link_max_age_days)
+
+    def request_for_verification(self, token: str) -> Request:
+        """The request a confirmation link is for (GET: nothing changes)."""
+        payload = self._links.load(tokens.VERIFY_EMAIL, token)
+        request = self._directory.request(str(payload.get("r", "")))
+        if request is None or request.submitted_at is None or \
+                request.submitted_at.isoformat() != payload.get("t"):
+            raise LinkInvalid("unknown request")
+        return request
+
+    def confirm_email(self, token: str, actor: Actor) -> Request:
+        """pending-verification -> pending-approval, then ask the IRs."""
+        request = self.request_for_verification(token)
+        if request.status != PENDING_VERIFICATION:
+            raise AlreadyDone(request)
+        now = self._clock()
+        try:
+            self._directory.transition_request(
+                request.account_name, PENDING_VERIFICATION, PENDING_APPROVAL,
+                {"portalEmailVerifiedAt": now},
+                audit_event("request.email-verified", actor, now),
+            )
+        except StateConflict as exc:
+            raise AlreadyDone(self._directory.request(request.account_name)) from exc
+        request = self._directory.request(request.account_name)
+        self.notify_representatives(request)
+        return request
+
+    def notify_representatives(self, request: Request) -> int:
+        """Mail every IR of the request's institution a personal review link."""
+        institution = self._directory.institution(request.institution)
+        representatives = [
+            p for p in (self._directory.person_by_dn(dn)
+                        for dn in (institution.representative_dns if institution else ()))
+            if p is not None and p.status == "active"
+        ]
+        for ir in representatives:
+            token = self._links.issue(tokens.REVIEW_REQUEST, {
+                "r": request.account_name, "ir": ir.account_name})
+            self._mailer.send(
+                "review_request", [ir.contact_mail or ir.mail], request=request,
+                representative=ir, institution=institution,
+                category=self._settings.category_label(request.category),
+                link=self._url_for_link("review.review", token),
+                max_age_days=self._settings.link_max_age_days,
+            )
+        if not representatives:
+            log.warning("institution %s has no active representative", request.institution)
+            self._mailer.send("no_representative", [self._settings.helpdesk_email],
+                              request=request, institution=institution)
+        return len(representatives)
+

@@ -1,0 +1,222 @@
+"""The portal's settings: ``PORTAL_*`` environment variables plus the
+collaboration file, validated in one place with every problem listed at once.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_COLLABORATION_FILE = ROOT / "config" / "collaboration.toml"
+ENVIRONMENTS = ("production", "dev", "test")
+MIN_SECRET_KEY_LENGTH = 32
+
+# Well-known weak keys copied from tutorials and examples.
+WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "you-will-never-guess"}
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid portal configuration:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Conditions:
+    version: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    secret_key: str
+    secret_key_fallbacks: tuple[str, ...]
+    base_url: str
+    ldap_urls: tuple[str, ...]
+    ldap_base_dn: str
+    ldap_bind_dn: str
+    ldap_bind_password: str
+    ldap_connect_timeout: float
+    ldap_receive_timeout: float
+    smtp_host: str
+    smtp_port: int
+    smtp_use_tls: bool
+    smtp_use_ssl: bool
+    smtp_username: str
+    smtp_password: str
+    smtp_timeout: float
+    mail_from: str
+    collaboration_name: str
+    mail_domain: str
+    main_group: str
+    helpdesk_email: str
+    password_min_length: int
+    link_max_age_days: int
+    initial_password_days: int
+    trusted_proxies: int
+    dev_mail_dir: str
+    collaboration_file: str
+    categories: tuple[Category, ...] = ()
+    conditions: Conditions = Conditions("", "", "")
+    webmail_domains: tuple[str, ...] = ()
+    reserved_account_names: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def category_label(self, key: str) -> str:
+        return next((c.label for c in self.categories if c.key == key), key)
+
+
+# Environment variable -> (field, type, default). ``None`` default: required.
+_ENV = {
+    "PORTAL_ENV": ("env", str, "production"),
+    "PORTAL_SECRET_KEY": ("secret_key", str, None),
+    "PORTAL_SECRET_KEY_FALLBACKS": ("secret_key_fallbacks", tuple, ""),
+    "PORTAL_BASE_URL": ("base_url", str, None),
+    "PORTAL_LDAP_URLS": ("ldap_urls", tuple, None),
+    "PORTAL_LDAP_BASE_DN": ("ldap_base_dn", str, None),
+    "PORTAL_LDAP_BIND_DN": ("ldap_bind_dn", str, None),
+    "PORTAL_LDAP_BIND_PASSWORD": ("ldap_bind_password", str, None),
+    "PORTAL_LDAP_CONNECT_TIMEOUT": ("ldap_connect_timeout", float, "5"),
+    "PORTAL_LDAP_RECEIVE_TIMEOUT": ("ldap_receive_timeout", float, "10"),
+    "PORTAL_SMTP_HOST": ("smtp_host", str, "localhost"),
+    "PORTAL_SMTP_PORT": ("smtp_port", int, "25"),
+    "PORTAL_SMTP_USE_TLS": ("smtp_use_tls", bool, "false"),
+    "PORTAL_SMTP_USE_SSL": ("smtp_use_ssl", bool, "false"),
+    "PORTAL_SMTP_USERNAME": ("smtp_username", str, ""),
+    "PORTAL_SMTP_PASSWORD": ("smtp_password", str, ""),
+    "PORTAL_SMTP_TIMEOUT": ("smtp_timeout", float, "10"),
+    "PORTAL_MAIL_FROM": ("mail_from", str, None),
+    "PORTAL_COLLABORATION_NAME": ("collaboration_name", str, None),
+    "PORTAL_MAIL_DOMAIN": ("mail_domain", str, None),
+    "PORTAL_MAIN_GROUP": ("main_group", str, "members"),
+    "PORTAL_HELPDESK_EMAIL": ("helpdesk_email", str, None),
+    "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
+    "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
+    "PORTAL_INITIAL_PASSWORD_DAYS": ("initial_password_days", int, "5"),
+    "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", int, "0"),
+    "PORTAL_DEV_MAIL_DIR": ("dev_mail_dir", str, ""),
+    "PORTAL_COLLABORATION_FILE": ("collaboration_file", str, str(DEFAULT_COLLABORATION_FILE)),
+}
+ENV_NAMES = tuple(_ENV)
+
+
+def _convert(kind, raw: str):
+    if kind is bool:
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true or false")
+    if kind is tuple:
+        return tuple(part for part in raw.replace(",", " ").split() if part)
+    return kind(raw.strip()) if kind is not str else raw.strip()
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build the settings from ``environ``; raise SettingsError listing every problem."""
+    problems: list[str] = []
+    values: dict = {}
+    for name, (attr, kind, default) in _ENV.items():
+        raw = environ.get(name)
+        if raw is None or (raw.strip() == "" and default is None):
+            if default is None:
+                problems.append(f"{name} is required")
+                continue
+            raw = default
+        try:
+            values[attr] = _convert(kind, raw)
+        except ValueError as exc:
+            problems.append(f"{name}={raw!r} is not valid: {exc}")
+
+    env = values.get("env")
+    if env is not None and env not in ENVIRONMENTS:
+        problems.append(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    key = values.get("secret_key")
+    if key is not None:
+        weak = len(key) < MIN_SECRET_KEY_LENGTH or key.lower() in WEAK_SECRET_KEYS
+        if weak and env == "production":
+            problems.append(
+                f"PORTAL_SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_LENGTH} random "
+                "characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+    base_url = values.get("base_url")
+    if base_url is not None:
+        if not base_url.startswith(("http://", "https://")):
+            problems.append("PORTAL_BASE_URL must start with http:// or https://")
+        elif env == "production" and not base_url.startswith("https://"):
+            problems.append("PORTAL_BASE_URL must use https:// in production")
+        values["base_url"] = base_url.rstrip("/")
+    for name in ("ldap_urls",):
+        for url in values.get(name, ()):
+            if not url.startswith(("ldap://", "ldaps://", "ldapi://")):
+                problems.append(f"PORTAL_LDAP_URLS: {url!r} is not an ldap://, ldaps:// or ldapi:// URL")
+    for attr, env_name, minimum in (
+        ("password_min_length", "PORTAL_PASSWORD_MIN_LENGTH", 8),
+        ("link_max_age_days", "PORTAL_LINK_MAX_AGE_DAYS", 1),
+        ("initial_password_days", "PORTAL_INITIAL_PASSWORD_DAYS", 1),
+    ):
+        if attr in values and values[attr] < minimum:
+            problems.append(f"{env_name} must be at least {minimum}")
+    if "@" in values.get("mail_domain", ""):
+        problems.append("PORTAL_MAIL_DOMAIN is a domain (example.org), not an address")
+
+    collaboration = _load_collaboration_file(values.get("collaboration_file", ""), problems)
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values, **collaboration)
+
+
+def _load_collaboration_file(path: str, problems: list[str]) -> dict:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(f"PORTAL_COLLABORATION_FILE: {path} does not exist")
+        return {}
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        problems.append(f"PORTAL_COLLABORATION_FILE: {path} cannot be read: {exc}")
+        return {}
+    result: dict = {}
+    categories = data.get("categories", [])
+    try:
+        result["categories"] = tuple(Category(str(c["key"]), str(c["label"])) for c in categories)
+    except (KeyError, TypeError):
+        problems.append(f"{path}: every [[categories]] entry needs key and label")
+    if not categories:
+        problems.append(f"{path}: at least one [[categories]] entry is required")
+    conditions = data.get("conditions", {})
+    if not conditions.get("version") or not conditions.get("text"):
+        problems.append(f"{path}: [conditions] needs version and text")
+    else:
+        result["conditions"] = Conditions(
+            str(conditions["version"]), str(conditions.get("title", "Conditions of use")),
+            str(conditions["text"]).strip(),
+        )
+    result["webmail_domains"] = tuple(d.lower() for d in data.get("webmail_domains", []))
+    result["reserved_account_names"] = frozenset(
+        n.lower() for n in data.get("reserved_account_names", [])
+    )
+    return result
+
+
+def settings_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Settings))

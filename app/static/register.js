@@ -1,0 +1,63 @@
+// Live hints on the registration form: the collaboration mail address and
+// free account names while typing. The form works the same without it.
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var hintsUrl = script && script.dataset.hints;
+  var form = document.querySelector("form.form");
+  if (!hintsUrl || !form || !window.fetch) { return; }
+  var field = function (name) { return form.elements.namedItem(name); };
+  var preview = document.getElementById("mail-preview");
+  var box = document.getElementById("suggestions");
+  var status = document.getElementById("account-name-status");
+  var timer = null;
+
+  function render(data) {
+    preview.textContent = "";
+    if (data.mail_preview) {
+      preview.append("Your collaboration mail address will be ");
+      var code = document.createElement("code");
+      code.textContent = data.mail_preview;
+      preview.append(code);
+    }
+    var list = box.querySelector("ul");
+    list.textContent = "";
+    data.suggestions.forEach(function (name) {
+      var item = document.createElement("li");
+      var chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "chip";
+      chip.textContent = name;
+      chip.addEventListener("click", function () {
+        field("account_name").value = name;
+        refresh();
+      });
+      item.append(chip);
+      list.append(item);
+    });
+    box.hidden = data.suggestions.length === 0;
+    if (data.account_name === null) {
+      status.textContent = "";
+    } else {
+      status.textContent = data.account_name || "\u2714 available";
+    }
+  }
+
+  function refresh() {
+    var params = new URLSearchParams();
+    ["given_name", "middle_name", "family_name", "account_name"].forEach(function (name) {
+      params.set(name, field(name).value);
+    });
+    fetch(hintsUrl + "?" + params.toString(), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data) { render(data); } })
+      .catch(function () { /* hints are optional; the server validates on submit */ });
+  }
+
+  ["given_name", "middle_name", "family_name", "account_name"].forEach(function (name) {
+    field(name).addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 300);
+    });
+  });
+})();

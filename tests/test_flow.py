@@ -1,0 +1,277 @@
+"""Register -> confirm -> IR approves from the mail link -> member in LDAP,
+against a real slapd and a real SMTP server."""
+from __future__ import annotations
+
+import threading
+import time
+
+import ldap3
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from app.services import tokens
+from conftest import (
+    MAIN_GROUP, PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in,
+    local_path, mails_to, post_registration, read_entry,
+)
+
+
+def test_registration_writes_a_pending_request_and_mails_a_confirmation_link(client, root, smtp):
+    response = post_registration(client)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Request for membership was created. Desired account name:" in page
+    assert "tiijima" in page
+
+    entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert entry.portalRequestStatus.value == "pending-verification"
+    assert entry.portalContactMail.value == "toru.iijima@kek.example"
+    assert entry.portalCollabMail.value == "toru.iijima@example.org"
+    assert entry.portalConditionsVersion.value == "2026-01"
+    stored_hash = entry.portalPasswordHash.raw_values[0]
+    assert stored_hash.startswith(b"{ARGON2}$argon2id$")
+    assert STRONG_PASSWORD.encode() not in stored_hash
+
+    [mail] = mails_to(smtp, "toru.iijima@kek.example")
+    assert "confirm your e-mail address" in mail["Subject"]
+    assert mail.get_body(preferencelist=("html",)) is not None
+    [link] = links_in(mail)
+    assert link.startswith("http://portal.test/register/verify/")
+    assert STRONG_PASSWORD not in mail.as_string()
+
+
+def test_whole_flow_ends_with_a_member_who_can_bind(client, root, smtp, slapd):
+    post_registration(client)
+    verify_path = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[0])[0])
+
+    # GET (as a mail scanner would) changes nothing.
+    for _ in range(2):
+        page = client.get(verify_path, headers={"User-Agent": "Mail-Scanner/1.0"})
+        assert page.status_code == 200
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == \
+        "pending-verification"
+    assert not [m for m in smtp.messages if "membership request from" in str(m["Subject"])]
+
+    client.post(verify_path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    request_entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert request_entry.portalRequestStatus.value == "pending-approval"
+    [review_mail] = mails_to(smtp, "toru.sato@kek.example")  # the KEK IR
+    review_path = local_path(links_in(review_mail)[0])
+
+    page = client.get(review_path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    for shown in ("Toru Iijima", "toru.iijima@kek.example", "PhD student",
+                  "toru.iijima@example.org", "High Energy Accelerator Research Organization"):
+        assert shown in html
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
+
+    response = client.post(review_path, data={"csrf_token": csrf_token(html),
+                                              "decision": "approve"})
+    assert response.status_code == 200
+    assert "Approved" in response.get_data(as_text=True)
+
+    person = read_entry(root, f"uid=tiijima,{PEOPLE}")
+    classes = set(person.objectClass.values)
+    assert {"inetOrgPerson", "posixAccount", "portalMember"} <= classes
+    assert person.portalStatus.value == "active"
+    assert person.portalHomeInstitution.value == "kek"
+    assert person.portalCategory.value == "phd-student"
+    assert person.mail.value == "toru.iijima@example.org"
+    assert person.gidNumber.value == 30000
+    assert person.uidNumber.value >= 40000
+    assert person.pwdPolicySubentry.value == "cn=initial,ou=policies,dc=example,dc=org"
+    deadline = person.portalInitialPasswordDeadline.value - person.portalMemberSince.value
+    assert deadline.days == 5
+    root.search(MAIN_GROUP, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    assert f"uid=tiijima,{PEOPLE}" in root.entries[0].member.values
+    root.search(f"uid=tiijima,{PEOPLE}", "(objectClass=*)", ldap3.BASE, attributes=["memberOf"])
+    assert MAIN_GROUP in root.entries[0].memberOf.values
+
+    request_entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert request_entry.portalRequestStatus.value == "approved"
+    assert "irkek" in request_entry.portalDecidedBy.value
+    assert request_entry.portalDecidedFrom.value == "127.0.0.1"
+    assert "portalPasswordHash" not in request_entry.entry_attributes
+    actions = [e for e in request_entry.portalAuditEvent.values]
+    assert any('"request.approved"' in a and '"irkek"' in a for a in actions)
+
+    [ready] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "is ready" in m["Subject"]]
+    body = ready.get_body(preferencelist=("plain",)).get_content()
+    assert "tiijima" in body and "5 days" in body
+    assert STRONG_PASSWORD not in ready.as_string()
+
+    # Another service binds as the new member with the initial password.
+    member = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
+                              f"uid=tiijima,{PEOPLE}", STRONG_PASSWORD)
+    assert member.bind(), member.result
+    member.unbind()
+
+    # The link works once: a second click says who approved it and when.
+    again = client.get(review_path).get_data(as_text=True)
+    assert "already approved by Toru Sato (irkek)" in again
+    again = client.post(review_path, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    assert "already approved by" in again.get_data(as_text=True)
+    root.search(PEOPLE, "(uid=tiijima)", attributes=["uid"])
+    assert len(root.entries) == 1
+
+
+def test_reject_needs_a_reason_and_mails_it(client, root, smtp, register_and_verify):
+    review_path = register_and_verify()
+    html = client.get(review_path).get_data(as_text=True)
+    response = client.post(review_path, data={"csrf_token": csrf_token(html),
+                                              "decision": "reject", "reason": "  "})
+    assert response.status_code == 400
+    assert "Give the reason" in response.get_data(as_text=True)
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == \
+        "pending-approval"
+
+    reason = "Not a member of our group <b>&</b>"
+    client.post(review_path, data={"csrf_token": csrf_token(html), "decision": "reject",
+                                   "reason": reason})
+    entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert entry.portalRequestStatus.value == "rejected"
+    assert entry.portalDecisionReason.value == reason
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
+    [mail] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    assert reason in mail.get_body(preferencelist=("plain",)).get_content()
+    assert "&lt;b&gt;" in mail.get_body(preferencelist=("html",)).get_content()
+    assert "already rejected by" in client.get(review_path).get_data(as_text=True)
+
+
+def test_state_changes_need_the_csrf_token(client, root, register_and_verify):
+    review_path = register_and_verify()
+    response = client.post(review_path, data={"decision": "approve"})
+    assert response.status_code == 400
+    response = client.post(review_path, data={"decision": "approve", "csrf_token": "forged"})
+    assert response.status_code == 400
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == \
+        "pending-approval"
+
+
+def test_tampered_and_swapped_purpose_links_are_refused(client, root, smtp, register_and_verify):
+    review_path = register_and_verify()
+    token = review_path.rsplit("/", 1)[1]
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert client.get(f"/review/{tampered}").status_code == 404
+    verify_link = links_in(mails_to(smtp, "toru.iijima@kek.example")[0])[0]
+    verify_token = verify_link.rsplit("/", 1)[1]
+    # A (genuine) confirmation link used as a review link.
+    assert client.get(f"/review/{verify_token}").status_code == 404
+    assert client.get(f"/register/verify/{token}").status_code == 404
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == \
+        "pending-approval"
+
+
+def _forge(app, purpose: str, payload: dict, age_seconds: int = 0) -> str:
+    """A link signed with the app's key as the portal issues it, made
+    ``age_seconds`` ago."""
+    class AgedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age_seconds
+
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{purpose}",
+                                  signer=AgedSigner).dumps(payload)
+
+
+def test_expired_review_link_is_refused(app, client, root, register_and_verify):
+    register_and_verify()
+    old = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"},
+                 age_seconds=15 * 86400)
+    fresh = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"})
+    response = client.get(f"/review/{old}")
+    assert response.status_code == 410
+    assert "expired" in response.get_data(as_text=True)
+    assert client.get(f"/review/{fresh}").status_code == 200
+
+
+def test_representative_of_another_institution_cannot_decide(app, client, root, register_and_verify):
+    review_path = register_and_verify()  # a KEK request
+    foreign = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irdesy"})
+    response = client.get(f"/review/{foreign}")
+    assert response.status_code == 403
+    html = client.get(review_path).get_data(as_text=True)
+    response = client.post(f"/review/{foreign}", data={"csrf_token": csrf_token(html),
+                                                      "decision": "approve"})
+    assert response.status_code == 403
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
+
+
+def test_two_concurrent_approvals_create_one_account(app, root, smtp, register_and_verify):
+    review_path = register_and_verify()
+    results = []
+
+    def approve():
+        client = app.test_client()
+        html = client.get(review_path).get_data(as_text=True)
+        barrier.wait()
+        response = client.post(review_path, data={"csrf_token": csrf_token(html),
+                                                  "decision": "approve"})
+        results.append(response.get_data(as_text=True))
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=approve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum("already approved by" in r for r in results) == 1
+    assert sum("<h1>Approved</h1>" in r for r in results) == 1
+    root.search(PEOPLE, "(uid=tiijima)", attributes=["uid"])
+    assert len(root.entries) == 1
+    assert len([m for m in smtp.messages if "is ready" in str(m["Subject"])]) == 1
+    entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert sum('"request.approved"' in a for a in entry.portalAuditEvent.values) == 1
+
+
+def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):
+    results = []
+
+    def register(n):
+        client = app.test_client()
+        html = client.get("/register").get_data(as_text=True)
+        barrier.wait()
+        from conftest import valid_form
+        response = client.post("/register", data={"csrf_token": csrf_token(html), **valid_form(
+            email=f"person{n}@kek.example", given_name="Toru", family_name=f"Iijima")})
+        results.append(response)
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in results) == [200, 302]
+    [refused] = [r for r in results if r.status_code == 200]
+    assert any("taken" in e for e in form_errors(refused.get_data(as_text=True)))
+    root.search(REQUESTS, "(uid=tiijima)", attributes=["uid"])
+    assert len(root.entries) == 1
+
+
+def test_approval_interrupted_after_the_decision_is_completed_later(app, client, root, smtp,
+                                                                   register_and_verify):
+    """The decision is recorded first; the account is completed by the CLI."""
+    register_and_verify()
+    portal = app.extensions["portal"]
+    # Record the decision only, as if the process died right after it.
+    portal.directory.transition_request(
+        "tiijima", "pending-approval", "approved",
+        {"portalDecidedBy": "Toru Sato (irkek)"}, '{"action": "request.approved"}')
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 1" in result.output
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is not None
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 0" in result.output
+    assert len([m for m in smtp.messages if "is ready" in str(m["Subject"])]) == 1
+
+
+@pytest.mark.parametrize("institution,ir_mail", [("desy", "anna.schmidt@desy.example"),
+                                                 ("infn", "giulia.rossi@infn.example")])
+def test_the_request_goes_to_the_representative_of_the_chosen_institution(
+        client, smtp, register_and_verify, institution, ir_mail):
+    register_and_verify(institution=institution)
+    assert mails_to(smtp, ir_mail)
+    assert not mails_to(smtp, "toru.sato@kek.example")
