@@ -71,9 +71,9 @@ def directory_snapshot(slapd):
 @pytest.fixture
 def root(slapd, directory_snapshot):
     """A rootdn connection for checking the directory; restores it afterwards."""
+    yield root_connection(slapd)
+    # A fresh connection: the test may have restarted slapd.
     conn = root_connection(slapd)
-    yield conn
-    conn.bind()
     for subtree in MUTABLE_SUBTREES:
         conn.search(subtree, "(objectClass=*)", attributes=[])
         extra = {e.entry_dn for e in conn.entries} - directory_snapshot["dns"]

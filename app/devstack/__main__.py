@@ -92,8 +92,8 @@ def run() -> int:
         catcher.start()
         env = {**os.environ, **portal_environment(state)}
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{web_port}",
-             "--workers", "2", "--access-logfile", "-", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{web_port}", "--workers", "2", "wsgi:app"],
             cwd=ROOT, env=env)
         s = slapd.settings
         print(f"""

@@ -17,6 +17,7 @@ from ldap3 import (
     Connection, Server, ServerPool,
 )
 from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.config import set_config_parameter
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
@@ -25,6 +26,10 @@ from .records import Institution, NewMember, NewRequest, OutboxMessage, Person, 
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# ldap3 sleeps this long after every unsuccessful round over the server pool
+# (10 s by default), even after the last one: a request would hang instead
+# of answering 503 at once.
+set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 # Account names and institution ids are validated here again before they
 # become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
@@ -42,10 +47,15 @@ REQUEST_ATTRS = [
     "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
     "portalAuditEvent",
 ]
-_COMMUNICATION_ERRORS = (
-    ldap_errors.LDAPCommunicationError,
+# No server could be reached: retrying at once would only double the wait.
+_UNREACHABLE_ERRORS = (
+    ldap_errors.LDAPSocketOpenError,
     ldap_errors.LDAPServerPoolExhaustedError,
     ldap_errors.LDAPMaximumRetriesError,
+)
+# An open connection broke (server restarted, failed over): reconnect once.
+_COMMUNICATION_ERRORS = (
+    ldap_errors.LDAPCommunicationError,
     ldap_errors.LDAPResponseTimeoutError,
     ldap_errors.LDAPBusyResult,
     ldap_errors.LDAPUnavailableResult,
@@ -85,9 +95,10 @@ class Directory:
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",
     ):
         servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout) for url in urls]
-        # active=1: try each server once per connection attempt, never loop
-        # forever; exhaust: skip a dead server for 30 s before trying it again.
-        self._pool = ServerPool(servers, FIRST, active=1, exhaust=30)
+        # active=1: try each server once per connection attempt instead of
+        # ldap3's endless retry; exhaust=False: a server that was down is
+        # tried again at the next connection (it may be back already).
+        self._pool = ServerPool(servers, FIRST, active=1, exhaust=False)
         self._bind_dn = bind_dn
         self._bind_password = bind_password
         # ldap3 packs it into SO_RCVTIMEO as whole seconds.
@@ -129,6 +140,9 @@ class Directory:
         for attempt in (1, 2):
             try:
                 return operation(self._connection())
+            except _UNREACHABLE_ERRORS as exc:
+                self._drop_connection()
+                raise DirectoryUnavailable(str(exc)) from exc
             except _COMMUNICATION_ERRORS as exc:
                 self._drop_connection()
                 if attempt == 2:

@@ -1,0 +1,92 @@
+"""Operator commands, mail faults and directory faults."""
+from __future__ import annotations
+
+import time
+
+from app import create_app
+from app.access_log import redact
+from app.devstack.slapd import free_port
+from app.settings import ENV_NAMES, ROOT
+from conftest import (
+    REQUESTS, csrf_token, links_in, mails_to, portal_environment, post_registration, read_entry,
+    valid_form,
+)
+
+
+def test_check_reports_each_part(app, slapd, smtp):
+    result = app.test_cli_runner().invoke(args=["portal", "check"])
+    assert result.exit_code == 0, result.output
+    assert "directory  OK" in result.output and "smtp       OK" in result.output
+    broken = create_app(portal_environment(slapd, smtp, PORTAL_SMTP_PORT=str(free_port()),
+                                           PORTAL_SMTP_TIMEOUT="2"))
+    result = broken.test_cli_runner().invoke(args=["portal", "check"])
+    assert result.exit_code == 1
+    assert "directory  OK" in result.output and "smtp       FAILED" in result.output
+
+
+def test_failed_mail_waits_in_the_outbox_and_is_sent_once(app, client, root, smtp):
+    smtp.refuse_with = "451 4.3.0 try again later"
+    response = post_registration(client)
+    assert response.status_code == 302  # the registration stands
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}") is not None
+    assert smtp.messages == []
+    root.search("ou=outbox,dc=example,dc=org", "(objectClass=portalOutboxEntry)",
+                attributes=["portalOutboxRecipient", "portalOutboxLastError"])
+    [queued] = root.entries
+    assert queued.portalOutboxRecipient.value == "toru.iijima@kek.example"
+    assert "try again later" in queued.portalOutboxLastError.value
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["mail", "retry"])
+    assert result.exit_code == 1 and "still waiting 1" in result.output
+
+    smtp.refuse_with = None
+    result = runner.invoke(args=["mail", "retry"])
+    assert result.exit_code == 0 and "sent 1" in result.output
+    [mail] = mails_to(smtp, "toru.iijima@kek.example")
+    assert links_in(mail)[0].startswith("http://portal.test/register/verify/")
+    result = runner.invoke(args=["mail", "retry"])
+    assert "sent 0" in result.output
+    assert len(smtp.messages) == 1
+
+
+def test_directory_down_answers_503_quickly(slapd, smtp, root):
+    down = create_app(portal_environment(slapd, smtp, PORTAL_LDAP_URLS=f"ldap://127.0.0.1:{free_port()}",
+                                         PORTAL_LDAP_CONNECT_TIMEOUT="1"))
+    client = down.test_client()
+    started = time.monotonic()
+    response = client.get("/register")
+    assert response.status_code == 503
+    assert time.monotonic() - started < 5
+    assert "cannot be reached" in response.get_data(as_text=True)
+
+
+def test_directory_restart_is_survived(app, client, slapd, root):
+    assert client.get("/register").status_code == 200
+    slapd.stop()
+    try:
+        assert client.get("/register").status_code == 503
+    finally:
+        slapd.start()
+    assert client.get("/register").status_code == 200
+
+
+def test_links_use_the_configured_base_url_not_the_host_header(client, smtp):
+    page = client.get("/register", headers={"Host": "evil.example"})
+    client.post("/register", headers={"Host": "evil.example"},
+                data={"csrf_token": csrf_token(page.get_data(as_text=True)), **valid_form()})
+    [mail] = mails_to(smtp, "toru.iijima@kek.example")
+    assert all(link.startswith("http://portal.test/") for link in links_in(mail))
+
+
+def test_access_log_lines_lose_their_tokens():
+    token = "eyJyIjoidGlpamltYSIsInQiOiIyMDI2In0.Z2hMaA.kX3p0c2Vjb25kcGFydGxvbmdzaWc"
+    line = f"GET /review/{token} HTTP/1.1"
+    assert redact(line) == "GET /review/[token] HTTP/1.1"
+    assert redact("GET /register HTTP/1.1") == "GET /register HTTP/1.1"
+
+
+def test_every_setting_is_documented_in_the_example_environment():
+    example = (ROOT / "config" / "portal.env.example").read_text()
+    missing = [name for name in ENV_NAMES if f"{name}=" not in example]
+    assert missing == []
