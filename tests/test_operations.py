@@ -90,3 +90,24 @@ def test_every_setting_is_documented_in_the_example_environment():
     example = (ROOT / "config" / "portal.env.example").read_text()
     missing = [name for name in ENV_NAMES if f"{name}=" not in example]
     assert missing == []
+
+
+def test_service_account_writes_only_where_it_must(slapd, root):
+    import ldap3
+    service = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
+                               slapd.settings.service_dn, slapd.settings.service_password,
+                               auto_bind=True)
+    service.search("ou=people,dc=example,dc=org", "(uid=irkek)", attributes=["userPassword", "cn"])
+    [entry] = service.response
+    assert "userPassword" not in entry["attributes"] or not entry["attributes"]["userPassword"]
+    assert entry["attributes"]["cn"]
+    denied = [
+        ("cn=default,ou=policies,dc=example,dc=org", {"pwdMaxAge": [(ldap3.MODIFY_REPLACE, ["1"])]}),
+        ("uid=helpdesk,ou=staff,dc=example,dc=org", {"description": [(ldap3.MODIFY_REPLACE, ["x"])]}),
+        ("cn=portal,ou=services,dc=example,dc=org", {"description": [(ldap3.MODIFY_REPLACE, ["x"])]}),
+    ]
+    for dn, change in denied:
+        assert not service.modify(dn, change)
+        assert service.result["description"] == "insufficientAccessRights", (dn, service.result)
+    assert not service.add("cn=x,dc=example,dc=org", ["organizationalRole"], {"cn": "x"})
+    service.unbind()

@@ -15,7 +15,7 @@
   function render(data) {
     preview.textContent = "";
     if (data.mail_preview) {
-      preview.append("Your collaboration mail address will be ");
+      preview.append(script.dataset.previewLabel + " ");
       var code = document.createElement("code");
       code.textContent = data.mail_preview;
       preview.append(code);
@@ -39,7 +39,7 @@
     if (data.account_name === null) {
       status.textContent = "";
     } else {
-      status.textContent = data.account_name || "\u2714 available";
+      status.textContent = data.account_name || script.dataset.availableLabel;
     }
   }
 
