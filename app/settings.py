@@ -4,7 +4,7 @@ collaboration file, validated in one place with every problem listed at once.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -217,6 +217,3 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
     )
     return result
 
-
-def settings_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(Settings))

@@ -12,7 +12,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from app.services import tokens
 from conftest import (
     MAIN_GROUP, PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in,
-    local_path, mails_to, post_registration, read_entry,
+    local_path, mails_to, post_registration, read_entry, valid_form,
 )
 
 
@@ -232,9 +232,8 @@ def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):
         client = app.test_client()
         html = client.get("/register").get_data(as_text=True)
         barrier.wait()
-        from conftest import valid_form
         response = client.post("/register", data={"csrf_token": csrf_token(html), **valid_form(
-            email=f"person{n}@kek.example", given_name="Toru", family_name=f"Iijima")})
+            email=f"person{n}@kek.example", given_name="Toru", family_name="Iijima")})
         results.append(response)
 
     barrier = threading.Barrier(2)

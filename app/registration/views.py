@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import (
-    Blueprint, flash, jsonify, redirect, render_template, request, session, url_for,
+    Blueprint, jsonify, redirect, render_template, request, session, url_for,
 )
 from flask_babel import gettext as _
 
