@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .directory import Directory, DirectoryUnavailable
 from .mail import Mailer, mail
 from .services.approval import ApprovalService
+from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
 from .services.tokens import LinkTokens
 from .settings import ROOT, Settings, load_settings
@@ -136,6 +137,19 @@ def _register_error_pages(app: Flask) -> None:
             "error.html", code=400, title=_l("The form has expired"),
             message=_l("Please go back, reload the page and submit the form again."),
         ), 400
+
+    # A signed link that cannot be used, wherever it was opened.
+    @app.errorhandler(LinkExpired)
+    def link_expired(error):
+        return render_template("link_problem.html", problem="expired"), 410
+
+    @app.errorhandler(LinkInvalid)
+    def link_invalid(error):
+        return render_template("link_problem.html", problem="invalid"), 404
+
+    @app.errorhandler(NotAuthorised)
+    def not_authorised(error):
+        return render_template("link_problem.html", problem="not-authorised"), 403
 
     @app.errorhandler(DirectoryUnavailable)
     def directory_unavailable(error):

@@ -10,7 +10,7 @@ from .. import portal
 from ..directory import ACCOUNT_NAME_RE
 from ..services import names
 from ..services.audit import Actor
-from ..services.errors import AccountNameUnavailable, AlreadyDone, LinkExpired, LinkInvalid
+from ..services.errors import AccountNameUnavailable, AlreadyDone
 from ..services.registration import Application
 from .forms import RegistrationForm
 
@@ -110,10 +110,6 @@ def verify(token: str):
             confirmed = registration.confirm_email(token, Actor("applicant", request.remote_addr or ""))
             return render_template("registration/verified.html", request_=confirmed)
         pending = registration.request_for_verification(token)
-    except LinkExpired:
-        return render_template("link_problem.html", problem="expired"), 410
-    except LinkInvalid:
-        return render_template("link_problem.html", problem="invalid"), 404
     except AlreadyDone as done:
         return render_template("registration/verified.html", request_=done.request, again=True)
     if pending.status != "pending-verification":

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from .. import portal
-from ..services.errors import AlreadyDone, LinkExpired, LinkInvalid, NotAuthorised
+from ..services.errors import AlreadyDone
 from .forms import ApproveForm, RejectForm
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -27,12 +27,6 @@ def review(token: str):
             if decision == "reject" and reject_form.validate_on_submit():
                 done = approval.reject(token, reject_form.reason.data, request.remote_addr or "")
                 return render_template("review/decided.html", request_=done, again=False)
-    except LinkExpired:
-        return render_template("link_problem.html", problem="expired"), 410
-    except LinkInvalid:
-        return render_template("link_problem.html", problem="invalid"), 404
-    except NotAuthorised:
-        return render_template("link_problem.html", problem="not-authorised"), 403
     except AlreadyDone as done:
         return render_template("review/decided.html", request_=done.request, again=True)
     if current.request.status not in ("pending-approval", "pending-verification"):

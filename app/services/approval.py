@@ -57,29 +57,14 @@ class ApprovalService:
         return Review(request, representative, institution)
 
     def approve(self, token: str, actor_address: str) -> Request:
-        review = self.review(token)
-        request = review.request
-        if request.status != PENDING_APPROVAL:
-            raise AlreadyDone(request)
-        now = self._clock()
-        actor = Actor(review.representative.account_name, actor_address)
-        # The final collaboration address is fixed now (another member may
-        # have taken the previewed one since the request was submitted).
-        collab_mail = self._registration.collaboration_mail(
-            request.given_name, request.middle_name, request.family_name,
-            exclude_account=request.account_name)
-        try:
-            self._directory.transition_request(
-                request.account_name, PENDING_APPROVAL, APPROVED,
-                {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
-                 "portalDecidedFrom": actor_address, "portalCollabMail": collab_mail},
-                audit_event("request.approved", actor, now),
-            )
-        except StateConflict as exc:
-            raise AlreadyDone(self._directory.request(request.account_name)) from exc
-        log.info("request approved", extra={"event": "request.approved",
-                                            "account": request.account_name,
-                                            "actor": actor.name})
+        def changes(request: Request) -> dict:
+            # The final collaboration address is fixed now (another member may
+            # have taken the previewed one since the request was submitted).
+            return {"portalCollabMail": self._registration.collaboration_mail(
+                request.given_name, request.middle_name, request.family_name,
+                exclude_account=request.account_name)}
+
+        request = self._decide(token, actor_address, APPROVED, changes)
         self.complete_account(request.account_name)
         return self._directory.request(request.account_name)
 
@@ -87,29 +72,40 @@ class ApprovalService:
         reason = reason.strip()
         if not reason:
             raise ValueError("a rejection needs a reason")
+        request = self._decide(
+            token, actor_address, REJECTED,
+            lambda _: {"portalDecisionReason": reason, "portalPasswordHash": None},
+            reason=reason)
+        self._mailer.send("request_rejected", [request.contact_mail], request=request,
+                          reason=reason)
+        return request
+
+    def _decide(self, token: str, actor_address: str, outcome: str,
+                changes: Callable[[Request], dict], reason: str = "") -> Request:
+        """Record the IR's decision: pending-approval -> ``outcome``, once.
+
+        Raises AlreadyDone when the request was decided before, also by a
+        concurrent decision that won the compare-and-swap.
+        """
         review = self.review(token)
         request = review.request
         if request.status != PENDING_APPROVAL:
             raise AlreadyDone(request)
         now = self._clock()
         actor = Actor(review.representative.account_name, actor_address)
+        action = f"request.{outcome}"
         try:
             self._directory.transition_request(
-                request.account_name, PENDING_APPROVAL, REJECTED,
+                request.account_name, PENDING_APPROVAL, outcome,
                 {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
-                 "portalDecidedFrom": actor_address, "portalDecisionReason": reason,
-                 "portalPasswordHash": None},
-                audit_event("request.rejected", actor, now, reason=reason),
+                 "portalDecidedFrom": actor_address, **changes(request)},
+                audit_event(action, actor, now, reason=reason),
             )
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.account_name)) from exc
-        log.info("request rejected", extra={"event": "request.rejected",
-                                            "account": request.account_name,
-                                            "actor": actor.name})
-        request = self._directory.request(request.account_name)
-        self._mailer.send("request_rejected", [request.contact_mail], request=request,
-                          reason=reason)
-        return request
+        log.info("request decided", extra={"event": action, "account": request.account_name,
+                                           "actor": actor.name})
+        return self._directory.request(request.account_name)
 
     def complete_account(self, account_name: str) -> bool:
         """Create the member entry of an approved request; safe to repeat.
