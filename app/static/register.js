@@ -54,6 +54,9 @@
       .catch(function () { /* hints are optional; the server validates on submit */ });
   }
 
+  // The page may come back with names filled in (after an error).
+  if (field("given_name").value && field("family_name").value) { refresh(); }
+
   ["given_name", "middle_name", "family_name", "account_name"].forEach(function (name) {
     field(name).addEventListener("input", function () {
       window.clearTimeout(timer);

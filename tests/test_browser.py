@@ -1,0 +1,196 @@
+"""The whole flow once in headless Chromium against the real app over HTTP:
+register (with the live hints and a server-side error) -> confirm the address
+from the mail -> the IR approves from the mail -> a member who can bind."""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import ldap3
+import pytest
+from werkzeug.serving import make_server
+
+from conftest import PEOPLE, REQUESTS, STRONG_PASSWORD, links_in, mails_to, read_entry
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+TIMEOUT_MS = 5000
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=CHROMIUM_ARGS)
+    except Exception:
+        playwright.stop()
+        raise
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def live_server(app):
+    """The test's app served on a free loopback port; yields its origin."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser context and page that records console errors."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1000, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.console_errors = []
+
+    def on_console(msg):
+        source = msg.location.get("url", "")
+        # The browser asks for /favicon.ico on its own; the portal has none (a 404).
+        if msg.type == "error" and not source.endswith("/favicon.ico"):
+            page.console_errors.append(f"console: {msg.text} @ {source} ({page.url})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: page.console_errors.append(f"pageerror: {exc} ({page.url})"))
+    yield page
+    context.close()
+
+
+def live_link(message, origin: str) -> str:
+    """The first link in a mail's plain-text part, pointing at the live server."""
+    return links_in(message)[0].replace("http://portal.test", origin)
+
+
+def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp, slapd,
+                                                   tmp_path):
+    from playwright.sync_api import expect
+
+    # -- the registration form, with the script's live hints -------------------------
+    response = page.goto("/register")
+    assert response.ok
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+    page.locator("#given_name").press_sequentially("toru")
+    page.locator("#family_name").press_sequentially("iijima")
+    expect(page.locator("#mail-preview code")).to_have_text("toru.iijima@example.org")
+    expect(page.locator("#mail-preview")).to_contain_text(
+        "Your collaboration mail address will be")
+    chips = page.locator("#suggestions button.chip")
+    expect(page.locator("#suggestions")).to_be_visible()
+    expect(chips.first).to_be_visible()
+    first = chips.first.inner_text().strip()
+    assert re.fullmatch(r"[a-z][a-z0-9]{3,7}", first), first
+    chips.first.click()
+    expect(page.locator("#account_name")).to_have_value(first)
+    # The chip is a plain button for the script: clicking it submits nothing.
+    assert page.url == f"{live_server}/register"
+    expect(page.locator("#account-name-status")).to_have_text("This account name is available.")
+    account = first
+
+    page.locator("#email").fill("toru.iijima@kek.example")
+    page.locator("#institution").select_option("kek")
+    page.locator("#category").select_option("phd-student")
+    page.locator("#password").fill(STRONG_PASSWORD)
+    page.locator("#password_confirm").fill(STRONG_PASSWORD + "-typo")
+    page.locator("#accept_conditions").check()
+    form_shot = tmp_path / "registration-form.png"
+    page.screenshot(path=str(form_shot), full_page=True)
+    print(f"\nscreenshot of the registration form: {form_shot}")
+
+    # -- a wrong confirmation: the error next to the field, the input kept -----------
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send registration request").click()
+    assert page.url == f"{live_server}/register"
+    expect(page.locator(".flash-error")).to_have_text("Please correct the fields marked below.")
+    expect(page.locator("#password_confirm-error")).to_have_text(
+        "The two passwords are not the same.")
+    confirm_field = page.locator(".field", has=page.locator("#password_confirm"))
+    expect(confirm_field).to_have_class(re.compile(r"\bhas-error\b"))
+    expect(page.locator("#password_confirm")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#password_confirm")).to_have_attribute(
+        "aria-describedby", "password_confirm-error")
+    assert page.locator("p.error").count() == 1, page.locator("p.error").all_inner_texts()
+    expect(page.locator("#email")).to_have_value("toru.iijima@kek.example")
+    # The server normalises the case of names typed all in lower case.
+    expect(page.locator("#given_name")).to_have_value("Toru")
+    expect(page.locator("#family_name")).to_have_value("Iijima")
+    expect(page.locator("#account_name")).to_have_value(account)
+    expect(page.locator("#institution")).to_have_value("kek")
+    expect(page.locator("#category")).to_have_value("phd-student")
+    expect(page.locator("#accept_conditions")).to_be_checked()
+    # Passwords are never sent back to the browser.
+    expect(page.locator("#password")).to_have_value("")
+    expect(page.locator("#password_confirm")).to_have_value("")
+    assert read_entry(root, f"uid={account},{REQUESTS}") is None
+    assert not smtp.messages
+
+    page.locator("#password").fill(STRONG_PASSWORD)
+    page.locator("#password_confirm").fill(STRONG_PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send registration request").click()
+    assert page.url == f"{live_server}/register/created"
+    expect(page.locator("p.panel")).to_contain_text(
+        "Request for membership was created. Desired account name:")
+    expect(page.locator("p.panel code")).to_have_text(account)
+
+    # -- the confirmation link from the mail: GET changes nothing ----------------------
+    [verify_mail] = mails_to(smtp, "toru.iijima@kek.example")
+    verify_url = live_link(verify_mail, live_server)
+    assert verify_url.startswith(f"{live_server}/register/verify/")
+    assert page.goto(verify_url).ok
+    expect(page.locator("h1")).to_have_text("Confirm your e-mail address")
+    expect(page.locator("main")).to_contain_text("toru.iijima@kek.example")
+    assert read_entry(root, f"uid={account},{REQUESTS}").portalRequestStatus.value == \
+        "pending-verification"
+    assert not mails_to(smtp, "toru.sato@kek.example")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Confirm my address").click()
+    expect(page.locator("h1")).to_have_text("Thank you: your address is confirmed")
+    assert read_entry(root, f"uid={account},{REQUESTS}").portalRequestStatus.value == \
+        "pending-approval"
+
+    # -- the IR approves from the review link in their mail ----------------------------
+    [review_mail] = mails_to(smtp, "toru.sato@kek.example")  # the KEK IR
+    review_url = live_link(review_mail, live_server)
+    assert review_url.startswith(f"{live_server}/review/")
+    assert page.goto(review_url).ok
+    record = page.locator("dl.record")
+    for shown in ("Toru Iijima", "toru.iijima@kek.example", "PhD student",
+                  "toru.iijima@example.org", account):
+        expect(record).to_contain_text(shown)
+    assert read_entry(root, f"uid={account},{PEOPLE}") is None
+    with page.expect_navigation():
+        page.get_by_role("button", name="Approve").click()
+    expect(page.locator("h1")).to_have_text("Approved")
+    expect(page.locator("main")).to_contain_text(f"The account {account} was created")
+    approved_shot = tmp_path / "approval-result.png"
+    page.screenshot(path=str(approved_shot), full_page=True)
+    print(f"screenshot of the approval result: {approved_shot}")
+
+    member_dn = f"uid={account},{PEOPLE}"
+    person = read_entry(root, member_dn)
+    assert person is not None
+    assert person.portalStatus.value == "active"
+    assert person.mail.value == "toru.iijima@example.org"
+    member = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), member_dn,
+                              STRONG_PASSWORD)
+    assert member.bind(), member.result
+    member.unbind()
+
+    assert page.console_errors == []
