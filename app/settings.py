@@ -138,7 +138,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     values: dict = {}
     for name, (attr, kind, default) in _ENV.items():
         raw = environ.get(name)
-        if raw is None or (raw.strip() == "" and default is None):
+        if raw is None or raw.strip() == "":
             if default is None:
                 problems.append(f"{name} is required")
                 continue

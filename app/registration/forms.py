@@ -13,7 +13,9 @@ from ..directory import ACCOUNT_NAME_RE
 from ..services import names
 from ..services.passwords import password_problems
 
-EMAIL_RE = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,}$")
+# ASCII only (portalContactMail is an IA5 string; internationalised addresses
+# are rare at institutes), a local part of at most 64 characters.
+EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
 MAX_NAME_LENGTH = 64
 
 
@@ -26,13 +28,21 @@ def _name(value):
 
 
 def webmail_domain(address: str, domains: tuple[str, ...]) -> bool:
-    """True when the address is at a configured webmail domain or below it."""
+    """True when the address is at a configured webmail domain or below it.
+
+    "yahoo.*" stands for yahoo under any public suffix of one or two short
+    labels (yahoo.fr, yahoo.co.uk, mail.yahoo.com), not for any domain that
+    happens to contain a "yahoo" label (yahoo.example.edu).
+    """
     domain = address.rsplit("@", 1)[-1].lower()
+    labels = domain.split(".")
     for entry in domains:
         if entry.endswith(".*"):
             stem = entry[:-2]
-            if domain.startswith(stem + ".") or f".{stem}." in f".{domain}":
-                return True
+            for index, label in enumerate(labels):
+                suffix = labels[index + 1:]
+                if label == stem and 1 <= len(suffix) <= 2 and all(len(s) <= 3 for s in suffix):
+                    return True
         elif domain == entry or domain.endswith("." + entry):
             return True
     return False
@@ -96,6 +106,10 @@ class RegistrationForm(FlaskForm):
         problem = names.name_problem(field.data or "")
         if problem:
             raise ValidationError(_l("This name cannot be used: %(problem)s.", problem=problem))
+        if field.data and not names.mail_local_part(field.data, "", ""):
+            raise ValidationError(_l(
+                "Please write this name in Latin letters (accents are fine): the collaboration "
+                "mail address and the directory entry are made from it."))
 
     validate_given_name = _check_name
     validate_middle_name = _check_name
@@ -131,8 +145,10 @@ class RegistrationForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if names.looks_swapped(self.given_name.data or "", self.family_name.data or "") \
-                and not self.names_confirmed.data:
+        # As typed: normalisation hides the capitals of 'IIJIMA Toru'.
+        typed_given = (self.given_name.raw_data or [""])[0]
+        typed_family = (self.family_name.raw_data or [""])[0]
+        if names.looks_swapped(typed_given, typed_family) and not self.names_confirmed.data:
             self.show_names_confirmation = True
             self.given_name.errors = list(self.given_name.errors) + [_l(
                 "Given and family name look swapped. The given name is your first name (for "

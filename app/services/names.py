@@ -47,10 +47,8 @@ def normalise_name(text: str) -> str:
     text = clean_whitespace(text)
     if not text or not (text.isupper() or text.islower()):
         return text
-    return "-".join(
-        " ".join(word[:1].upper() + word[1:].lower() for word in part.split(" "))
-        for part in text.split("-")
-    )
+    return re.sub(r"(^|[\s'\u2019-])(\w)", lambda m: m.group(1) + m.group(2).upper(),
+                  text.lower())
 
 
 def name_problem(text: str) -> str | None:

@@ -43,6 +43,7 @@ def password_problems(password: str, min_length: int, account_name: str = "",
     # zxcvbn refuses more than 72 characters; the start is what gets guessed.
     result = zxcvbn(password[:72], user_inputs=[i for i in inputs if i])
     if result["score"] < MIN_ZXCVBN_SCORE:
-        hint = result["feedback"].get("warning") or ""
-        problems.append(_l("This password is too common or too easy to guess. %(hint)s", hint=hint))
+        hint = result["feedback"].get("warning")
+        problems.append(_l("This password is too common or too easy to guess. %(hint)s", hint=hint)
+                        if hint else _l("This password is too common or too easy to guess."))
     return problems
