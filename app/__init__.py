@@ -122,7 +122,6 @@ def _register_template_globals(app: Flask, settings: Settings) -> None:
         base_url=settings.base_url,
         dev_mode=settings.is_dev,
         password_min_length=settings.password_min_length,
-        initial_password_days=settings.initial_password_days,
     )
 
     @app.template_filter("when")

@@ -64,8 +64,15 @@ class Settings:
     helpdesk_email: str
     password_min_length: int
     link_max_age_days: int
-    initial_password_days: int
     trusted_proxies: int
+    expiry_warning_days: tuple[int, ...]
+    reset_link_max_age_minutes: int
+    session_idle_minutes: int
+    session_max_hours: int
+    ratelimit_storage_uri: str
+    rate_limit_login_account: str
+    rate_limit_login_address: str
+    rate_limit_reset: str
     dev_mail_dir: str
     collaboration_file: str
     categories: tuple[Category, ...] = ()
@@ -111,8 +118,15 @@ _ENV = {
     "PORTAL_HELPDESK_EMAIL": ("helpdesk_email", str, None),
     "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
     "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
-    "PORTAL_INITIAL_PASSWORD_DAYS": ("initial_password_days", int, "5"),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", int, "0"),
+    "PORTAL_EXPIRY_WARNING_DAYS": ("expiry_warning_days", tuple, "30 7 1"),
+    "PORTAL_RESET_LINK_MAX_AGE_MINUTES": ("reset_link_max_age_minutes", int, "60"),
+    "PORTAL_SESSION_IDLE_MINUTES": ("session_idle_minutes", int, "30"),
+    "PORTAL_SESSION_MAX_HOURS": ("session_max_hours", int, "8"),
+    "PORTAL_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", str, "memory://"),
+    "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT": ("rate_limit_login_account", str, "10 per 15 minutes"),
+    "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": ("rate_limit_login_address", str, "100 per 15 minutes"),
+    "PORTAL_RATE_LIMIT_RESET": ("rate_limit_reset", str, "5 per hour"),
     "PORTAL_DEV_MAIL_DIR": ("dev_mail_dir", str, ""),
     "PORTAL_COLLABORATION_FILE": ("collaboration_file", str, str(DEFAULT_COLLABORATION_FILE)),
 }
@@ -173,10 +187,25 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for attr, env_name, minimum in (
         ("password_min_length", "PORTAL_PASSWORD_MIN_LENGTH", 8),
         ("link_max_age_days", "PORTAL_LINK_MAX_AGE_DAYS", 1),
-        ("initial_password_days", "PORTAL_INITIAL_PASSWORD_DAYS", 1),
+        ("reset_link_max_age_minutes", "PORTAL_RESET_LINK_MAX_AGE_MINUTES", 5),
+        ("session_idle_minutes", "PORTAL_SESSION_IDLE_MINUTES", 1),
+        ("session_max_hours", "PORTAL_SESSION_MAX_HOURS", 1),
     ):
         if attr in values and values[attr] < minimum:
             problems.append(f"{env_name} must be at least {minimum}")
+    try:
+        values["expiry_warning_days"] = tuple(sorted(
+            {int(d) for d in values.get("expiry_warning_days", ())}, reverse=True))
+        if any(d < 1 for d in values["expiry_warning_days"]):
+            raise ValueError
+    except ValueError:
+        problems.append("PORTAL_EXPIRY_WARNING_DAYS must be whole numbers of days (e.g. 30 7 1)")
+    for attr, env_name in (("rate_limit_login_account", "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT"),
+                           ("rate_limit_login_address", "PORTAL_RATE_LIMIT_LOGIN_ADDRESS"),
+                           ("rate_limit_reset", "PORTAL_RATE_LIMIT_RESET")):
+        if attr in values and not _valid_rate_limit(values[attr]):
+            problems.append(f"{env_name}={values[attr]!r} is not a rate limit like "
+                            "'10 per 15 minutes'")
     if "@" in values.get("mail_domain", ""):
         problems.append("PORTAL_MAIL_DOMAIN is a domain (example.org), not an address")
 
@@ -184,6 +213,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values, **collaboration)
+
+
+def _valid_rate_limit(text: str) -> bool:
+    from limits import parse_many
+    try:
+        return bool(parse_many(text))
+    except ValueError:
+        return False
 
 
 def _load_collaboration_file(path: str, problems: list[str]) -> dict:

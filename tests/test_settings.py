@@ -83,7 +83,6 @@ def test_valid_production_environment_loads():
     assert settings.smtp_port == 25 and settings.smtp_use_tls is False
     assert settings.password_min_length == 12
     assert settings.link_max_age_days == 14
-    assert settings.initial_password_days == 5
     assert settings.collaboration_file == str(DEFAULT_COLLABORATION_FILE)
 
 

@@ -20,3 +20,16 @@ class NoSuchEntry(DirectoryError):
 
 class StateConflict(DirectoryError):
     """A compare-and-swap change lost: the entry was changed meanwhile."""
+
+
+class PasswordRefused(DirectoryError):
+    """The directory's password policy refused a new password.
+
+    ``reason`` is the ppolicy error name (passwordInHistory,
+    insufficientPasswordQuality, passwordTooShort, ...) or
+    invalidCredentials when the current password was wrong.
+    """
+
+    def __init__(self, reason: str, message: str = ""):
+        super().__init__(message or reason)
+        self.reason = reason

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, TypeVar
 
 from ldap3 import (
@@ -21,8 +22,13 @@ from ldap3.utils.config import set_config_parameter
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from .errors import DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, StateConflict
-from .records import Institution, NewMember, NewRequest, OutboxMessage, Person, Request
+from . import ppolicy
+from .errors import (
+    DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, PasswordRefused, StateConflict,
+)
+from .records import (
+    Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person, Request,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +41,10 @@ set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 # become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
 ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{3,7}$")
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+PASSWORD_STATE_ATTRS = [
+    "pwdChangedTime", "pwdPolicySubentry", "pwdAccountLockedTime", "portalExpiryNotice",
+    "portalResetNonce",
+]
 PERSON_ATTRS = [
     "uid", "givenName", "portalMiddleName", "sn", "cn", "mail", "portalContactMail",
     "portalHomeInstitution", "portalCategory", "portalStatus", "portalMemberSince",
@@ -60,6 +70,13 @@ _COMMUNICATION_ERRORS = (
     ldap_errors.LDAPBusyResult,
     ldap_errors.LDAPUnavailableResult,
 )
+
+
+@dataclass(frozen=True)
+class BindResult:
+    """A member's simple bind: did it succeed, and what the policy said."""
+    ok: bool
+    policy: ppolicy.PolicyResponse
 
 
 def ldap_time(value: datetime) -> str:
@@ -112,6 +129,8 @@ class Directory:
         self.outbox_dn = f"ou=outbox,{base_dn}"
         self.uid_counter_dn = f"cn=uidnumber,ou=counters,{base_dn}"
         self.initial_policy_dn = f"cn=initial,ou=policies,{base_dn}"
+        self.default_policy_dn = f"cn=default,ou=policies,{base_dn}"
+        self._policy_max_age: dict[str, int] = {}
         self.main_group_dn = self.group_dn(main_group)
 
     # -- connection handling -------------------------------------------------
@@ -305,6 +324,139 @@ class Directory:
                 continue
         raise DirectoryError("could not allocate a uidNumber: too much contention")
 
+    # -- members' passwords (ppolicy applies) ----------------------------------
+
+    def authenticate(self, account_name: str, password: str) -> BindResult:
+        """A simple bind as the member, as any collaborative service does it."""
+        if not ACCOUNT_NAME_RE.match(account_name or "") or not password:
+            return BindResult(False, ppolicy.PolicyResponse())
+        conn = Connection(self._pool, self.person_dn(account_name), password,
+                          client_strategy=SYNC, raise_exceptions=False,
+                          receive_timeout=self._receive_timeout)
+        try:
+            ok = conn.bind(controls=[ppolicy.REQUEST_CONTROL])
+            return BindResult(bool(ok), _policy_response(conn.result))
+        except (*_UNREACHABLE_ERRORS, *_COMMUNICATION_ERRORS) as exc:
+            raise DirectoryUnavailable(str(exc)) from exc
+        finally:
+            _close(conn)
+
+    def change_own_password(self, account_name: str, current: str, new: str) -> None:
+        """Password Modify (RFC 3062) bound as the member: slapd hashes the
+        password and applies the policy (quality, history). Raises
+        PasswordRefused."""
+        dn = self.person_dn(account_name)
+        conn = Connection(self._pool, dn, current, client_strategy=SYNC, raise_exceptions=False,
+                          receive_timeout=self._receive_timeout)
+        try:
+            if not conn.bind(controls=[ppolicy.REQUEST_CONTROL]):
+                policy = _policy_response(conn.result)
+                raise PasswordRefused(policy.error or "invalidCredentials")
+            conn.extend.standard.modify_password(dn, current, new,
+                                                 controls=[ppolicy.REQUEST_CONTROL])
+            _raise_if_refused(conn.result)
+        except (*_UNREACHABLE_ERRORS, *_COMMUNICATION_ERRORS) as exc:
+            raise DirectoryUnavailable(str(exc)) from exc
+        finally:
+            _close(conn)
+
+    def set_password(self, account_name: str, new: str) -> None:
+        """Password Modify by the portal (reset): policy and history apply,
+        a lockout ends. Raises PasswordRefused."""
+        dn = self.person_dn(account_name)
+
+        def run(conn: Connection) -> None:
+            try:
+                conn.extend.standard.modify_password(dn, None, new,
+                                                     controls=[ppolicy.REQUEST_CONTROL])
+            except ldap_errors.LDAPOperationResult:
+                pass  # the result (and its policy control) is read below
+            _raise_if_refused(conn.result)
+        self._call(run)
+
+    def password_state(self, account_name: str) -> PasswordState | None:
+        entry = self._read(self.person_dn(account_name), PASSWORD_STATE_ATTRS)
+        return self._password_state(entry) if entry else None
+
+    def _password_state(self, entry: dict) -> PasswordState:
+        a = entry["attributes"]
+        policy = _first(a, "pwdPolicySubentry") or self.default_policy_dn
+        return PasswordState(
+            changed_at=parse_ldap_time(_first(a, "pwdChangedTime")),
+            max_age_seconds=self.policy_max_age(policy),
+            initial=policy.lower() == self.initial_policy_dn.lower(),
+            locked_at=parse_ldap_time(_first(a, "pwdAccountLockedTime")),
+            expiry_notices=_all(a, "portalExpiryNotice"),
+            reset_nonce_hash=_first(a, "portalResetNonce"),
+        )
+
+    def policy_max_age(self, policy_dn: str) -> int:
+        """pwdMaxAge of a policy entry in seconds (read once per process)."""
+        key = policy_dn.lower()
+        if key not in self._policy_max_age:
+            entry = self._read(policy_dn, ["pwdMaxAge"])
+            self._policy_max_age[key] = int(_first(entry["attributes"], "pwdMaxAge", "0")) \
+                if entry else 0
+        return self._policy_max_age[key]
+
+    def initial_password_period(self) -> timedelta:
+        """How long an initial password works: pwdMaxAge of the initial policy."""
+        return timedelta(seconds=self.policy_max_age(self.initial_policy_dn))
+
+    def active_members_with_password_state(self) -> list[tuple[Person, PasswordState]]:
+        """Every active member, paged (for the scheduled expiry warnings)."""
+        def run(conn: Connection) -> list[dict]:
+            entries = conn.extend.standard.paged_search(
+                self.people_dn, "(&(objectClass=portalMember)(portalStatus=active))", SUBTREE,
+                attributes=PERSON_ATTRS + PASSWORD_STATE_ATTRS, paged_size=500, generator=False)
+            return [e for e in entries if e.get("type") == "searchResEntry"]
+        return [(_person(e), self._password_state(e)) for e in self._call(run)]
+
+    def leave_initial_policy(self, account_name: str) -> None:
+        """The member chose a password: the default policy applies from now on."""
+        self._modify(self.person_dn(account_name), {"pwdPolicySubentry": [(MODIFY_REPLACE, [])]})
+
+    def set_reset_nonce(self, account_name: str, nonce_hash: str) -> None:
+        self._modify(self.person_dn(account_name),
+                     {"portalResetNonce": [(MODIFY_REPLACE, [nonce_hash])]})
+
+    def consume_reset_nonce(self, account_name: str, nonce_hash: str) -> bool:
+        """Delete exactly this nonce: True for the one caller that did."""
+        try:
+            self._modify(self.person_dn(account_name),
+                         {"portalResetNonce": [(MODIFY_DELETE, [nonce_hash])]})
+            return True
+        except StateConflict:
+            return False
+
+    def add_expiry_notice(self, account_name: str, notice: str) -> bool:
+        """Record a sent warning; False when it was recorded already."""
+        try:
+            self._modify(self.person_dn(account_name),
+                         {"portalExpiryNotice": [(MODIFY_ADD, [notice])]})
+            return True
+        except DirectoryError as exc:
+            if isinstance(exc.__cause__, ldap_errors.LDAPAttributeOrValueExistsResult):
+                return False
+            raise
+
+    def add_person_audit(self, account_name: str, audit_event: str) -> None:
+        self._modify(self.person_dn(account_name),
+                     {"portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
+
+    def person_by_login(self, login: str) -> Person | None:
+        """The member known by this account name or e-mail address (one only)."""
+        login = (login or "").strip().lower()
+        if ACCOUNT_NAME_RE.match(login):
+            return self.person(login)
+        if "@" not in login or len(login) > 254:
+            return None
+        entries = self._search(
+            self.people_dn,
+            f"(&(objectClass=portalMember)(|{_eq('mail', login)}{_eq('portalContactMail', login)}))",
+            PERSON_ATTRS)
+        return _person(entries[0]) if len(entries) == 1 else None
+
     # -- requests --------------------------------------------------------------
 
     def add_request(self, new: NewRequest) -> str:
@@ -414,6 +566,36 @@ class Directory:
     def remove_outbox_message(self, message_id: str) -> None:
         dn = f"portalOutboxId={_checked_identifier(message_id)},{self.outbox_dn}"
         self._call(lambda conn: conn.delete(dn))
+
+
+def _policy_response(result: dict | None) -> ppolicy.PolicyResponse:
+    control = ((result or {}).get("controls") or {}).get(ppolicy.OID) or {}
+    return ppolicy.decode(control.get("value"))
+
+
+def _raise_if_refused(result: dict) -> None:
+    if result.get("result", 0) == 0:
+        return
+    policy = _policy_response(result)
+    message = result.get("message") or result.get("description") or ""
+    reason = policy.error
+    if reason is None:
+        # slapd answers some refusals without a policy error.
+        lowered = message.lower()
+        if "history" in lowered or "not being changed" in lowered:
+            reason = "passwordInHistory"
+        elif "quality" in lowered:
+            reason = "insufficientPasswordQuality"
+        else:
+            reason = result.get("description") or "refused"
+    raise PasswordRefused(reason, message)
+
+
+def _close(conn: Connection) -> None:
+    try:
+        conn.unbind()
+    except ldap_errors.LDAPException as exc:
+        log.debug("closing a member's connection: %s", exc)
 
 
 def _checked_account_name(name: str) -> str:

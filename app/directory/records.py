@@ -3,7 +3,7 @@ one place from a directory entry."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,23 @@ class Person:
     initial_password_deadline: datetime | None
     uid_number: int | None
     groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PasswordState:
+    """What the directory's password policy knows about one account."""
+    changed_at: datetime | None
+    max_age_seconds: int  # 0: never expires
+    initial: bool  # still under the initial-password policy
+    locked_at: datetime | None
+    expiry_notices: tuple[str, ...] = ()
+    reset_nonce_hash: str = ""
+
+    @property
+    def expires_at(self) -> datetime | None:
+        if not self.changed_at or not self.max_age_seconds:
+            return None
+        return self.changed_at + timedelta(seconds=self.max_age_seconds)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,7 @@ def register():
             # "Check names" or a suggestion chip: show hints, create nothing.
             if ACCOUNT_NAME_RE.match(picked):
                 form.account_name.data = picked
-            return render_template("registration/form.html", form=form, **_hints(form),
-                                   conditions=portal().settings.conditions)
+            return _render_form(form)
         if form.validate_on_submit():
             application = Application(
                 account_name=form.account_name.data, given_name=form.given_name.data,
@@ -63,8 +62,14 @@ def register():
                 session["created_request"] = {"account_name": created.account_name,
                                               "email": created.contact_mail}
                 return redirect(url_for(".created"))
-    return render_template("registration/form.html", form=form, **_hints(form),
-                           conditions=portal().settings.conditions)
+    return _render_form(form)
+
+
+def _render_form(form: RegistrationForm):
+    p = portal()
+    return render_template(
+        "registration/form.html", form=form, **_hints(form), conditions=p.settings.conditions,
+        initial_password_days=p.directory.initial_password_period().days)
 
 
 @bp.get("/created")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
 from ..directory import (
@@ -133,7 +133,7 @@ class ApprovalService:
                 category=request.category,
                 conditions_version=request.conditions_version,
                 member_since=now,
-                initial_password_deadline=now + timedelta(days=self._settings.initial_password_days),
+                initial_password_deadline=now + self._directory.initial_password_period(),
                 uid_number=self._directory.allocate_uid_number(),
                 gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
                 audit_event=audit_event("member.created", SYSTEM, now,
@@ -152,7 +152,7 @@ class ApprovalService:
         person = self._directory.person(account_name)
         self._mailer.send("account_ready", [request.contact_mail], request=request,
                           person=person, deadline=person.initial_password_deadline,
-                          initial_password_days=self._settings.initial_password_days)
+                          initial_password_days=self._directory.initial_password_period().days)
         return True
 
     def complete_pending(self) -> int:
