@@ -11,12 +11,16 @@ from typing import Mapping
 from flask import Flask, current_app, render_template, request, url_for
 from flask_babel import Babel, format_datetime
 from flask_babel import lazy_gettext as _l
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .directory import Directory, DirectoryUnavailable
 from .mail import Mailer, mail
+from .services.accounts import AccountService
 from .services.approval import ApprovalService
 from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
@@ -26,6 +30,8 @@ from .settings import ROOT, Settings, load_settings
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 babel = Babel()
+# Limits are set per view; storage from PORTAL_RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Portal:
     mailer: Mailer
     registration: RegistrationService
     approval: ApprovalService
+    accounts: AccountService
 
 
 def portal() -> Portal:
@@ -68,6 +75,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         MAIL_TIMEOUT=settings.smtp_timeout,
         # Flask-Mail would silently drop mail under TESTING; tests use a real SMTP server.
         MAIL_SUPPRESS_SEND=False,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="en",
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
     )
@@ -77,6 +86,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
                                 x_host=settings.trusted_proxies)
     csrf.init_app(app)
     babel.init_app(app)
+    limiter.init_app(app)
     mail.init_app(app)
 
     directory = Directory(
@@ -88,21 +98,26 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     links = LinkTokens(settings.secret_key, settings.secret_key_fallbacks,
                        settings.link_max_age_days * 86400)
 
-    def link_url(endpoint: str, token: str) -> str:
+    def link_url(endpoint: str, token: str | None) -> str:
         # The configured base URL, never the request's Host header.
+        values = {"token": token} if token is not None else {}
         with app.test_request_context(base_url=settings.base_url):
-            return settings.base_url + url_for(endpoint, token=token)
+            return url_for(endpoint, _external=True, **values)
 
     registration = RegistrationService(directory, mailer, links, settings, link_url)
     approval = ApprovalService(directory, mailer, links, settings, registration)
-    app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval)
+    accounts = AccountService(directory, mailer, links, settings, link_url)
+    app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
+                                      accounts)
 
+    from .account.views import bp as account_bp
     from .cli import register_cli
     from .main.views import bp as main_bp
     from .registration.views import bp as registration_bp
     from .review.views import bp as review_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(review_bp)
     if settings.is_dev and settings.dev_mail_dir:
@@ -158,6 +173,14 @@ def _register_error_pages(app: Flask) -> None:
             message=_l("The membership directory cannot be reached right now. Nothing was "
                        "changed. Please try again in a few minutes."),
         ), 503
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many_requests(error):
+        response = app.make_response((render_template(
+            "error.html", code=429, title=_l("Too many attempts"),
+            message=_l("Please wait a few minutes before you try again. If you forgot your "
+                       "password, use the password reset.")), 429))
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import smtplib
 import sys
+from datetime import datetime, timezone
 
 import click
 from flask import Flask
@@ -14,6 +15,7 @@ from .mail import mail
 
 portal_cli = AppGroup("portal", help="Check and repair the portal.")
 mail_cli = AppGroup("mail", help="The outgoing mail queue.")
+accounts_cli = AppGroup("accounts", help="Members' accounts (scheduled jobs).")
 
 
 @portal_cli.command("check")
@@ -52,6 +54,23 @@ def retry() -> None:
     sys.exit(1 if report.failed else 0)
 
 
+@accounts_cli.command("notify-expiring")
+@click.option("--now", "now_text", metavar="ISO-TIME",
+              help="Pretend it is this time (UTC), e.g. 2027-05-01T09:00:00Z; for tests.")
+def notify_expiring(now_text: str | None) -> None:
+    """Mail members whose password expires soon, once per warning (for cron)."""
+    now = None
+    if now_text:
+        now = datetime.fromisoformat(now_text.replace("Z", "+00:00"))
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+    sent = portal().accounts.notify_expiring(now)
+    for days, count in sent.items():
+        click.echo(f"{days:>4}-day warnings sent: {count}")
+    click.echo(f"total: {sum(sent.values())}")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(accounts_cli)

@@ -412,9 +412,13 @@ class Directory:
             return [e for e in entries if e.get("type") == "searchResEntry"]
         return [(_person(e), self._password_state(e)) for e in self._call(run)]
 
-    def leave_initial_policy(self, account_name: str) -> None:
-        """The member chose a password: the default policy applies from now on."""
-        self._modify(self.person_dn(account_name), {"pwdPolicySubentry": [(MODIFY_REPLACE, [])]})
+    def start_password_cycle(self, account_name: str) -> None:
+        """A password was chosen: the default policy applies from now on and
+        the expiry warnings of the previous password are forgotten."""
+        self._modify(self.person_dn(account_name), {
+            "pwdPolicySubentry": [(MODIFY_REPLACE, [])],
+            "portalExpiryNotice": [(MODIFY_REPLACE, [])],
+        })
 
     def set_reset_nonce(self, account_name: str, nonce_hash: str) -> None:
         self._modify(self.person_dn(account_name),

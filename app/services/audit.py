@@ -6,6 +6,7 @@ Each record is one JSON line stored with the entry it is about
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,8 +22,10 @@ SYSTEM = Actor("system")
 
 
 def audit_event(action: str, actor: Actor, at: datetime, reason: str = "", **details) -> str:
-    record = {"at": at.isoformat(timespec="seconds"), "action": action, "actor": actor.name,
-              "from": actor.address}
+    # The id keeps two records of one second apart (values of an LDAP
+    # attribute are a set).
+    record = {"id": secrets.token_hex(4), "at": at.isoformat(timespec="seconds"),
+              "action": action, "actor": actor.name, "from": actor.address}
     if reason:
         record["reason"] = reason
     record.update({k: v for k, v in details.items() if v})

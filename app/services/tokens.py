@@ -7,7 +7,8 @@ from .errors import LinkExpired, LinkInvalid
 
 VERIFY_EMAIL = "verify-email"
 REVIEW_REQUEST = "review-request"
-PURPOSES = (VERIFY_EMAIL, REVIEW_REQUEST)
+RESET_PASSWORD = "reset-password"
+PURPOSES = (VERIFY_EMAIL, REVIEW_REQUEST, RESET_PASSWORD)
 
 
 class LinkTokens:
@@ -23,10 +24,11 @@ class LinkTokens:
     def issue(self, purpose: str, payload: dict) -> str:
         return self._serializers[purpose].dumps(payload)
 
-    def load(self, purpose: str, token: str) -> dict:
+    def load(self, purpose: str, token: str, max_age: int | None = None) -> dict:
         """The payload of a genuine, unexpired link for ``purpose``."""
         try:
-            payload = self._serializers[purpose].loads(token, max_age=self.max_age_seconds)
+            payload = self._serializers[purpose].loads(
+                token, max_age=max_age if max_age is not None else self.max_age_seconds)
         except SignatureExpired as exc:
             raise LinkExpired("link expired") from exc
         except BadSignature as exc:

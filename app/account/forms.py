@@ -1,0 +1,48 @@
+"""Login, password change and lost-password forms."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+
+def _strip_lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class LoginForm(FlaskForm):
+    account_name = StringField(_l("Account name"), filters=[_strip_lower], validators=[
+        DataRequired(_l("Enter your account name.")), Length(max=64)],
+        description=_l("Your account name, not your e-mail address."))
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Enter your password.")), Length(max=1024)])
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password twice, checked against the member's own rules."""
+    password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Choose a new password."))])
+    password_confirm = PasswordField(_l("Repeat the new password"), validators=[
+        DataRequired(_l("Repeat the new password.")),
+        EqualTo("password", _l("The two passwords are not the same."))])
+
+    def __init__(self, *args, strength_check=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._strength_check = strength_check
+
+    def validate_password(self, field):
+        problems = self._strength_check(field.data or "") if self._strength_check else []
+        if problems:
+            raise ValidationError(" ".join(str(p) for p in problems))
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField(_l("Current password"), validators=[
+        DataRequired(_l("Enter your current password.")), Length(max=1024)])
+
+
+class ResetRequestForm(FlaskForm):
+    login = StringField(_l("Account name or e-mail address"), filters=[_strip_lower],
+                        validators=[DataRequired(_l("Enter your account name or e-mail address.")),
+                                    Length(max=254)])

@@ -1,0 +1,210 @@
+"""Login, "My account", password change and lost-password reset."""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from flask import (
+    Blueprint, current_app, flash, g, make_response, redirect, render_template, request, session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .. import limiter, portal
+from ..directory import DirectoryError, PasswordRefused
+from ..services.accounts import LoginOutcome
+from ..services.audit import Actor
+from .forms import ChangePasswordForm, LoginForm, NewPasswordForm, ResetRequestForm
+
+bp = Blueprint("account", __name__)
+log = logging.getLogger(__name__)
+
+# Endpoints a member who must change the initial password may still reach.
+_ALLOWED_BEFORE_CHANGE = {"account.change_password", "account.logout", "static"}
+
+
+def _address() -> str:
+    return request.remote_addr or ""
+
+
+def _login_account_key() -> str:
+    return "login-account:" + request.form.get("account_name", "").strip().lower()[:64]
+
+
+def _reset_login_key() -> str:
+    return "reset-login:" + request.form.get("login", "").strip().lower()[:254]
+
+
+@bp.before_app_request
+def load_session() -> None:
+    """Expire idle and too old sessions; remember who is logged in."""
+    g.account = None
+    account = session.get("account")
+    if not account:
+        return
+    settings = portal().settings
+    now = time.time()
+    idle = now - session.get("seen_at", 0) > settings.session_idle_minutes * 60
+    too_old = now - session.get("auth_at", 0) > settings.session_max_hours * 3600
+    if idle or too_old:
+        session.clear()
+        flash(_("You were logged out after a period of inactivity.") if idle
+              else _("Your session has ended. Please log in again."), "info")
+        return
+    session["seen_at"] = now
+    g.account = account
+
+
+@bp.after_app_request
+def no_store_when_logged_in(response):
+    if g.get("account"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not g.get("account"):
+            return redirect(url_for("account.login"))
+        if session.get("must_change") and request.endpoint not in _ALLOWED_BEFORE_CHANGE:
+            return redirect(url_for("account.change_password"))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _start_session(account_name: str, must_change: bool) -> None:
+    session.clear()  # a new session (and cookie) at every login
+    session.permanent = True
+    now = time.time()
+    session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: portal().settings.rate_limit_login_address, methods=["POST"])
+@limiter.limit(lambda: portal().settings.rate_limit_login_account, methods=["POST"],
+               key_func=_login_account_key)
+def login():
+    if g.get("account"):
+        return redirect(url_for("account.overview"))
+    form = LoginForm()
+    problem = None
+    if form.validate_on_submit():
+        result = portal().accounts.login(form.account_name.data, form.password.data)
+        log.info("login", extra={"event": "account.login", "outcome": result.outcome.value})
+        if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
+            must_change = result.outcome is LoginOutcome.MUST_CHANGE
+            _start_session(result.account_name, must_change)
+            if must_change:
+                flash(_("Welcome! Please choose your own password now: the initial password "
+                        "works only for a few days after your account was created."), "warning")
+                return redirect(url_for("account.change_password"))
+            return redirect(url_for("account.overview"))
+        problem = result.outcome.value
+    return render_template("account/login.html", form=form, problem=problem)
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    flash(_("You are logged out."), "success")
+    return redirect(url_for("account.login"))
+
+
+@bp.get("/account")
+@login_required
+def overview():
+    details = portal().accounts.overview(g.account)
+    if details is None:
+        session.clear()
+        return redirect(url_for("account.login"))
+    return render_template("account/overview.html", details=details,
+                           category=portal().settings.category_label(details.person.category))
+
+
+_REFUSALS = {
+    "passwordInHistory": ("password", _l(
+        "You used this password recently. Choose one you have not used before.")),
+    "insufficientPasswordQuality": ("password", _l(
+        "The directory refused this password as too weak. Choose a longer one.")),
+    "passwordTooShort": ("password", _l("The directory refused this password as too short.")),
+    "passwordTooYoung": ("password", _l(
+        "You changed your password a moment ago; try again later.")),
+    "invalidCredentials": ("current_password", _l("Your current password is not right.")),
+    "passwordExpired": ("current_password", _l(
+        "Your password has expired: use the password reset to set a new one.")),
+    "accountLocked": ("current_password", _l(
+        "Your account is locked after too many failed attempts: use the password reset to "
+        "unlock it.")),
+}
+
+
+def _show_refusal(form, refusal: PasswordRefused) -> None:
+    field, message = _REFUSALS.get(refusal.reason, ("password", None))
+    if message is None:
+        message = _("The directory refused this password (%(reason)s).", reason=refusal.reason)
+    getattr(form, field).errors = [message]
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    accounts = portal().accounts
+    person = portal().directory.person(g.account)
+    form = ChangePasswordForm(strength_check=lambda pw: accounts.strength_problems(person, pw))
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(g.account, form.current_password.data, form.password.data,
+                                     Actor(g.account, _address()))
+        except PasswordRefused as refusal:
+            _show_refusal(form, refusal)
+        else:
+            session["must_change"] = False
+            flash(_("Your password was changed. Use the new one for every service."), "success")
+            return redirect(url_for("account.overview"))
+    return render_template("account/change_password.html", form=form,
+                           must_change=session.get("must_change"))
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+@limiter.limit(lambda: portal().settings.rate_limit_reset, methods=["POST"],
+               key_func=_reset_login_key)
+@limiter.limit(lambda: portal().settings.rate_limit_login_address, methods=["POST"])
+def request_reset():
+    form = ResetRequestForm()
+    if not form.validate_on_submit():
+        return render_template("account/reset_request.html", form=form)
+    person = portal().accounts.reset_target(form.login.data)
+    # The same page, whoever asked; the mail goes out after the response so
+    # that its sending time does not tell either.
+    response = make_response(render_template(
+        "account/reset_sent.html", minutes=portal().settings.reset_link_max_age_minutes))
+    if person is not None:
+        app = current_app._get_current_object()
+
+        def send_link() -> None:
+            with app.app_context():
+                try:
+                    portal().accounts.send_reset_link(person)
+                except DirectoryError:
+                    log.exception("password reset link for %s not sent", person.account_name)
+        response.call_on_close(send_link)
+    return response
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    accounts = portal().accounts
+    person, _nonce = accounts.person_for_reset(token)  # LinkInvalid/LinkExpired: error pages
+    form = NewPasswordForm(strength_check=lambda pw: accounts.strength_problems(person, pw))
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.password.data, Actor("reset-link", _address()))
+        except PasswordRefused as refusal:
+            _show_refusal(form, refusal)
+        else:
+            session.clear()
+            return render_template("account/reset_done.html", person=person)
+    return render_template("account/reset_form.html", form=form, person=person)

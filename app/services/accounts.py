@@ -1,0 +1,214 @@
+"""Members' accounts: login, password change, lost-password reset and
+expiry warnings. The directory's password policy is the authority; this
+service explains its answers and adds the portal's own rules."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Callable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerifyMismatchError
+
+from ..directory import Directory, PasswordRefused, PasswordState, Person, ldap_time
+from ..mail import Mailer
+from ..settings import Settings
+from . import tokens
+from .audit import SYSTEM, Actor, audit_event
+from .errors import LinkInvalid
+from .passwords import password_problems
+from .registration import utcnow
+
+log = logging.getLogger(__name__)
+
+# A bind for an unknown account costs slapd no hash check; the portal spends
+# the same work itself so both answers take about as long.
+_DUMMY_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+_DUMMY_HASH = _DUMMY_HASHER.hash(secrets.token_urlsafe(16))
+
+
+class LoginOutcome(Enum):
+    OK = "ok"
+    MUST_CHANGE = "must-change"        # initial password: change it first
+    FAILED = "failed"                  # wrong name or password (or locked): one message
+    EXPIRED = "expired"                # right password, expired: use the reset
+    INITIAL_EXPIRED = "initial-expired"
+    NOT_ACTIVE = "not-active"          # right password, membership not active
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: LoginOutcome
+    account_name: str = ""
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    person: Person
+    password: PasswordState
+    now: datetime
+
+    @property
+    def days_left(self) -> int | None:
+        expires = self.password.expires_at
+        return None if expires is None else max(0, (expires - self.now).days)
+
+
+def _nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
+                 settings: Settings, url_for_link: Callable[[str, str], str],
+                 clock: Callable[[], datetime] = utcnow):
+        self._directory = directory
+        self._mailer = mailer
+        self._links = links
+        self._settings = settings
+        self._url_for_link = url_for_link
+        self._clock = clock
+
+    # -- login --------------------------------------------------------------------------
+
+    def login(self, account_name: str, password: str) -> LoginResult:
+        account_name = (account_name or "").strip().lower()
+        person = self._directory.person(account_name)
+        if person is None:
+            try:
+                _DUMMY_HASHER.verify(_DUMMY_HASH, password or "-")
+            except VerifyMismatchError:
+                pass  # expected: this only spends the time a real check takes
+            return LoginResult(LoginOutcome.FAILED)
+        bind = self._directory.authenticate(account_name, password)
+        error = bind.policy.error
+        if not bind.ok:
+            # slapd reports passwordExpired only when the password was right.
+            if error == "passwordExpired":
+                state = self._directory.password_state(account_name)
+                outcome = LoginOutcome.INITIAL_EXPIRED if state and state.initial \
+                    else LoginOutcome.EXPIRED
+                return LoginResult(outcome, account_name)
+            return LoginResult(LoginOutcome.FAILED)
+        if person.status != "active":
+            return LoginResult(LoginOutcome.NOT_ACTIVE, account_name)
+        state = self._directory.password_state(account_name)
+        if (state and state.initial) or error == "changeAfterReset":
+            return LoginResult(LoginOutcome.MUST_CHANGE, account_name)
+        return LoginResult(LoginOutcome.OK, account_name)
+
+    def overview(self, account_name: str) -> AccountOverview | None:
+        person = self._directory.person(account_name)
+        state = self._directory.password_state(account_name)
+        if person is None or state is None:
+            return None
+        return AccountOverview(person, state, self._clock())
+
+    # -- password change --------------------------------------------------------------------
+
+    def strength_problems(self, person: Person, password: str) -> list:
+        return password_problems(
+            password, self._settings.password_min_length, account_name=person.account_name,
+            name_parts=(person.given_name, person.middle_name, person.family_name),
+            other_inputs=(person.contact_mail.split("@")[0], person.mail.split("@")[0]))
+
+    def change_password(self, account_name: str, current: str, new: str, actor: Actor) -> None:
+        """Raises PasswordRefused (reason invalidCredentials, passwordInHistory, ...)."""
+        self._directory.change_own_password(account_name, current, new)
+        self._after_password_set(account_name, "account.password-changed", actor,
+                                 "password_changed")
+
+    def _after_password_set(self, account_name: str, action: str, actor: Actor,
+                            template: str) -> None:
+        # The default policy from now on, and a new cycle of expiry warnings.
+        self._directory.start_password_cycle(account_name)
+        now = self._clock()
+        self._directory.add_person_audit(account_name, audit_event(action, actor, now))
+        log.info("password set", extra={"event": action, "account": account_name})
+        person = self._directory.person(account_name)
+        self._mailer.send(template, [person.contact_mail], person=person, when=now)
+
+    # -- lost password ----------------------------------------------------------------------
+
+    def reset_target(self, login: str) -> Person | None:
+        person = self._directory.person_by_login(login)
+        if person is None or person.status != "active":
+            return None
+        return person
+
+    def send_reset_link(self, person: Person) -> None:
+        """A new link (older ones stop working), bound to the password's last change."""
+        nonce = secrets.token_urlsafe(16)
+        self._directory.set_reset_nonce(person.account_name, _nonce_hash(nonce))
+        state = self._directory.password_state(person.account_name)
+        token = self._links.issue(tokens.RESET_PASSWORD, {
+            "a": person.account_name, "n": nonce,
+            "c": ldap_time(state.changed_at) if state and state.changed_at else ""})
+        self._mailer.send("password_reset_link", [person.contact_mail], person=person,
+                          link=self._url_for_link("account.reset_password", token),
+                          minutes=self._settings.reset_link_max_age_minutes)
+
+    def person_for_reset(self, token: str) -> tuple[Person, str]:
+        """Check a reset link (GET: nothing changes). Raises LinkInvalid/LinkExpired."""
+        payload = self._links.load(tokens.RESET_PASSWORD, token,
+                                   max_age=self._settings.reset_link_max_age_minutes * 60)
+        account_name, nonce = str(payload.get("a", "")), str(payload.get("n", ""))
+        person = self._directory.person(account_name)
+        state = self._directory.password_state(account_name) if person else None
+        if person is None or state is None or person.status != "active":
+            raise LinkInvalid("unknown account")
+        changed = ldap_time(state.changed_at) if state.changed_at else ""
+        if changed != payload.get("c") or not state.reset_nonce_hash or \
+                not hmac.compare_digest(state.reset_nonce_hash, _nonce_hash(nonce)):
+            raise LinkInvalid("link used or replaced")
+        return person, nonce
+
+    def reset_password(self, token: str, new: str, actor: Actor) -> Person:
+        """Set the new password once per link; raises LinkInvalid, PasswordRefused."""
+        person, nonce = self.person_for_reset(token)
+        if not self._directory.consume_reset_nonce(person.account_name, _nonce_hash(nonce)):
+            raise LinkInvalid("link used")
+        try:
+            self._directory.set_password(person.account_name, new)
+        except PasswordRefused:
+            # The link stays usable for a better password.
+            self._directory.set_reset_nonce(person.account_name, _nonce_hash(nonce))
+            raise
+        self._after_password_set(person.account_name, "account.password-reset",
+                                 Actor(person.account_name, actor.address), "password_was_reset")
+        return person
+
+    # -- scheduled expiry warnings ------------------------------------------------------------
+
+    def notify_expiring(self, now: datetime | None = None) -> dict[int, int]:
+        """Mail members whose password expires within a warning threshold,
+        once per threshold and password; returns mails sent per threshold."""
+        now = now or self._clock()
+        thresholds = self._settings.expiry_warning_days
+        sent = {days: 0 for days in thresholds}
+        for person, state in self._directory.active_members_with_password_state():
+            expires = state.expires_at
+            if expires is None or state.initial or expires <= now:
+                continue
+            left = expires - now
+            due = [d for d in thresholds if left <= timedelta(days=d)]
+            if not due:
+                continue
+            days = min(due)  # the most urgent threshold reached
+            notice = f"{ldap_time(state.changed_at)}/{days}"
+            if notice in state.expiry_notices:
+                continue
+            if not self._directory.add_expiry_notice(person.account_name, notice):
+                continue  # another run recorded it first
+            self._mailer.send("password_expiring", [person.contact_mail], person=person,
+                              expires=expires, days_left=max(left.days, 0),
+                              reset_link=self._url_for_link("account.request_reset", None))
+            self._directory.add_person_audit(person.account_name, audit_event(
+                "account.expiry-warning", SYSTEM, now, days=str(days)))
+            sent[days] += 1
+        return sent

@@ -1,0 +1,366 @@
+"""Login, password change, reset, initial-password deadline and expiry,
+enforced by the real slapd (ppolicy) and checked the way other services bind."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import ldap3
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from app.services import tokens
+from conftest import (
+    PEOPLE, STRONG_PASSWORD, csrf_token, form_errors, links_in, local_path, mails_to, read_entry,
+)
+
+MEMBER_DN = f"uid=tiijima,{PEOPLE}"
+CONTACT = "toru.iijima@kek.example"
+NEW_PASSWORD = "Copper-meadow-violin-73"
+RELAX = ("1.3.6.1.4.1.4203.666.5.12", True, None)
+
+
+@pytest.fixture
+def member(client, register_and_verify):
+    """An approved member 'tiijima' with the initial password STRONG_PASSWORD."""
+    review_path = register_and_verify()
+    html = client.get(review_path).get_data(as_text=True)
+    client.post(review_path, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    return "tiijima"
+
+
+def bind(slapd, password, dn=MEMBER_DN) -> bool:
+    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), dn, password)
+    ok = conn.bind()
+    conn.unbind()
+    return ok
+
+
+def login(client, account_name="tiijima", password=STRONG_PASSWORD, **kwargs):
+    html = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"csrf_token": csrf_token(html),
+                                       "account_name": account_name, "password": password},
+                       **kwargs)
+
+
+def change_password(client, current, new, confirm=None):
+    html = client.get("/account/password").get_data(as_text=True)
+    return client.post("/account/password", data={
+        "csrf_token": csrf_token(html), "current_password": current, "password": new,
+        "password_confirm": confirm if confirm is not None else new})
+
+
+def age_password(root, days: float, dn=MEMBER_DN) -> None:
+    """Move pwdChangedTime into the past (rootdn with the relax control)."""
+    root.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["pwdChangedTime"])
+    changed = root.entries[0].pwdChangedTime.value
+    past = (changed - timedelta(days=days)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    assert root.modify(dn, {"pwdChangedTime": [(ldap3.MODIFY_REPLACE, [past])]},
+                       controls=[RELAX]), root.result
+
+
+def logged_in_member(client, member):
+    """Log in with the initial password and choose NEW_PASSWORD."""
+    login(client)
+    response = change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+
+
+# -- login ----------------------------------------------------------------------------------
+
+def test_initial_password_leads_straight_to_the_change_page(client, member, root, slapd, smtp):
+    response = login(client, account_name="TIIJIMA")  # case-insensitive
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/account/password")
+    # Nothing else works until the password is changed.
+    assert client.get("/account").headers["Location"].endswith("/account/password")
+
+    response = change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account")
+    person = read_entry(root, MEMBER_DN)
+    assert "pwdPolicySubentry" not in person.entry_attributes  # default policy from now on
+    assert bind(slapd, NEW_PASSWORD) and not bind(slapd, STRONG_PASSWORD)
+    [mail] = [m for m in mails_to(smtp, CONTACT) if "password was changed" in m["Subject"]]
+    assert NEW_PASSWORD not in mail.as_string()
+
+    page = client.get("/account")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    for shown in ("Toru Iijima", "tiijima", "toru.iijima@example.org", CONTACT, "kek",
+                  "PhD student", "active", "members", "Password expires on", "days left"):
+        assert shown in html, shown
+    assert "179 days left" in html or "180 days left" in html
+
+
+def test_wrong_password_and_unknown_account_get_the_same_answer(client, member):
+    wrong = login(client, password="Not-the-password-1")
+    unknown = login(client, account_name="nobody1", password="Not-the-password-1")
+    assert wrong.status_code == unknown.status_code == 200
+    # Only the CSRF token and the typed account name may differ.
+    strip = lambda r: re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))
+    assert strip(wrong) == strip(unknown)
+    assert "The account name or password is not right." in strip(wrong)
+    assert client.get("/account").headers["Location"].endswith("/login")
+
+
+def test_login_timing_does_not_tell_whether_the_account_exists(client, member):
+    def timed(name):
+        started = time.perf_counter()
+        login(client, account_name=name, password="Not-the-password-1")
+        return time.perf_counter() - started
+    known = sorted(timed("tiijima") for _ in range(5))[2]
+    unknown = sorted(timed("nobody1") for _ in range(5))[2]
+    assert unknown > known / 3, (known, unknown)
+
+
+def test_session_cookie_flags_and_a_new_session_at_login(client, member):
+    client.get("/login")
+    before = client.get_cookie("session")
+    response = login(client)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get_cookie("session").value != (before.value if before else None)
+
+
+def test_idle_sessions_end(client, member):
+    logged_in_member(client, member)
+    assert client.get("/account").status_code == 200
+    with client.session_transaction() as session:
+        session["seen_at"] = time.time() - 31 * 60
+    response = client.get("/account")
+    assert response.headers["Location"].endswith("/login")
+
+
+def test_logout_is_a_post_and_ends_the_session(client, member):
+    logged_in_member(client, member)
+    assert client.get("/logout").status_code == 405
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(html)})
+    assert client.get("/account").headers["Location"].endswith("/login")
+
+
+def test_repeated_failed_logins_are_throttled_per_account(client, member):
+    statuses = [login(client, password=f"Wrong-password-{n}").status_code for n in range(11)]
+    assert statuses[:10] == [200] * 10
+    assert statuses[10] == 429
+    page = login(client)
+    assert page.status_code == 429 and "Too many attempts" in page.get_data(as_text=True)
+    # Another account from the same address is not blocked by this limit.
+    assert login(client, account_name="irkek", password="x").status_code == 200
+
+
+def test_directory_lockout_applies_and_a_reset_unlocks(client, member, slapd, smtp):
+    logged_in_member(client, member)
+    for _ in range(10):  # another service's failed binds
+        assert not bind(slapd, "Wrong-password-0")
+    assert not bind(slapd, NEW_PASSWORD)  # locked even with the right password
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/account").get_data(as_text=True))})
+    page = login(client, password=NEW_PASSWORD).get_data(as_text=True)
+    assert "The account name or password is not right." in page
+    assert "a password reset unlocks it" in page
+    reset_path = request_reset_link(client, smtp, "tiijima")
+    set_password_via_link(client, reset_path, "Harbour-lantern-quartz-58")
+    assert bind(slapd, "Harbour-lantern-quartz-58")
+
+
+# -- password change ----------------------------------------------------------------------------
+
+def test_password_change_rules(client, member, slapd):
+    logged_in_member(client, member)
+    cases = [
+        (("wrong-current-pass", "Velvet-harbour-tide-31"), "Your current password is not right."),
+        ((NEW_PASSWORD, "short"), "Use at least 12 characters."),
+        ((NEW_PASSWORD, "Tiijima-velvet-harbour"), "must not contain your account name"),
+        ((NEW_PASSWORD, "Iijima-velvet-harbour-9"), "must not contain your names"),
+        ((NEW_PASSWORD, "Password12345"), "too common"),
+        ((NEW_PASSWORD, STRONG_PASSWORD), "You used this password recently"),  # directory history
+        ((NEW_PASSWORD, NEW_PASSWORD), "You used this password recently"),
+    ]
+    for (current, new), message in cases:
+        response = change_password(client, current, new)
+        assert response.status_code == 200, (new, message)
+        assert any(message in e for e in form_errors(response.get_data(as_text=True))), \
+            (new, form_errors(response.get_data(as_text=True)))
+        assert bind(slapd, NEW_PASSWORD)
+    response = change_password(client, NEW_PASSWORD, "Velvet-harbour-tide-31", "Velvet-harbour-tide-32")
+    assert "The two passwords are not the same." in form_errors(response.get_data(as_text=True))
+
+
+# -- initial deadline and expiry, as other services see them -------------------------------
+
+def test_initial_password_stops_working_after_the_deadline(client, member, root, slapd):
+    assert bind(slapd, STRONG_PASSWORD)
+    age_password(root, 4.9)
+    assert bind(slapd, STRONG_PASSWORD)  # still within the 5 days
+    age_password(root, 0.2)
+    assert not bind(slapd, STRONG_PASSWORD)
+    page = login(client).get_data(as_text=True)
+    assert "Your initial password has expired" in page
+    # With a wrong password nothing is revealed.
+    page = login(client, password="Wrong-password-1").get_data(as_text=True)
+    assert "initial password has expired" not in page
+
+
+def test_password_expires_after_180_days_and_the_reset_renews_it(client, member, root, slapd, smtp):
+    logged_in_member(client, member)
+    age_password(root, 179)
+    assert bind(slapd, NEW_PASSWORD)
+    age_password(root, 2)
+    assert not bind(slapd, NEW_PASSWORD)
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/account").get_data(as_text=True))})
+    page = login(client, password=NEW_PASSWORD).get_data(as_text=True)
+    assert "Your password has expired" in page and "/password/reset" in page
+    reset_path = request_reset_link(client, smtp, CONTACT)
+    set_password_via_link(client, reset_path, "Harbour-lantern-quartz-58")
+    assert bind(slapd, "Harbour-lantern-quartz-58")
+    assert login(client, password="Harbour-lantern-quartz-58").headers["Location"].endswith("/account")
+
+
+# -- lost password ------------------------------------------------------------------------------
+
+def request_reset_link(client, smtp, login_value: str) -> str:
+    html = client.get("/password/reset").get_data(as_text=True)
+    before = len(smtp.messages)
+    response = client.post("/password/reset", data={"csrf_token": csrf_token(html),
+                                                    "login": login_value})
+    assert response.status_code == 200
+    response.close()  # the mail is sent once the response is done
+    deadline = time.monotonic() + 5
+    while len(smtp.messages) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [mail] = [m for m in smtp.messages[before:] if "reset your password" in m["Subject"]]
+    return local_path(links_in(mail)[0])
+
+
+def set_password_via_link(client, path: str, password: str, confirm=None):
+    html = client.get(path).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(html), "password": password,
+                                   "password_confirm": confirm or password})
+
+
+def test_reset_answers_the_same_for_known_and_unknown_logins(client, member, smtp):
+    html = client.get("/password/reset").get_data(as_text=True)
+    answers = []
+    for value in ("tiijima", CONTACT, "nobody1", "nobody@nowhere.example"):
+        response = client.post("/password/reset", data={"csrf_token": csrf_token(html),
+                                                         "login": value})
+        answers.append((response.status_code, re.sub(r'value="[^"]+"', "", response.get_data(as_text=True))))
+        response.close()
+    assert len(set(answers)) == 1
+    time.sleep(0.3)
+    assert len([m for m in smtp.messages if "reset your password" in m["Subject"]]) == 2
+
+
+def test_reset_link_works_once_and_get_changes_nothing(client, member, slapd, smtp):
+    path = request_reset_link(client, smtp, "tiijima")
+    for _ in range(2):
+        assert client.get(path, headers={"User-Agent": "Mail-Scanner"}).status_code == 200
+    assert bind(slapd, STRONG_PASSWORD)
+    response = set_password_via_link(client, path, "Harbour-lantern-quartz-58")
+    assert "Your new password is set" in response.get_data(as_text=True)
+    assert bind(slapd, "Harbour-lantern-quartz-58") and not bind(slapd, STRONG_PASSWORD)
+    assert client.get(path).status_code == 404  # replay refused
+    [done] = [m for m in mails_to(smtp, CONTACT) if "password was reset" in m["Subject"]]
+    assert "Harbour-lantern-quartz-58" not in done.as_string()
+    # The reset replaced the initial password: no forced change at login.
+    assert login(client, password="Harbour-lantern-quartz-58").headers["Location"].endswith("/account")
+
+
+def test_reset_refusals_keep_the_link_usable(client, member, slapd, smtp):
+    path = request_reset_link(client, smtp, "tiijima")
+    response = set_password_via_link(client, path, STRONG_PASSWORD)  # current one: history
+    assert any("used this password recently" in e for e in form_errors(response.get_data(as_text=True)))
+    response = set_password_via_link(client, path, "short")
+    assert "Use at least 12 characters." in form_errors(response.get_data(as_text=True))
+    response = set_password_via_link(client, path, "Harbour-lantern-quartz-58")
+    assert "Your new password is set" in response.get_data(as_text=True)
+
+
+def test_a_new_reset_link_replaces_the_older_one(client, member, smtp):
+    first = request_reset_link(client, smtp, "tiijima")
+    second = request_reset_link(client, smtp, "tiijima")
+    assert client.get(first).status_code == 404
+    assert client.get(second).status_code == 200
+
+
+def test_expired_reset_link_is_refused(app, client, member, smtp):
+    path = request_reset_link(client, smtp, "tiijima")
+    token = path.rsplit("/", 1)[1]
+    payload = URLSafeTimedSerializer(app.config["SECRET_KEY"],
+                                     salt=f"portal.link.{tokens.RESET_PASSWORD}").loads(token)
+
+    class AnHourAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 3601
+
+    old = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{tokens.RESET_PASSWORD}",
+                                 signer=AnHourAgo).dumps(payload)
+    assert client.get(f"/password/reset/{old}").status_code == 410
+    assert client.get(path).status_code == 200
+
+
+def test_concurrent_posts_of_one_reset_link_set_the_password_once(app, member, smtp, client):
+    path = request_reset_link(client, smtp, "tiijima")
+    results = []
+
+    def post(n):
+        c = app.test_client()
+        html = c.get(path).get_data(as_text=True)
+        barrier.wait()
+        r = c.post(path, data={"csrf_token": csrf_token(html), "password": f"Harbour-lantern-{n}-quartz",
+                               "password_confirm": f"Harbour-lantern-{n}-quartz"})
+        results.append(r.status_code)
+
+    barrier = threading.Barrier(5)
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(200) == 1 and results.count(404) == 4, results
+    assert len([m for m in smtp.messages if "password was reset" in m["Subject"]]) == 1
+
+
+# -- expiry warnings ----------------------------------------------------------------------------
+
+def test_expiry_warnings_are_sent_once_per_threshold(app, client, member, root, smtp):
+    logged_in_member(client, member)
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["pwdChangedTime"])
+    expires = root.entries[0].pwdChangedTime.value + timedelta(days=180)
+    runner = app.test_cli_runner()
+
+    def run(days_before: float) -> str:
+        now = (expires - timedelta(days=days_before)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        result = runner.invoke(args=["accounts", "notify-expiring", "--now", now])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def warnings() -> list:
+        return [m for m in mails_to(smtp, CONTACT) if "your password expires" in m["Subject"]]
+
+    assert "total: 0" in run(45)
+    assert "30-day warnings sent: 1" in run(25)
+    assert "total: 0" in run(24)  # idempotent
+    assert len(warnings()) == 1 and "expires in 25 days" in warnings()[0]["Subject"]
+    assert "7-day warnings sent: 1" in run(6.5)
+    assert "1-day warnings sent: 1" in run(0.5)
+    assert "total: 0" in run(0.4)
+    assert len(warnings()) == 3
+    body = warnings()[-1].get_body(preferencelist=("plain",)).get_content()
+    assert "http://portal.test/password/reset" in body
+    # A new password starts a new cycle.
+    response = change_password(client, NEW_PASSWORD, "Harbour-lantern-quartz-58")
+    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["pwdChangedTime"])
+    new_expiry = root.entries[0].pwdChangedTime.value + timedelta(days=180)
+    now = (new_expiry - timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "30-day warnings sent: 1" in runner.invoke(
+        args=["accounts", "notify-expiring", "--now", now]).output
+
+
+def test_members_still_on_the_initial_password_get_no_expiry_warning(app, member, smtp):
+    now = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = app.test_cli_runner().invoke(args=["accounts", "notify-expiring", "--now", now])
+    assert "total: 0" in result.output
