@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,7 +57,9 @@ class AccountOverview:
     @property
     def days_left(self) -> int | None:
         expires = self.password.expires_at
-        return None if expires is None else max(0, (expires - self.now).days)
+        if expires is None:
+            return None
+        return max(0, math.ceil((expires - self.now).total_seconds() / 86400))
 
 
 def _nonce_hash(nonce: str) -> str:
