@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Mapping
 
-from flask import Flask, current_app, render_template, request, url_for
+from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_babel import Babel, format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
@@ -127,6 +127,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     _register_template_globals(app, settings)
     _register_error_pages(app)
     _register_security_headers(app)
+    _register_input_limits(app)
     return app
 
 
@@ -196,6 +197,20 @@ def _register_error_pages(app: Flask) -> None:
             message=_l("The error was recorded. If it persists, write to the helpdesk and "
                        "quote incident %(incident)s.", incident=incident),
         ), 500
+
+
+# No form of the portal has more than a few dozen fields.
+MAX_FORM_FIELDS = 100
+
+
+def _register_input_limits(app: Flask) -> None:
+    # MAX_CONTENT_LENGTH caps the body; this caps url-encoded field counts,
+    # which MAX_FORM_PARTS (multipart only) does not.
+    @app.before_request
+    def limit_form_fields():
+        if request.method == "POST" and \
+                sum(1 for _ in request.form.items(multi=True)) > MAX_FORM_FIELDS:
+            abort(413)
 
 
 def _register_security_headers(app: Flask) -> None:

@@ -1,6 +1,8 @@
 """Password rules and hashing (no directory access)."""
 from __future__ import annotations
 
+import unicodedata
+
 from argon2 import PasswordHasher
 from flask_babel import lazy_gettext as _l
 from zxcvbn import zxcvbn
@@ -30,6 +32,8 @@ def password_problems(password: str, min_length: int, account_name: str = "",
         return [_l("Use at least %(n)d characters.", n=min_length)]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [_l("Use at most %(n)d characters.", n=MAX_PASSWORD_LENGTH)]
+    if any(unicodedata.category(c).startswith("C") for c in password):
+        return [_l("The password cannot contain control or invisible formatting characters.")]
     problems = []
     folded = fold_ascii(password).lower()
     if account_name and account_name.lower() in folded:
