@@ -88,7 +88,7 @@ def test_initial_password_leads_straight_to_the_change_page(client, member, root
     page = client.get("/account")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
-    for shown in ("Toru Iijima", "tiijima", "toru.iijima@example.org", CONTACT, "kek",
+    for shown in ("Toru Iijima", "tiijima", "toru.iijima@example.org", CONTACT, "High Energy Accelerator Research Organization (KEK)",
                   "PhD student", "active", "members", "Password expires on", "days left"):
         assert shown in html, shown
     assert "179 days left" in html or "180 days left" in html

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import ldap3
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import PEOPLE, REQUESTS, STRONG_PASSWORD, links_in, mails_to, read_entry
+from conftest import (
+    PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in, mails_to, read_entry,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -192,5 +195,153 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
                               STRONG_PASSWORD)
     assert member.bind(), member.result
     member.unbind()
+
+    assert page.console_errors == []
+
+
+def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
+        page, live_server, client, register_and_verify, smtp, slapd, tmp_path):
+    """What a new member does after approval: log in with the initial password,
+    be sent to the change page, choose a password, log out, forget it, reset it
+    from the mailed link, and log in with the new one."""
+    from playwright.sync_api import expect
+
+    contact = "toru.iijima@kek.example"
+    member_dn = f"uid=tiijima,{PEOPLE}"
+    changed_password = "Copper-meadow-violin-73"
+    reset_password = "Harbour-lantern-quartz-58"
+
+    def binds(password: str) -> bool:
+        conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), member_dn,
+                                password)
+        ok = conn.bind()
+        conn.unbind()
+        return ok
+
+    # -- an approved member, quickly and without the browser -------------------------
+    review_path = register_and_verify()
+    html = client.get(review_path).get_data(as_text=True)
+    response = client.post(review_path, data={"csrf_token": csrf_token(html),
+                                              "decision": "approve"})
+    assert response.status_code in (200, 302), form_errors(response.get_data(as_text=True))
+    assert binds(STRONG_PASSWORD)
+
+    # -- log in with the initial password: straight to the change page ----------------
+    assert page.goto("/login").ok
+    expect(page.locator("h1")).to_have_text("Log in")
+    page.locator("#account_name").fill("TIIJIMA")  # account names are case-insensitive
+    page.locator("#password").fill(STRONG_PASSWORD)
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Log in").click()
+    assert page.url == f"{live_server}/account/password"
+    expect(page.locator("h1")).to_have_text("Change your password")
+    expect(page.locator("p.panel-warning")).to_contain_text(
+        "You are still using the initial password.")
+    expect(page.locator(".flash-warning")).to_contain_text("Please choose your own password now")
+    # Nothing else is reachable before the change.
+    page.goto("/account")
+    assert page.url == f"{live_server}/account/password"
+    expect(page.locator("p.panel-warning")).to_contain_text(
+        "You are still using the initial password.")
+
+    # -- a wrong confirmation, then a good new password --------------------------------
+    page.locator("#current_password").fill(STRONG_PASSWORD)
+    page.locator("#password").fill(changed_password)
+    page.locator("#password_confirm").fill(changed_password + "-typo")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Change password").click()
+    assert page.url == f"{live_server}/account/password"
+    expect(page.locator("#password_confirm-error")).to_have_text(
+        "The two passwords are not the same.")
+    expect(page.locator(".field", has=page.locator("#password_confirm"))).to_have_class(
+        re.compile(r"\bhas-error\b"))
+    expect(page.locator("#password_confirm")).to_have_attribute("aria-invalid", "true")
+    assert page.locator("p.error").count() == 1, page.locator("p.error").all_inner_texts()
+    # Still the initial password, still the warning; passwords are not sent back.
+    expect(page.locator("p.panel-warning")).to_be_visible()
+    for field_id in ("#current_password", "#password", "#password_confirm"):
+        expect(page.locator(field_id)).to_have_value("")
+    assert binds(STRONG_PASSWORD) and not binds(changed_password)
+    assert not [m for m in mails_to(smtp, contact) if "password was changed" in m["Subject"]]
+
+    page.locator("#current_password").fill(STRONG_PASSWORD)
+    page.locator("#password").fill(changed_password)
+    page.locator("#password_confirm").fill(changed_password)
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Change password").click()
+    assert page.url == f"{live_server}/account"
+    expect(page.locator("h1")).to_have_text("My account")
+    expect(page.locator(".flash-success")).to_contain_text("Your password was changed.")
+    record = page.locator("dl.record")
+    expect(record.locator("code")).to_have_text("tiijima")
+    for shown in ("Toru Iijima", "toru.iijima@example.org", contact, "Password expires on",
+                  "days left"):
+        expect(record).to_contain_text(shown)
+    expect(record).to_contain_text(re.compile(r"\b(179|180) days left\b"))
+    account_shot = tmp_path / "my-account.png"
+    page.screenshot(path=str(account_shot), full_page=True)
+    print(f"\nscreenshot of My account: {account_shot}")
+    [changed_mail] = [m for m in mails_to(smtp, contact)
+                      if "password was changed" in m["Subject"]]
+    assert changed_password not in changed_mail.as_string()
+    assert binds(changed_password) and not binds(STRONG_PASSWORD)
+
+    # -- log out from the header ------------------------------------------------------
+    with page.expect_navigation():
+        page.locator("header").get_by_role("button", name="Log out").click()
+    assert page.url == f"{live_server}/login"
+    expect(page.locator(".flash-success")).to_have_text("You are logged out.")
+    expect(page.locator("header")).not_to_contain_text("Log out")
+    page.goto("/account")
+    assert page.url == f"{live_server}/login"
+
+    # -- forgot the password: the reset link by mail ------------------------------------
+    with page.expect_navigation():
+        page.get_by_role("link", name="Forgot your password, or it expired?").click()
+    assert page.url == f"{live_server}/password/reset"
+    expect(page.locator("h1")).to_have_text("Reset your password")
+    before = len(smtp.messages)
+    page.locator("#login").fill(contact)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send me a reset link").click()
+    expect(page.locator("h1")).to_have_text("Check your mail")
+    # The mail goes out after the response.
+    deadline = time.monotonic() + 5
+    reset_mails = []
+    while not reset_mails and time.monotonic() < deadline:
+        reset_mails = [m for m in smtp.messages[before:]
+                       if "reset your password" in m["Subject"]]
+        time.sleep(0.05)
+    assert len(reset_mails) == 1, [m["Subject"] for m in smtp.messages[before:]]
+    assert contact in str(reset_mails[0]["To"])
+    reset_url = live_link(reset_mails[0], live_server)
+    assert reset_url.startswith(f"{live_server}/password/reset/")
+
+    assert page.goto(reset_url).ok
+    expect(page.locator("h1")).to_have_text("Choose a new password")
+    expect(page.locator("main")).to_contain_text("For the account tiijima.")
+    page.locator("#password").fill(reset_password)
+    page.locator("#password_confirm").fill(reset_password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Set the new password").click()
+    expect(page.locator("h1")).to_have_text("Your new password is set")
+    expect(page.locator("main")).to_contain_text("tiijima")
+
+    # -- log in with the new password ----------------------------------------------------
+    with page.expect_navigation():
+        page.locator("main").get_by_role("link", name="Log in").click()
+    assert page.url == f"{live_server}/login"
+    page.locator("#account_name").fill("tiijima")
+    page.locator("#password").fill(reset_password)
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Log in").click()
+    assert page.url == f"{live_server}/account"
+    expect(page.locator("dl.record code")).to_have_text("tiijima")
+    expect(page.locator("p.panel-warning")).to_have_count(0)
+
+    # -- the directory: only the newest password binds ----------------------------------
+    assert binds(reset_password)
+    assert not binds(changed_password)
+    assert not binds(STRONG_PASSWORD)
 
     assert page.console_errors == []

@@ -457,7 +457,9 @@ def test_a_second_person_with_the_same_names_gets_a_numbered_address(client, roo
     suggestions = re.findall(r'name="pick_account_name" value="([^"]+)"', page)
     assert suggestions and "tiijima" not in suggestions
 
-    register(client, root, account_name="toruiiji", email="other.toru@kek.example")
+    # Another Toru Iijima, at another institution, confirming that he is not the first.
+    register(client, root, account_name="toruiiji", email="other.toru@infn.example",
+             institution="infn", not_me="y")
     assert read_entry(root, f"uid=toruiiji,{REQUESTS}").portalCollabMail.value == \
         "toru.iijima2@example.org"
 

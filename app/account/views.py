@@ -120,8 +120,10 @@ def overview():
     if details is None:
         session.clear()
         return redirect(url_for("account.login"))
+    institution = portal().directory.institution(details.person.institution)
     return render_template("account/overview.html", details=details,
-                           category=portal().settings.category_label(details.person.category))
+                           category=portal().settings.category_label(details.person.category),
+                           institution=institution.name if institution else details.person.institution)
 
 
 _REFUSALS = {

@@ -87,7 +87,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "objectClass eq", "uid eq,sub", "mail eq", "cn eq,sub", "sn eq,sub", "givenName eq,sub",
         "portalContactMail eq", "portalCollabMail eq", "portalStatus eq",
         "portalRequestStatus eq", "portalHomeInstitution eq", "portalInstitutionId eq",
-        "member eq", "uidNumber eq", "entryUUID eq",
+        "member eq", "uidNumber eq", "entryUUID eq", "portalNameKey eq",
     ]
     lines = [
         *includes,

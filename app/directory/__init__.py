@@ -4,11 +4,11 @@ from .errors import (
 )
 from .gateway import ACCOUNT_NAME_RE, BindResult, Directory, ldap_time, parse_ldap_time
 from .records import (
-    Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person, Request,
+    EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person, Request,
 )
 
 __all__ = [
-    "ACCOUNT_NAME_RE", "BindResult", "Directory", "DirectoryError", "DirectoryUnavailable",
+    "ACCOUNT_NAME_RE", "BindResult", "Directory", "EarlierRecord", "DirectoryError", "DirectoryUnavailable",
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "Request", "StateConflict", "ldap_time",
     "parse_ldap_time",

@@ -27,7 +27,8 @@ from .errors import (
     DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, PasswordRefused, StateConflict,
 )
 from .records import (
-    Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person, Request,
+    EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person,
+    Request,
 )
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ REQUEST_ATTRS = [
     "portalHomeInstitution", "portalCategory", "portalCollabMail", "portalConditionsVersion",
     "portalSubmittedAt", "portalSubmittedFrom", "portalEmailVerifiedAt", "portalDecidedBy",
     "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
-    "portalAuditEvent",
+    "portalAuditEvent", "portalPreviousAccount",
 ]
 # No server could be reached: retrying at once would only double the wait.
 _UNREACHABLE_ERRORS = (
@@ -262,6 +263,35 @@ class Directory:
                  for v in _all(e["attributes"], "mail") + _all(e["attributes"], "portalCollabMail")}
         return found & set(addresses)
 
+    def earlier_records(self, emails: Iterable[str] = (), name_keys: Iterable[str] = (),
+                        account_names: Iterable[str] = (),
+                        cert_subjects: Iterable[str] = ()) -> list[EarlierRecord]:
+        """People (any status, with or without the collaboration's class) and
+        requests (any state) sharing an address, a name key, an account name
+        or a certificate subject."""
+        parts = [_eq(attr, e) for e in emails if e
+                 for attr in ("mail", "portalContactMail")]
+        parts += [_eq("portalNameKey", k) for k in name_keys if k]
+        parts += [_eq("uid", n) for n in account_names if ACCOUNT_NAME_RE.match(n or "")]
+        parts += [_eq("portalCertSubject", s) for s in cert_subjects if s]
+        if not parts:
+            return []
+        wanted = "".join(parts)
+        attrs = ["uid", "mail", "portalContactMail", "portalHomeInstitution", "portalNameKey",
+                 "portalStatus", "portalRequestStatus", "portalCertSubject", "objectClass"]
+        found = []
+        for base, is_person in ((self.people_dn, True), (self.requests_dn, False)):
+            for e in self._search(base, f"(|{wanted})", attrs):
+                a = e["attributes"]
+                found.append(EarlierRecord(
+                    dn=e["dn"], is_person=is_person, account_name=_first(a, "uid"),
+                    institution=_first(a, "portalHomeInstitution"),
+                    contact_mail=_first(a, "portalContactMail"), mail=_first(a, "mail"),
+                    name_keys=_all(a, "portalNameKey"),
+                    status=_first(a, "portalStatus") or _first(a, "portalRequestStatus"),
+                    cert_subjects=_all(a, "portalCertSubject")))
+        return found
+
     def add_member(self, member: NewMember) -> str:
         dn = self.person_dn(member.account_name)
         display = " ".join(p for p in (member.given_name, member.middle_name, member.family_name) if p)
@@ -291,6 +321,8 @@ class Directory:
         }
         if member.middle_name:
             attributes["portalMiddleName"] = member.middle_name
+        if member.name_key:
+            attributes["portalNameKey"] = member.name_key
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
@@ -484,6 +516,10 @@ class Directory:
         }
         if new.middle_name:
             attributes["portalMiddleName"] = new.middle_name
+        if new.name_key:
+            attributes["portalNameKey"] = new.name_key
+        if new.previous_account:
+            attributes["portalPreviousAccount"] = new.previous_account
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
@@ -668,6 +704,7 @@ def _request(entry: dict) -> Request:
         account_created_at=parse_ldap_time(_first(a, "portalAccountCreatedAt")),
         audit=_all(a, "portalAuditEvent"),
         password_hash=bytes(raw_hash[0]),
+        previous_account=_first(a, "portalPreviousAccount"),
     )
 
 

@@ -73,6 +73,7 @@ class Request:
     account_created_at: datetime | None
     audit: tuple[str, ...] = ()
     password_hash: bytes = field(default=b"", repr=False)
+    previous_account: str = ""
 
     @property
     def display_name(self) -> str:
@@ -96,6 +97,8 @@ class NewRequest:
     status: str
     audit_event: str
     password_hash: bytes = field(repr=False)
+    name_key: str = ""
+    previous_account: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,21 @@ class NewMember:
     gid_number: int
     audit_event: str
     password_hash: bytes = field(repr=False)
+    name_key: str = ""
+
+
+@dataclass(frozen=True)
+class EarlierRecord:
+    """A person or request that may be the same applicant (duplicate check)."""
+    dn: str
+    is_person: bool
+    account_name: str
+    institution: str
+    contact_mail: str
+    mail: str
+    name_keys: tuple[str, ...]
+    status: str
+    cert_subjects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,13 @@ class RegistrationForm(FlaskForm):
                                      validators=[DataRequired(
                                          _l("You must accept the conditions of use to register."))])
     names_confirmed = BooleanField(_l("Yes, my given and family names are in the right order"))
+    previous_account = StringField(
+        _l("I had an account before (optional)"), filters=[_lower],
+        validators=[Length(max=64)],
+        description=_l("If you hold or held an account of the collaboration or of the host "
+                       "laboratory, give its account name: it is reactivated instead of "
+                       "creating a second one."))
+    not_me = BooleanField(_l("This is not me: I never had an account"))
 
     def __init__(self, *args, institutions=(), categories=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,6 +89,7 @@ class RegistrationForm(FlaskForm):
         self.category.choices = [("", _l("Choose your category"))] + [
             (c.key, c.label) for c in categories]
         self.show_names_confirmation = False
+        self.show_not_me = False
 
     # -- field rules ---------------------------------------------------------------
 
@@ -101,6 +109,11 @@ class RegistrationForm(FlaskForm):
         if registration.account_name_taken(value):
             raise ValidationError(_l("This account name is already taken. Please choose "
                                      "another."))
+
+    def validate_previous_account(self, field):
+        if field.data and not ACCOUNT_NAME_RE.match(field.data):
+            raise ValidationError(_l("An account name has 4-8 lowercase letters and digits, "
+                                     "starting with a letter."))
 
     def _check_name(self, field):
         problem = names.name_problem(field.data or "")

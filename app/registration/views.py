@@ -10,7 +10,10 @@ from .. import portal
 from ..directory import ACCOUNT_NAME_RE
 from ..services import names
 from ..services.audit import Actor
-from ..services.errors import AccountNameUnavailable, AlreadyDone
+from ..services.errors import (
+    AccountNameUnavailable, AlreadyDone, PossiblyKnown, SimilarPersonExists,
+    UnknownPreviousAccount,
+)
 from ..services.registration import Application
 from .forms import RegistrationForm
 
@@ -51,10 +54,20 @@ def register():
                 email=form.email.data, institution=form.institution.data,
                 category=form.category.data, password=form.password.data,
                 conditions_version=portal().settings.conditions.version,
+                previous_account=form.previous_account.data or "",
+                not_me=bool(form.not_me.data),
             )
             try:
                 created = portal().registration.submit(
                     application, Actor("applicant", request.remote_addr or ""))
+            except PossiblyKnown:
+                return render_template("registration/known.html")
+            except SimilarPersonExists:
+                form.show_not_me = True
+            except UnknownPreviousAccount:
+                form.previous_account.errors = [_(
+                    "We have no account with this name. Check it, or leave the field empty if "
+                    "you never had one.")]
             except AccountNameUnavailable:
                 form.account_name.errors = [_("This account name was taken a moment ago. "
                                               "Please choose another.")]

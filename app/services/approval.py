@@ -12,7 +12,7 @@ from ..directory import (
 )
 from ..mail import Mailer
 from ..settings import Settings
-from . import tokens
+from . import names, tokens
 from .audit import SYSTEM, Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid, NotAuthorised
 from .registration import APPROVED, PENDING_APPROVAL, REJECTED, RegistrationService, utcnow
@@ -140,6 +140,7 @@ class ApprovalService:
                                         request=request.account_name,
                                         approved_by=request.decided_by),
                 password_hash=request.password_hash,
+                name_key=(names.person_keys(request.given_name, request.family_name) or ("",))[0],
             )
             try:
                 self._directory.add_member(member)

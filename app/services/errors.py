@@ -21,6 +21,20 @@ class AccountNameUnavailable(ServiceError):
     """The desired account name was taken meanwhile."""
 
 
+class PossiblyKnown(ServiceError):
+    """The applicant matches an earlier record strongly: no new request; the
+    stored address was mailed what to do instead."""
+
+
+class SimilarPersonExists(ServiceError):
+    """Someone of the same name is or was a member elsewhere: the applicant
+    must confirm that this is not them."""
+
+
+class UnknownPreviousAccount(ServiceError):
+    """The account named as held before does not exist."""
+
+
 class AlreadyDone(ServiceError):
     """The step was done before (a link used twice); ``request`` shows by whom."""
 

@@ -76,6 +76,21 @@ def looks_swapped(given: str, family: str) -> bool:
     return g.lower() in _ASIAN_FAMILY_NAMES and f.lower() not in _ASIAN_FAMILY_NAMES
 
 
+def name_key(text: str) -> str:
+    """A name folded for duplicate detection: case, accents, spaces and
+    German transliteration do not count ('Müller' = 'Mueller' = 'Muller')."""
+    folded = re.sub(r"[^a-z]", "", fold_ascii(text).lower())
+    return folded.replace("ae", "a").replace("oe", "o").replace("ue", "u")
+
+
+def person_keys(given: str, family: str) -> tuple[str, ...]:
+    """Keys of a person in both orders (given/family are often swapped)."""
+    g, f = name_key(given), name_key(family)
+    if not g or not f:
+        return ()
+    return tuple(dict.fromkeys((f"{g}|{f}", f"{f}|{g}")))
+
+
 def mail_local_part(given: str, middle: str, family: str) -> str:
     """'Nino', '', 'de Angelo' -> 'nino.de.angelo'; spaces become dots."""
     words = " ".join(p for p in (given, middle, family) if p).split()

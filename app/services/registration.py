@@ -12,7 +12,10 @@ from ..mail import Mailer
 from ..settings import Settings
 from . import names, tokens
 from .audit import Actor, audit_event
-from .errors import AccountNameUnavailable, AlreadyDone, LinkInvalid
+from .errors import (
+    AccountNameUnavailable, AlreadyDone, LinkInvalid, PossiblyKnown, SimilarPersonExists,
+    UnknownPreviousAccount,
+)
 from .passwords import hash_password
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class Application:
     category: str
     password: str
     conditions_version: str
+    previous_account: str = ""
+    not_me: bool = False  # confirmed: not the person of a similar record
 
 
 class RegistrationService:
@@ -78,12 +83,53 @@ class RegistrationService:
 
     # -- steps -----------------------------------------------------------------------------
 
+    def check_earlier_records(self, application: Application) -> None:
+        """Never register twice: stop (PossiblyKnown) on a strong match with
+        an earlier person or request, ask (SimilarPersonExists) on a weak one.
+
+        Strong: the same e-mail address (institutional or collaboration),
+        the account named as held before, or the same person by name at the
+        same institution. Weak: the same person by name elsewhere. The
+        applicant learns nothing about the records; their owners are mailed.
+        """
+        email = application.email.lower()
+        keys = names.person_keys(application.given_name, application.family_name)
+        previous = application.previous_account
+        records = self._directory.earlier_records(
+            emails=[email], name_keys=keys, account_names=[previous] if previous else [])
+        if previous and not any(r.is_person and r.account_name == previous for r in records):
+            raise UnknownPreviousAccount(previous)
+        strong = [r for r in records if email in (r.contact_mail.lower(), r.mail.lower())
+                  or (r.is_person and previous and r.account_name == previous)
+                  or (set(keys) & set(r.name_keys) and r.institution == application.institution)]
+        if strong:
+            self._mail_known_person(strong)
+            raise PossiblyKnown()
+        if not application.not_me and any(set(keys) & set(r.name_keys) for r in records):
+            raise SimilarPersonExists()
+
+    def _mail_known_person(self, records) -> None:
+        """Tell the owners of the matching records (at their stored address)."""
+        by_address: dict[str, list] = {}
+        for record in records:
+            address = record.contact_mail or record.mail
+            if address:
+                by_address.setdefault(address.lower(), []).append(record)
+        for address, mine in by_address.items():
+            self._mailer.send("known_person", [address], records=mine,
+                              reset_link=self._url_for_link("account.request_reset", None))
+        log.info("registration stopped: earlier records", extra={
+            "event": "request.duplicate", "records": len(records)})
+
     def submit(self, application: Application, actor: Actor) -> Request:
         """Write the request, then mail the applicant a confirmation link.
 
-        Raises AccountNameUnavailable when someone took the name meanwhile:
-        the directory add is the guard against concurrent registrations.
+        Raises PossiblyKnown / SimilarPersonExists / UnknownPreviousAccount
+        (see check_earlier_records) and AccountNameUnavailable when someone
+        took the name meanwhile: the directory add is the guard against
+        concurrent registrations.
         """
+        self.check_earlier_records(application)
         now = self._clock()
         new = NewRequest(
             account_name=application.account_name,
@@ -102,6 +148,8 @@ class RegistrationService:
             audit_event=audit_event("request.submitted", actor, now,
                                     conditions=application.conditions_version),
             password_hash=hash_password(application.password),
+            name_key=names.person_keys(application.given_name, application.family_name)[0],
+            previous_account=application.previous_account,
         )
         if self.account_name_taken(new.account_name):
             raise AccountNameUnavailable(new.account_name)

@@ -1,0 +1,117 @@
+"""Never register twice: earlier people and requests are found, strong
+matches stop the registration, weak ones ask; nothing about others leaks."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import REQUESTS, form_errors, mails_to, post_registration, read_entry
+
+KNOWN = "We may already know you"
+
+
+def requests_in(root) -> set[str]:
+    root.search(REQUESTS, "(objectClass=portalRequest)", attributes=["uid"])
+    return {e.uid.value for e in root.entries}
+
+
+def register_juergen(client) -> None:
+    response = post_registration(client, given_name="Jürgen", family_name="Müller",
+                                 account_name="jmuller", email="juergen.mueller@desy.example",
+                                 institution="desy")
+    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("email,owner_address,account", [
+    ("toru.sato@kek.example", "toru.sato@kek.example", "irkek"),   # institutional address
+    ("toru.sato@example.org", "toru.sato@kek.example", "irkek"),   # collaboration address
+])
+def test_same_address_as_a_member_stops_and_mails_the_stored_address(client, root, smtp,
+                                                                     email, owner_address, account):
+    response = post_registration(client, email=email)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and KNOWN in page
+    assert account not in page and owner_address not in page
+    assert requests_in(root) == set()
+    [mail] = mails_to(smtp, owner_address)
+    assert "already registered" in mail["Subject"]
+    assert account in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_previous_account_leads_to_the_existing_record(client, root, smtp):
+    response = post_registration(client, previous_account="irdesy")
+    assert KNOWN in response.get_data(as_text=True)
+    assert requests_in(root) == set()
+    assert mails_to(smtp, "anna.schmidt@desy.example")
+
+
+def test_unknown_previous_account_is_a_field_error(client, root):
+    response = post_registration(client, previous_account="nosuch1")
+    errors = form_errors(response.get_data(as_text=True))
+    assert any("We have no account with this name" in e for e in errors)
+    assert requests_in(root) == set()
+
+
+@pytest.mark.parametrize("given,family", [
+    ("Jürgen", "Müller"), ("Juergen", "Mueller"), ("Jurgen", "Muller"), ("JÜRGEN", "MÜLLER"),
+    ("Müller", "Jürgen"),  # swapped order
+])
+def test_same_person_by_name_at_the_same_institution_is_stopped(client, root, smtp, given, family):
+    register_juergen(client)
+    smtp.clear()
+    response = post_registration(client, given_name=given, family_name=family,
+                                 account_name="jmueller", email="j.m@desy.example",
+                                 institution="desy", names_confirmed="y")
+    assert KNOWN in response.get_data(as_text=True)
+    assert requests_in(root) == {"jmuller"}
+    assert mails_to(smtp, "juergen.mueller@desy.example")  # the earlier request's address
+
+
+@pytest.mark.parametrize("given,family", [("Jürgen", "Miller"), ("Jörg", "Müller"),
+                                          ("Jürgen", "Müllner")])
+def test_near_misses_are_not_matched(client, root, given, family):
+    register_juergen(client)
+    response = post_registration(client, given_name=given, family_name=family,
+                                 account_name="jmueller", email="j.m@desy.example",
+                                 institution="desy")
+    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+    assert requests_in(root) == {"jmuller", "jmueller"}
+
+
+def test_same_name_elsewhere_asks_for_confirmation(client, root, smtp):
+    register_juergen(client)
+    changes = dict(given_name="Juergen", family_name="Muller", account_name="jmueller",
+                   email="j.m@infn.example", institution="infn")
+    response = post_registration(client, **changes)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'name="not_me"' in page
+    assert "juergen.mueller@desy.example" not in page and "jmuller" not in page
+    assert requests_in(root) == {"jmuller"}
+    response = post_registration(client, not_me="y", **changes)
+    assert response.status_code == 302
+    assert requests_in(root) == {"jmuller", "jmueller"}
+
+
+def test_a_rejected_or_pending_request_counts_too(client, root, smtp):
+    register_juergen(client)
+    smtp.clear()
+    response = post_registration(client, given_name="Hans", family_name="Meier",
+                                 account_name="hmeier", email="juergen.mueller@desy.example",
+                                 institution="kek")
+    assert KNOWN in response.get_data(as_text=True)
+    [mail] = mails_to(smtp, "juergen.mueller@desy.example")
+    assert "jmuller" in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_the_answer_is_the_same_for_every_strong_match(client, root):
+    pages = {post_registration(client, **changes).get_data(as_text=True).split("<main")[1]
+             for changes in ({"email": "toru.sato@kek.example"}, {"previous_account": "irinfn"},
+                             {"given_name": "Toru", "family_name": "Sato"})}
+    assert len(pages) == 1 and KNOWN in pages.pop()
+
+
+def test_approved_members_carry_the_name_key(client, root, register_and_verify):
+    from conftest import PEOPLE, csrf_token
+    review = register_and_verify()
+    html = client.get(review).get_data(as_text=True)
+    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}").portalNameKey.value == "toru|iijima"
