@@ -113,3 +113,10 @@ def test_a_broken_ldif_file_fails_slaptest(tmp_path, breakage):
     result = slaptest_schema(broken, tmp_path / "work")
     assert result.returncode != 0
     assert complaint in result.stdout + result.stderr
+
+
+def test_the_ldif_is_the_schema_converted(tmp_path):
+    """portal.ldif is what slaptest makes of portal.schema (regenerate with
+    `python -m app.devstack schema-ldif`)."""
+    from app.devstack.slapd import schema_as_ldif
+    assert LDIF.read_text() == schema_as_ldif(SCHEMA, tmp_path)

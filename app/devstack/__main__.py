@@ -135,6 +135,16 @@ def reset() -> int:
     return 0
 
 
+def write_schema_ldif() -> int:
+    import tempfile
+    from .slapd import SCHEMA_DIR, schema_as_ldif
+    with tempfile.TemporaryDirectory() as work:
+        text = schema_as_ldif(SCHEMA_DIR / "portal.schema", Path(work))
+    (SCHEMA_DIR / "portal.ldif").write_text(text)
+    print("ldap_schema/portal.ldif written from ldap_schema/portal.schema")
+    return 0
+
+
 def print_env() -> int:
     for name, value in portal_environment(_state()).items():
         print(f"export {name}='{value}'")
@@ -143,9 +153,10 @@ def print_env() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m app.devstack")
-    parser.add_argument("command", choices=("run", "reset", "env"))
+    parser.add_argument("command", choices=("run", "reset", "env", "schema-ldif"))
     command = parser.parse_args().command
-    return {"run": run, "reset": reset, "env": print_env}[command]()
+    return {"run": run, "reset": reset, "env": print_env,
+            "schema-ldif": write_schema_ldif}[command]()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ a real ``slapd`` process on loopback.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -261,6 +262,35 @@ def slaptest_schema(schema_file: Path, workdir: Path) -> subprocess.CompletedPro
     if load.returncode != 0:
         return load
     return subprocess.run([SLAPTEST, "-u", "-F", str(confdir)], capture_output=True, text=True)
+
+
+LDIF_HEADER = """# Membership portal schema in cn=config form: the same as portal.schema
+# (see that file for the OID arc). Load with
+#   ldapadd -Y EXTERNAL -H ldapi:/// -f portal.ldif
+# Generated from portal.schema: python -m app.devstack schema-ldif
+"""
+_OPERATIONAL = re.compile(r"^(structuralObjectClass|entryUUID|creatorsName|createTimestamp|"
+                          r"entryCSN|modifiersName|modifyTimestamp):")
+
+
+def schema_as_ldif(schema_file: Path, workdir: Path) -> str:
+    """portal.schema converted by slaptest into its cn=config LDIF form."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "convert.conf"
+    conf.write_text("".join(f"include /etc/ldap/schema/{n}.schema\n" for n in SYSTEM_SCHEMAS)
+                    + f"include {schema_file}\n")
+    confdir = workdir / "slapd.d"
+    confdir.mkdir(exist_ok=True)
+    _run([SLAPTEST, "-f", str(conf), "-F", str(confdir)])
+    [converted] = (confdir / "cn=config" / "cn=schema").glob("cn={*}" + schema_file.stem + ".ldif")
+    lines = []
+    for line in converted.read_text().splitlines():
+        if line.startswith("#") or _OPERATIONAL.match(line):
+            continue
+        line = re.sub(r"^dn: cn=\{\d+\}(\w+)$", r"dn: cn=\1,cn=schema,cn=config", line)
+        line = re.sub(r"^cn: \{\d+\}(\w+)$", r"cn: \1", line)
+        lines.append(line)
+    return LDIF_HEADER + "\n".join(lines).strip() + "\n"
 
 
 def ensure_executables() -> None:
