@@ -22,6 +22,7 @@ from .directory import Directory, DirectoryUnavailable
 from .mail import Mailer, mail
 from .services.accounts import AccountService
 from .services.approval import ApprovalService
+from .services.lifecycle import LifecycleService
 from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
 from .services.tokens import LinkTokens
@@ -43,6 +44,7 @@ class Portal:
     registration: RegistrationService
     approval: ApprovalService
     accounts: AccountService
+    lifecycle: LifecycleService
 
 
 def portal() -> Portal:
@@ -107,8 +109,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     registration = RegistrationService(directory, mailer, links, settings, link_url)
     approval = ApprovalService(directory, mailer, links, settings, registration)
     accounts = AccountService(directory, mailer, links, settings, link_url)
+    lifecycle = LifecycleService(directory, mailer)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      accounts)
+                                      accounts, lifecycle)
 
     from .account.views import bp as account_bp
     from .cli import register_cli

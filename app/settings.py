@@ -29,6 +29,7 @@ class SettingsError(Exception):
 class Category:
     key: str
     label: str
+    membership_days: int | None = None  # None: open-ended
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class Settings:
 
     def category_label(self, key: str) -> str:
         return next((c.label for c in self.categories if c.key == key), key)
+
+    def membership_days(self, key: str) -> int | None:
+        return next((c.membership_days for c in self.categories if c.key == key), None)
 
 
 # Environment variable -> (field, type, default). ``None`` default: required.
@@ -235,9 +239,13 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
     result: dict = {}
     categories = data.get("categories", [])
     try:
-        result["categories"] = tuple(Category(str(c["key"]), str(c["label"])) for c in categories)
-    except (KeyError, TypeError):
-        problems.append(f"{path}: every [[categories]] entry needs key and label")
+        result["categories"] = tuple(
+            Category(str(c["key"]), str(c["label"]),
+                     int(c["membership_days"]) if c.get("membership_days") else None)
+            for c in categories)
+    except (KeyError, TypeError, ValueError):
+        problems.append(f"{path}: every [[categories]] entry needs key and label "
+                        "(and membership_days, if given, is a number of days)")
     if not categories:
         problems.append(f"{path}: at least one [[categories]] entry is required")
     conditions = data.get("conditions", {})

@@ -89,7 +89,8 @@ def test_initial_password_leads_straight_to_the_change_page(client, member, root
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     for shown in ("Toru Iijima", "tiijima", "toru.iijima@example.org", CONTACT, "High Energy Accelerator Research Organization (KEK)",
-                  "PhD student", "active", "members", "Password expires on", "days left"):
+                  "PhD student", "active", "members", "Password expires on", "days left",
+                  "History", "member.created", "account.password-changed"):
         assert shown in html, shown
     assert "179 days left" in html or "180 days left" in html
 

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from .. import limiter, portal
 from ..directory import DirectoryError, PasswordRefused
 from ..services.accounts import LoginOutcome
-from ..services.audit import Actor
+from ..services.audit import Actor, parse_events
 from .forms import ChangePasswordForm, LoginForm, NewPasswordForm, ResetRequestForm
 
 bp = Blueprint("account", __name__)
@@ -122,6 +122,7 @@ def overview():
         return redirect(url_for("account.login"))
     institution = portal().directory.institution(details.person.institution)
     return render_template("account/overview.html", details=details,
+                           history=parse_events(details.person.audit),
                            category=portal().settings.category_label(details.person.category),
                            institution=institution.name if institution else details.person.institution)
 

@@ -42,6 +42,8 @@ set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 # become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
 ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{3,7}$")
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
+PERMANENT_LOCK = "000001010000Z"
 PASSWORD_STATE_ATTRS = [
     "pwdChangedTime", "pwdPolicySubentry", "pwdAccountLockedTime", "portalExpiryNotice",
     "portalResetNonce",
@@ -49,7 +51,8 @@ PASSWORD_STATE_ATTRS = [
 PERSON_ATTRS = [
     "uid", "givenName", "portalMiddleName", "sn", "cn", "mail", "portalContactMail",
     "portalHomeInstitution", "portalCategory", "portalStatus", "portalMemberSince",
-    "portalInitialPasswordDeadline", "uidNumber", "memberOf",
+    "portalInitialPasswordDeadline", "uidNumber", "memberOf", "portalMemberUntil",
+    "portalAuditEvent",
 ]
 REQUEST_ATTRS = [
     "uid", "portalRequestStatus", "givenName", "portalMiddleName", "sn", "portalContactMail",
@@ -88,6 +91,8 @@ def parse_ldap_time(value: str | None) -> datetime | None:
     if not value:
         return None
     text = value.rstrip("Z").split(".")[0]
+    if text.startswith("0000"):  # ppolicy's permanent lock: "since ever"
+        return datetime.min.replace(tzinfo=timezone.utc)
     return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
 
 
@@ -323,6 +328,8 @@ class Directory:
             attributes["portalMiddleName"] = member.middle_name
         if member.name_key:
             attributes["portalNameKey"] = member.name_key
+        if member.member_until:
+            attributes["portalMemberUntil"] = ldap_time(member.member_until)
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
@@ -334,6 +341,34 @@ class Directory:
             if isinstance(exc.__cause__, ldap_errors.LDAPAttributeOrValueExistsResult):
                 return
             raise
+
+    def remove_group_member(self, group_dn: str, member_dn: str) -> None:
+        """Remove ``member_dn`` from a groupOfNames; not a member is fine."""
+        try:
+            self._modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]})
+        except StateConflict:
+            return
+
+    def members_due_to_expire(self, now: datetime) -> list[Person]:
+        entries = self._search(
+            self.people_dn, "(&(objectClass=portalMember)(portalStatus=active)"
+            f"(portalMemberUntil<={ldap_time(now)}))", PERSON_ATTRS)
+        return [_person(e) for e in entries]
+
+    def transition_member(self, account_name: str, expected: str, new: str,
+                          audit_event: str) -> None:
+        """portalStatus ``expected`` -> ``new`` atomically (StateConflict if not)."""
+        self._modify(self.person_dn(account_name), {
+            "portalStatus": [(MODIFY_DELETE, [expected]), (MODIFY_ADD, [new])],
+            "portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
+
+    def lock_account(self, account_name: str) -> None:
+        """ppolicy's administrative lock: every bind fails, for every service."""
+        self._modify(self.person_dn(account_name),
+                     {"pwdAccountLockedTime": [(MODIFY_REPLACE, [PERMANENT_LOCK])]})
+
+    def unlock_account(self, account_name: str) -> None:
+        self._modify(self.person_dn(account_name), {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]})
 
     def group_gid_number(self, group_dn: str) -> int:
         entry = self._read(group_dn, ["gidNumber"])
@@ -681,6 +716,8 @@ def _person(entry: dict) -> Person:
         initial_password_deadline=parse_ldap_time(_first(a, "portalInitialPasswordDeadline")),
         uid_number=int(uid_number) if uid_number else None,
         groups=_all(a, "memberOf"),
+        member_until=parse_ldap_time(_first(a, "portalMemberUntil")),
+        audit=_all(a, "portalAuditEvent"),
     )
 
 

@@ -31,6 +31,8 @@ class Person:
     initial_password_deadline: datetime | None
     uid_number: int | None
     groups: tuple[str, ...]
+    member_until: datetime | None = None
+    audit: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class NewMember:
     audit_event: str
     password_hash: bytes = field(repr=False)
     name_key: str = ""
+    member_until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from ..directory import (
@@ -141,6 +141,7 @@ class ApprovalService:
                                         approved_by=request.decided_by),
                 password_hash=request.password_hash,
                 name_key=(names.person_keys(request.given_name, request.family_name) or ("",))[0],
+                member_until=self._member_until(request.category, now),
             )
             try:
                 self._directory.add_member(member)
@@ -155,6 +156,10 @@ class ApprovalService:
                           person=person, deadline=person.initial_password_deadline,
                           initial_password_days=self._directory.initial_password_period().days)
         return True
+
+    def _member_until(self, category: str, now: datetime) -> datetime | None:
+        days = self._settings.membership_days(category)
+        return now + timedelta(days=days) if days else None
 
     def complete_pending(self) -> int:
         """Finish every approved request whose account is not complete yet."""

@@ -30,3 +30,14 @@ def audit_event(action: str, actor: Actor, at: datetime, reason: str = "", **det
         record["reason"] = reason
     record.update({k: v for k, v in details.items() if v})
     return json.dumps(record, sort_keys=True, ensure_ascii=False)
+
+
+def parse_events(records: tuple[str, ...]) -> list[dict]:
+    """Audit records as dicts, oldest first (unreadable ones are shown raw)."""
+    events = []
+    for record in records:
+        try:
+            events.append(json.loads(record))
+        except ValueError:
+            events.append({"action": record})
+    return sorted(events, key=lambda e: e.get("at", ""))

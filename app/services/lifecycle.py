@@ -1,0 +1,74 @@
+"""Membership lifecycle: expiry, suspension and their reversal. A record is
+never deleted; every change is locked into the directory and audited."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable
+
+from ..directory import Directory, Person, StateConflict
+from ..mail import Mailer
+from .audit import SYSTEM, Actor, audit_event
+from .registration import utcnow
+
+log = logging.getLogger(__name__)
+
+ACTIVE, EXPIRED, SUSPENDED = "active", "expired", "suspended"
+
+
+class LifecycleError(Exception):
+    """The member is not in a state that allows this change."""
+
+
+class LifecycleService:
+    def __init__(self, directory: Directory, mailer: Mailer,
+                 clock: Callable[[], datetime] = utcnow):
+        self._directory = directory
+        self._mailer = mailer
+        self._clock = clock
+
+    def _withdraw(self, person: Person, new_status: str, actor: Actor, reason: str,
+                  template: str, now: datetime) -> bool:
+        """Lock and leave the main group first (both repeatable), then the
+        status change, which only one caller wins; that caller mails."""
+        self._directory.lock_account(person.account_name)
+        self._directory.remove_group_member(self._directory.main_group_dn, person.dn)
+        try:
+            self._directory.transition_member(
+                person.account_name, ACTIVE, new_status,
+                audit_event(f"member.{new_status}", actor, now, reason=reason))
+        except StateConflict:
+            return False
+        log.info("member withdrawn", extra={"event": f"member.{new_status}",
+                                            "account": person.account_name})
+        self._mailer.send(template, [person.contact_mail], person=person, reason=reason)
+        return True
+
+    def expire_due(self, now: datetime | None = None) -> int:
+        """Members past their member-until date become expired (for cron)."""
+        now = now or self._clock()
+        return sum(self._withdraw(person, EXPIRED, SYSTEM, "membership period ended",
+                                  "membership_expired", now)
+                   for person in self._directory.members_due_to_expire(now))
+
+    def suspend(self, account_name: str, reason: str, actor: Actor) -> None:
+        person = self._directory.person(account_name)
+        if person is None or person.status != ACTIVE:
+            raise LifecycleError(f"{account_name} is not an active member")
+        if not reason.strip():
+            raise LifecycleError("a suspension needs a reason")
+        self._withdraw(person, SUSPENDED, actor, reason.strip(), "membership_suspended",
+                       self._clock())
+
+    def unsuspend(self, account_name: str, reason: str, actor: Actor) -> None:
+        person = self._directory.person(account_name)
+        if person is None or person.status != SUSPENDED:
+            raise LifecycleError(f"{account_name} is not suspended")
+        now = self._clock()
+        # Repeatable steps first, the status change (once) last, as in _withdraw.
+        self._directory.unlock_account(account_name)
+        self._directory.add_group_member(self._directory.main_group_dn, person.dn)
+        self._directory.transition_member(
+            account_name, SUSPENDED, ACTIVE,
+            audit_event("member.unsuspended", actor, now, reason=reason.strip()))
+        self._mailer.send("membership_restored", [person.contact_mail], person=person)
