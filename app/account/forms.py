@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 
@@ -40,6 +40,12 @@ class NewPasswordForm(FlaskForm):
 class ChangePasswordForm(NewPasswordForm):
     current_password = PasswordField(_l("Current password"), validators=[
         DataRequired(_l("Enter your current password.")), Length(max=1024)])
+
+
+class ConditionsForm(FlaskForm):
+    accept_conditions = BooleanField(
+        _l("I have read and accept the conditions of use"),
+        validators=[DataRequired(_l("You must accept the conditions of use to go on."))])
 
 
 class ResetRequestForm(FlaskForm):

@@ -16,13 +16,17 @@ from .. import limiter, portal
 from ..directory import DirectoryError, PasswordRefused
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor, parse_events
-from .forms import ChangePasswordForm, LoginForm, NewPasswordForm, ResetRequestForm
+from .forms import (
+    ChangePasswordForm, ConditionsForm, LoginForm, NewPasswordForm, ResetRequestForm,
+)
 
 bp = Blueprint("account", __name__)
 log = logging.getLogger(__name__)
 
-# Endpoints a member who must change the initial password may still reach.
+# What a member may reach before changing the initial password, or before
+# accepting a new version of the conditions of use.
 _ALLOWED_BEFORE_CHANGE = {"account.change_password", "account.logout", "static"}
+_ALLOWED_BEFORE_ACCEPTING = {"account.accept_conditions", "account.logout", "static"}
 
 
 def _address() -> str:
@@ -71,15 +75,19 @@ def login_required(view):
             return redirect(url_for("account.login"))
         if session.get("must_change") and request.endpoint not in _ALLOWED_BEFORE_CHANGE:
             return redirect(url_for("account.change_password"))
+        if not session.get("must_change") and session.get("must_accept") \
+                and request.endpoint not in _ALLOWED_BEFORE_ACCEPTING:
+            return redirect(url_for("account.accept_conditions"))
         return view(*args, **kwargs)
     return wrapper
 
 
-def _start_session(account_name: str, must_change: bool) -> None:
+def _start_session(account_name: str, must_change: bool, must_accept: bool) -> None:
     session.clear()  # a new session (and cookie) at every login
     session.permanent = True
     now = time.time()
-    session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change)
+    session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
+                   must_accept=must_accept)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -96,7 +104,7 @@ def login():
         log.info("login", extra={"event": "account.login", "outcome": result.outcome.value})
         if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
             must_change = result.outcome is LoginOutcome.MUST_CHANGE
-            _start_session(result.account_name, must_change)
+            _start_session(result.account_name, must_change, result.must_accept_conditions)
             if must_change:
                 flash(_("Welcome! Please choose your own password now: the initial password "
                         "works only for a few days after your account was created."), "warning")
@@ -166,9 +174,22 @@ def change_password():
         else:
             session["must_change"] = False
             flash(_("Your password was changed. Use the new one for every service."), "success")
-            return redirect(url_for("account.overview"))
+            return redirect(url_for("account.overview"))  # conditions next, if due
     return render_template("account/change_password.html", form=form,
                            must_change=session.get("must_change"))
+
+
+@bp.route("/account/conditions", methods=["GET", "POST"])
+@login_required
+def accept_conditions():
+    form = ConditionsForm()
+    if form.validate_on_submit():
+        portal().accounts.accept_conditions(g.account, Actor(g.account, _address()))
+        session["must_accept"] = False
+        flash(_("Thank you: your acceptance was recorded."), "success")
+        return redirect(url_for("account.overview"))
+    return render_template("account/conditions.html", form=form,
+                           conditions=portal().settings.conditions)
 
 
 @bp.route("/password/reset", methods=["GET", "POST"])

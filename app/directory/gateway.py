@@ -52,7 +52,7 @@ PERSON_ATTRS = [
     "uid", "givenName", "portalMiddleName", "sn", "cn", "mail", "portalContactMail",
     "portalHomeInstitution", "portalCategory", "portalStatus", "portalMemberSince",
     "portalInitialPasswordDeadline", "uidNumber", "memberOf", "portalMemberUntil",
-    "portalAuditEvent",
+    "portalAuditEvent", "portalConditionsVersion",
 ]
 REQUEST_ATTRS = [
     "uid", "portalRequestStatus", "givenName", "portalMiddleName", "sn", "portalContactMail",
@@ -511,6 +511,12 @@ class Directory:
                 return False
             raise
 
+    def record_conditions_accepted(self, account_name: str, version: str,
+                                   audit_event: str) -> None:
+        self._modify(self.person_dn(account_name), {
+            "portalConditionsVersion": [(MODIFY_REPLACE, [version])],
+            "portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
+
     def add_person_audit(self, account_name: str, audit_event: str) -> None:
         self._modify(self.person_dn(account_name),
                      {"portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
@@ -718,6 +724,7 @@ def _person(entry: dict) -> Person:
         groups=_all(a, "memberOf"),
         member_until=parse_ldap_time(_first(a, "portalMemberUntil")),
         audit=_all(a, "portalAuditEvent"),
+        conditions_version=_first(a, "portalConditionsVersion"),
     )
 
 

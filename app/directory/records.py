@@ -33,6 +33,7 @@ class Person:
     groups: tuple[str, ...]
     member_until: datetime | None = None
     audit: tuple[str, ...] = ()
+    conditions_version: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ class LoginOutcome(Enum):
 class LoginResult:
     outcome: LoginOutcome
     account_name: str = ""
+    # A newer version of the conditions of use waits for acceptance.
+    must_accept_conditions: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,17 @@ class AccountService:
             return LoginResult(LoginOutcome.FAILED)
         if person.status != "active":
             return LoginResult(LoginOutcome.NOT_ACTIVE, account_name)
+        must_accept = person.conditions_version != self._settings.conditions.version
         state = self._directory.password_state(account_name)
         if (state and state.initial) or error == "changeAfterReset":
-            return LoginResult(LoginOutcome.MUST_CHANGE, account_name)
-        return LoginResult(LoginOutcome.OK, account_name)
+            return LoginResult(LoginOutcome.MUST_CHANGE, account_name, must_accept)
+        return LoginResult(LoginOutcome.OK, account_name, must_accept)
+
+    def accept_conditions(self, account_name: str, actor: Actor) -> None:
+        version = self._settings.conditions.version
+        self._directory.record_conditions_accepted(
+            account_name, version,
+            audit_event("account.conditions-accepted", actor, self._clock(), version=version))
 
     def overview(self, account_name: str) -> AccountOverview | None:
         person = self._directory.person(account_name)
