@@ -23,6 +23,7 @@ from .mail import Mailer, mail
 from .services.accounts import AccountService
 from .services.approval import ApprovalService
 from .services.lifecycle import LifecycleService
+from .services.reactivation import ReactivationService
 from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
 from .services.tokens import LinkTokens
@@ -45,6 +46,7 @@ class Portal:
     approval: ApprovalService
     accounts: AccountService
     lifecycle: LifecycleService
+    reactivation: ReactivationService
 
 
 def portal() -> Portal:
@@ -107,20 +109,25 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
             return url_for(endpoint, _external=True, **values)
 
     registration = RegistrationService(directory, mailer, links, settings, link_url)
-    approval = ApprovalService(directory, mailer, links, settings, registration)
     accounts = AccountService(directory, mailer, links, settings, link_url)
-    lifecycle = LifecycleService(directory, mailer)
+    approval = ApprovalService(directory, mailer, links, settings, registration,
+                               accounts.send_reset_link)
+    lifecycle = LifecycleService(directory, mailer, link_url)
+    reactivation = ReactivationService(directory, mailer, links, settings, registration,
+                                       link_url)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      accounts, lifecycle)
+                                      accounts, lifecycle, reactivation)
 
     from .account.views import bp as account_bp
     from .cli import register_cli
     from .main.views import bp as main_bp
+    from .reactivation.views import bp as reactivation_bp
     from .registration.views import bp as registration_bp
     from .review.views import bp as review_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(reactivation_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(review_bp)
     if settings.is_dev and settings.dev_mail_dir:

@@ -42,6 +42,7 @@ set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 # become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
 ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{3,7}$")
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+REQUEST_ID_RE = re.compile(r"^[a-z][a-z0-9]{3,7}-[0-9]{14}$")
 # ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
 PERMANENT_LOCK = "000001010000Z"
 PASSWORD_STATE_ATTRS = [
@@ -59,7 +60,7 @@ REQUEST_ATTRS = [
     "portalHomeInstitution", "portalCategory", "portalCollabMail", "portalConditionsVersion",
     "portalSubmittedAt", "portalSubmittedFrom", "portalEmailVerifiedAt", "portalDecidedBy",
     "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
-    "portalAuditEvent", "portalPreviousAccount",
+    "portalAuditEvent", "portalPreviousAccount", "portalRequestType", "portalRequestId",
 ]
 # No server could be reached: retrying at once would only double the wait.
 _UNREACHABLE_ERRORS = (
@@ -213,8 +214,15 @@ class Directory:
     def person_dn(self, account_name: str) -> str:
         return f"uid={_checked_account_name(account_name)},{self.people_dn}"
 
-    def request_dn(self, account_name: str) -> str:
-        return f"uid={_checked_account_name(account_name)},{self.requests_dn}"
+    def request_dn(self, request_id: str) -> str:
+        """A registration is filed under its account name (uid=<name>, which
+        makes the name unique); later requests for the same account under
+        portalRequestId=<name>-<yyyymmddhhmmss>."""
+        if isinstance(request_id, str) and ACCOUNT_NAME_RE.match(request_id):
+            return f"uid={request_id},{self.requests_dn}"
+        if isinstance(request_id, str) and REQUEST_ID_RE.match(request_id):
+            return f"portalRequestId={request_id},{self.requests_dn}"
+        raise ValueError("not a valid request id")
 
     def group_dn(self, name: str) -> str:
         return f"cn={escape_rdn(_checked_identifier(name))},{self.groups_dn}"
@@ -354,6 +362,50 @@ class Directory:
             self.people_dn, "(&(objectClass=portalMember)(portalStatus=active)"
             f"(portalMemberUntil<={ldap_time(now)}))", PERSON_ATTRS)
         return [_person(e) for e in entries]
+
+    def prepare_member(self, account_name: str, *, institution: str, category: str,
+                       member_until: datetime | None, collab_mail: str, name_key: str,
+                       contact_mail: str, now: datetime, gid_number: int,
+                       audit_event: str) -> None:
+        """Make an entry in ou=people an active collaboration member again,
+        keeping the entry and its account name. An account of the host lab
+        from another project gets the member classes it lacks. Repeatable."""
+        dn = self.person_dn(account_name)
+        entry = self._read(dn, ["objectClass", "mail", "portalContactMail"])
+        if entry is None:
+            raise NoSuchEntry(dn)
+        a = entry["attributes"]
+        classes = {c.lower() for c in _all(a, "objectClass")}
+        changes: dict = {
+            "portalStatus": [(MODIFY_REPLACE, ["active"])],
+            "portalHomeInstitution": [(MODIFY_REPLACE, [institution])],
+            "portalCategory": [(MODIFY_REPLACE, [category])],
+            "portalMemberUntil": [(MODIFY_REPLACE, [ldap_time(member_until)] if member_until else [])],
+            "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
+        }
+        new_classes = []
+        if "portalmember" not in classes:
+            new_classes.append("portalMember")
+            changes["portalMemberSince"] = [(MODIFY_REPLACE, [ldap_time(now)])]
+            if name_key:
+                changes["portalNameKey"] = [(MODIFY_REPLACE, [name_key])]
+        if not _first(a, "portalContactMail") and contact_mail:
+            changes["portalContactMail"] = [(MODIFY_REPLACE, [contact_mail])]
+        if collab_mail and collab_mail.lower() not in {m.lower() for m in _all(a, "mail")}:
+            changes["mail"] = [(MODIFY_ADD, [collab_mail])]
+        if "posixaccount" not in classes:
+            new_classes.append("posixAccount")
+            changes["uidNumber"] = [(MODIFY_REPLACE, [str(self.allocate_uid_number())])]
+            changes["gidNumber"] = [(MODIFY_REPLACE, [str(gid_number)])]
+            changes["homeDirectory"] = [(MODIFY_REPLACE, [f"/home/{account_name}"])]
+        if new_classes:
+            changes["objectClass"] = [(MODIFY_ADD, new_classes)]
+        self._modify(dn, changes)
+
+    def is_collaboration_member(self, account_name: str) -> bool:
+        entry = self._read(self.person_dn(account_name), ["objectClass"])
+        return bool(entry) and "portalmember" in {
+            c.lower() for c in _all(entry["attributes"], "objectClass")}
 
     def transition_member(self, account_name: str, expected: str, new: str,
                           audit_event: str) -> None:
@@ -530,17 +582,18 @@ class Directory:
             return None
         entries = self._search(
             self.people_dn,
-            f"(&(objectClass=portalMember)(|{_eq('mail', login)}{_eq('portalContactMail', login)}))",
+            f"(&(objectClass=inetOrgPerson)(|{_eq('mail', login)}{_eq('portalContactMail', login)}))",
             PERSON_ATTRS)
         return _person(entries[0]) if len(entries) == 1 else None
 
     # -- requests --------------------------------------------------------------
 
     def add_request(self, new: NewRequest) -> str:
-        dn = self.request_dn(new.account_name)
+        dn = self.request_dn(new.request_id or new.account_name)
         attributes = {
             "objectClass": ["portalRequest"],
             "uid": new.account_name,
+            "portalRequestType": new.kind,
             "portalRequestStatus": new.status,
             "givenName": new.given_name,
             "sn": new.family_name,
@@ -561,17 +614,29 @@ class Directory:
             attributes["portalNameKey"] = new.name_key
         if new.previous_account:
             attributes["portalPreviousAccount"] = new.previous_account
+        if new.request_id:
+            attributes["portalRequestId"] = new.request_id
+        if not new.password_hash:
+            del attributes["portalPasswordHash"]
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
-    def request(self, account_name: str, with_password_hash: bool = False) -> Request | None:
-        if not ACCOUNT_NAME_RE.match(account_name or ""):
+    def request(self, request_id: str, with_password_hash: bool = False) -> Request | None:
+        if not (ACCOUNT_NAME_RE.match(request_id or "") or REQUEST_ID_RE.match(request_id or "")):
             return None
         attrs = REQUEST_ATTRS + (["portalPasswordHash"] if with_password_hash else [])
-        entry = self._read(self.request_dn(account_name), attrs)
+        entry = self._read(self.request_dn(request_id), attrs)
         return _request(entry) if entry else None
 
-    def transition_request(self, account_name: str, expected: str, new: str,
+    def open_requests_for(self, account_name: str, kind: str) -> list[Request]:
+        """Undecided requests of one kind for an account."""
+        entries = self._search(self.requests_dn, "(&(objectClass=portalRequest)"
+                               f"{_eq('uid', account_name)}{_eq('portalRequestType', kind)}"
+                               "(|(portalRequestStatus=pending-verification)"
+                               "(portalRequestStatus=pending-approval)))", REQUEST_ATTRS)
+        return [_request(e) for e in entries]
+
+    def transition_request(self, request_id: str, expected: str, new: str,
                            changes: dict, audit_event: str) -> None:
         """Move a request from status ``expected`` to ``new`` atomically.
 
@@ -583,23 +648,23 @@ class Directory:
             "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
         }
         modification.update(_replacements(changes))
-        self._modify(self.request_dn(account_name), modification)
+        self._modify(self.request_dn(request_id), modification)
 
-    def update_request(self, account_name: str, changes: dict,
+    def update_request(self, request_id: str, changes: dict,
                        audit_event: str | None = None) -> None:
         modification = _replacements(changes)
         if audit_event:
             modification["portalAuditEvent"] = [(MODIFY_ADD, [audit_event])]
-        self._modify(self.request_dn(account_name), modification)
+        self._modify(self.request_dn(request_id), modification)
 
-    def claim_account_created(self, account_name: str, at: datetime, audit_event: str) -> bool:
+    def claim_account_created(self, request_id: str, at: datetime, audit_event: str) -> bool:
         """Mark an approved request's account as complete, once.
 
         True for the one caller whose modify set ``portalAccountCreatedAt``
         (it then sends the mail); the request's password hash goes with it.
         """
         try:
-            self._modify(self.request_dn(account_name), {
+            self._modify(self.request_dn(request_id), {
                 "portalAccountCreatedAt": [(MODIFY_ADD, [ldap_time(at)])],
                 "portalPasswordHash": [(MODIFY_REPLACE, [])],
                 "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
@@ -749,6 +814,8 @@ def _request(entry: dict) -> Request:
         audit=_all(a, "portalAuditEvent"),
         password_hash=bytes(raw_hash[0]),
         previous_account=_first(a, "portalPreviousAccount"),
+        id=_first(a, "portalRequestId") or _first(a, "uid"),
+        kind=_first(a, "portalRequestType", "registration"),
     )
 
 

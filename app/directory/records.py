@@ -77,6 +77,8 @@ class Request:
     audit: tuple[str, ...] = ()
     password_hash: bytes = field(default=b"", repr=False)
     previous_account: str = ""
+    id: str = ""  # the account name for registrations, <account>-<time> otherwise
+    kind: str = "registration"
 
     @property
     def display_name(self) -> str:
@@ -102,6 +104,8 @@ class NewRequest:
     password_hash: bytes = field(repr=False)
     name_key: str = ""
     previous_account: str = ""
+    kind: str = "registration"
+    request_id: str = ""  # empty: filed under the account name
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ member entry is written to the directory at once."""
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -31,7 +32,9 @@ class Review:
 class ApprovalService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, registration: RegistrationService,
+                 send_reset_link: Callable[[Person], None],
                  clock: Callable[[], datetime] = utcnow):
+        self._send_reset_link = send_reset_link
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -65,8 +68,8 @@ class ApprovalService:
                 exclude_account=request.account_name)}
 
         request = self._decide(token, actor_address, APPROVED, changes)
-        self.complete_account(request.account_name)
-        return self._directory.request(request.account_name)
+        self.complete(request)
+        return self._directory.request(request.id)
 
     def reject(self, token: str, reason: str, actor_address: str) -> Request:
         reason = reason.strip()
@@ -96,16 +99,22 @@ class ApprovalService:
         action = f"request.{outcome}"
         try:
             self._directory.transition_request(
-                request.account_name, PENDING_APPROVAL, outcome,
+                request.id, PENDING_APPROVAL, outcome,
                 {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
                  "portalDecidedFrom": actor_address, **changes(request)},
                 audit_event(action, actor, now, reason=reason),
             )
         except StateConflict as exc:
-            raise AlreadyDone(self._directory.request(request.account_name)) from exc
+            raise AlreadyDone(self._directory.request(request.id)) from exc
         log.info("request decided", extra={"event": action, "account": request.account_name,
                                            "actor": actor.name})
-        return self._directory.request(request.account_name)
+        return self._directory.request(request.id)
+
+    def complete(self, request: Request) -> bool:
+        """Carry out an approved request of either kind (safe to repeat)."""
+        if request.kind == "reactivation":
+            return self.complete_reactivation(request.id)
+        return self.complete_account(request.id)
 
     def complete_account(self, account_name: str) -> bool:
         """Create the member entry of an approved request; safe to repeat.
@@ -157,6 +166,35 @@ class ApprovalService:
                           initial_password_days=self._directory.initial_password_period().days)
         return True
 
+    def complete_reactivation(self, request_id: str) -> bool:
+        """Make the account of an approved reactivation a working membership
+        again: the same entry and account name, the (new) institution and
+        category, unlocked, in the main group; the old password is replaced
+        and a reset link mailed. Repeatable steps first, marked complete once."""
+        request = self._directory.request(request_id)
+        if request is None or request.status != APPROVED or request.account_created_at:
+            return False
+        now = self._clock()
+        account = request.account_name
+        self._directory.prepare_member(
+            account, institution=request.institution, category=request.category,
+            member_until=self._member_until(request.category, now), collab_mail=request.collab_mail,
+            name_key=(names.person_keys(request.given_name, request.family_name) or ("",))[0],
+            contact_mail=request.contact_mail, now=now,
+            gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
+            audit_event=audit_event("member.reactivated", SYSTEM, now, request=request.id,
+                                    approved_by=request.decided_by))
+        self._directory.unlock_account(account)
+        self._directory.add_group_member(self._directory.main_group_dn,
+                                         self._directory.person_dn(account))
+        if not self._directory.claim_account_created(
+                request.id, now, audit_event("request.account-reactivated", SYSTEM, now)):
+            return False
+        # The member sets a new password: the old one stops working now.
+        self._directory.set_password(account, secrets.token_urlsafe(32))
+        self._send_reset_link(self._directory.person(account))
+        return True
+
     def _member_until(self, category: str, now: datetime) -> datetime | None:
         days = self._settings.membership_days(category)
         return now + timedelta(days=days) if days else None
@@ -165,7 +203,7 @@ class ApprovalService:
         """Finish every approved request whose account is not complete yet."""
         completed = 0
         for request in self._directory.requests_with_status(APPROVED):
-            if not request.account_created_at and self.complete_account(request.account_name):
+            if not request.account_created_at and self.complete(request):
                 completed += 1
         return completed
 

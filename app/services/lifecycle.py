@@ -22,7 +22,9 @@ class LifecycleError(Exception):
 
 class LifecycleService:
     def __init__(self, directory: Directory, mailer: Mailer,
+                 url_for_link: Callable[[str, str | None], str],
                  clock: Callable[[], datetime] = utcnow):
+        self._url_for_link = url_for_link
         self._directory = directory
         self._mailer = mailer
         self._clock = clock
@@ -41,7 +43,8 @@ class LifecycleService:
             return False
         log.info("member withdrawn", extra={"event": f"member.{new_status}",
                                             "account": person.account_name})
-        self._mailer.send(template, [person.contact_mail], person=person, reason=reason)
+        self._mailer.send(template, [person.contact_mail], person=person, reason=reason,
+                          reactivate_link=self._url_for_link("reactivation.start", None))
         return True
 
     def expire_due(self, now: datetime | None = None) -> int:

@@ -117,7 +117,8 @@ class RegistrationService:
                 by_address.setdefault(address.lower(), []).append(record)
         for address, mine in by_address.items():
             self._mailer.send("known_person", [address], records=mine,
-                              reset_link=self._url_for_link("account.request_reset", None))
+                              reset_link=self._url_for_link("account.request_reset", None),
+                              reactivate_link=self._url_for_link("reactivation.start", None))
         log.info("registration stopped: earlier records", extra={
             "event": "request.duplicate", "records": len(records)})
 
@@ -165,7 +166,7 @@ class RegistrationService:
 
     def _send_verification(self, request: Request) -> None:
         token = self._links.issue(tokens.VERIFY_EMAIL, {
-            "r": request.account_name, "t": request.submitted_at.isoformat()})
+            "r": request.id, "t": request.submitted_at.isoformat()})
         self._mailer.send("verify_email", [request.contact_mail], request=request,
                           link=self._url_for_link("registration.verify", token),
                           max_age_days=self._settings.link_max_age_days)
@@ -187,13 +188,13 @@ class RegistrationService:
         now = self._clock()
         try:
             self._directory.transition_request(
-                request.account_name, PENDING_VERIFICATION, PENDING_APPROVAL,
+                request.id, PENDING_VERIFICATION, PENDING_APPROVAL,
                 {"portalEmailVerifiedAt": now},
                 audit_event("request.email-verified", actor, now),
             )
         except StateConflict as exc:
-            raise AlreadyDone(self._directory.request(request.account_name)) from exc
-        request = self._directory.request(request.account_name)
+            raise AlreadyDone(self._directory.request(request.id)) from exc
+        request = self._directory.request(request.id)
         self.notify_representatives(request)
         return request
 
@@ -207,7 +208,7 @@ class RegistrationService:
         ]
         for ir in representatives:
             token = self._links.issue(tokens.REVIEW_REQUEST, {
-                "r": request.account_name, "ir": ir.account_name})
+                "r": request.id, "ir": ir.account_name})
             self._mailer.send(
                 "review_request", [ir.contact_mail or ir.mail], request=request,
                 representative=ir, institution=institution,

@@ -8,7 +8,8 @@ from .errors import LinkExpired, LinkInvalid
 VERIFY_EMAIL = "verify-email"
 REVIEW_REQUEST = "review-request"
 RESET_PASSWORD = "reset-password"
-PURPOSES = (VERIFY_EMAIL, REVIEW_REQUEST, RESET_PASSWORD)
+REACTIVATE = "reactivate"
+PURPOSES = (VERIFY_EMAIL, REVIEW_REQUEST, RESET_PASSWORD, REACTIVATE)
 
 
 class LinkTokens:

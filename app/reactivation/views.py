@@ -1,0 +1,62 @@
+"""/reactivate: former members come back with their old account name."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, make_response, render_template, request
+
+from .. import limiter, portal
+from ..directory import DirectoryError
+from ..services.audit import Actor
+from ..services.errors import AlreadyDone
+from .forms import ReactivationConfirmForm, ReactivationRequestForm
+
+bp = Blueprint("reactivation", __name__, url_prefix="/reactivate")
+log = logging.getLogger(__name__)
+
+
+def _login_key() -> str:
+    return "reactivate-login:" + request.form.get("login", "").strip().lower()[:254]
+
+
+@bp.route("", methods=["GET", "POST"])
+@limiter.limit(lambda: portal().settings.rate_limit_reset, methods=["POST"], key_func=_login_key)
+@limiter.limit(lambda: portal().settings.rate_limit_login_address, methods=["POST"])
+def start():
+    form = ReactivationRequestForm(institutions=portal().directory.institutions())
+    if not form.validate_on_submit():
+        return render_template("reactivation/start.html", form=form)
+    reactivation = portal().reactivation
+    person = reactivation.person_for(form.login.data)
+    # The same answer for everyone; the mail goes out after the response.
+    response = make_response(render_template("reactivation/sent.html"))
+    if person is not None:
+        app, institution = current_app._get_current_object(), form.institution.data
+
+        def send() -> None:
+            with app.app_context():
+                try:
+                    portal().reactivation.send_link(person, institution)
+                except DirectoryError:
+                    log.exception("reactivation link for %s not sent", person.account_name)
+        response.call_on_close(send)
+    return response
+
+
+@bp.route("/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    reactivation = portal().reactivation
+    try:
+        person, institution = reactivation.load(token)  # LinkInvalid/LinkExpired: error pages
+        form = ReactivationConfirmForm(
+            institutions=portal().directory.institutions(),
+            categories=portal().settings.categories,
+            data=None if request.method == "POST" else {
+                "institution": institution or person.institution, "category": person.category})
+        if form.validate_on_submit():
+            filed = reactivation.submit(token, form.institution.data, form.category.data,
+                                        Actor(person.account_name, request.remote_addr or ""))
+            return render_template("reactivation/submitted.html", request_=filed)
+    except AlreadyDone as done:
+        return render_template("reactivation/submitted.html", request_=done.request, again=True)
+    return render_template("reactivation/confirm.html", form=form, person=person)

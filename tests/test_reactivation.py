@@ -1,0 +1,150 @@
+"""Reactivation: same account name and history, IR approval, new password."""
+from __future__ import annotations
+
+import json
+import time
+
+import ldap3
+import pytest
+
+from conftest import (
+    MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, links_in, local_path, mails_to,
+    post_registration, read_entry,
+)
+
+DN = f"uid=tiijima,{PEOPLE}"
+CONTACT = "toru.iijima@kek.example"
+
+
+def binds(slapd, dn, password) -> bool:
+    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), dn, password)
+    ok = conn.bind()
+    conn.unbind()
+    return ok
+
+
+def wait_for_mail(smtp, subject_part: str, before: int):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [m for m in smtp.messages[before:] if subject_part in m["Subject"]]
+        if found:
+            return found[-1]
+        time.sleep(0.02)
+    raise AssertionError(f"no mail with {subject_part!r}")
+
+
+def ask(client, login: str, institution: str = "desy"):
+    html = client.get("/reactivate").get_data(as_text=True)
+    response = client.post("/reactivate", data={"csrf_token": csrf_token(html), "login": login,
+                                                "institution": institution})
+    response.close()  # the mail goes out once the response is done
+    return response
+
+
+@pytest.fixture
+def expired_member(app, client, register_and_verify, root):
+    review = register_and_verify(category="student")
+    html = client.get(review).get_data(as_text=True)
+    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    result = app.test_cli_runner().invoke(args=["members", "expire", "--now", "2099-01-01T00:00:00Z"])
+    assert "expired 1" in result.output
+    return "tiijima"
+
+
+def test_full_reactivation_by_mail_link(client, expired_member, root, slapd, smtp):
+    uid_number = read_entry(root, DN).uidNumber.value
+    before = len(smtp.messages)
+    page = ask(client, "tiijima").get_data(as_text=True)
+    assert "If we know this account name or address" in page
+    mail = wait_for_mail(smtp, "reactivate your membership", before)
+    assert mail["To"] == CONTACT
+    path = local_path(links_in(mail)[0])
+
+    html = client.get(path).get_data(as_text=True)  # GET: nothing changes
+    assert '<option selected value="desy">' in html
+    root.search("ou=requests,dc=example,dc=org", "(portalRequestType=reactivation)", attributes=["uid"])
+    assert root.entries == []
+
+    before = len(smtp.messages)
+    response = client.post(path, data={"csrf_token": csrf_token(html), "institution": "desy",
+                                       "category": "phd-student"})
+    assert "Reactivation requested" in response.get_data(as_text=True)
+    assert "asked before" in client.get(path).get_data(as_text=True)
+    review_mail = [m for m in smtp.messages[before:] if m["To"] == "anna.schmidt@desy.example"][0]
+    assert "Reactivation of the existing account tiijima" in \
+        review_mail.get_body(preferencelist=("plain",)).get_content()
+    review = local_path(links_in(review_mail)[0])
+    html = client.get(review).get_data(as_text=True)
+    assert "reactivation of an existing account" in html
+    before = len(smtp.messages)
+    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+
+    person = read_entry(root, DN)
+    assert person.portalStatus.value == "active"
+    assert person.portalHomeInstitution.value == "desy"
+    assert person.portalCategory.value == "phd-student"
+    assert "portalMemberUntil" not in person.entry_attributes  # open-ended category
+    assert person.uidNumber.value == uid_number  # the same account
+    root.search(MAIN_GROUP, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    assert DN in root.entries[0].member.values
+    assert not binds(slapd, DN, STRONG_PASSWORD)  # a new password must be set
+    actions = [json.loads(e)["action"] for e in person.portalAuditEvent.values]
+    assert {"member.created", "member.expired", "member.reactivated"} <= set(actions)
+
+    reset = wait_for_mail(smtp, "reset your password", before)
+    path = local_path(links_in(reset)[0])
+    html = client.get(path).get_data(as_text=True)
+    client.post(path, data={"csrf_token": csrf_token(html), "password": "Harbour-lantern-quartz-58",
+                            "password_confirm": "Harbour-lantern-quartz-58"})
+    assert binds(slapd, DN, "Harbour-lantern-quartz-58")
+
+
+def test_same_answer_for_unknown_and_active_accounts(client, root, smtp):
+    before = len(smtp.messages)
+    pages = {ask(client, login).get_data(as_text=True).split("<main")[1]
+             for login in ("irkek", "nobody1", "nobody@nowhere.example")}
+    assert len(pages) == 1
+    mail = wait_for_mail(smtp, "your membership is active", before)
+    assert mail["To"] == "toru.sato@kek.example"
+    time.sleep(0.2)
+    assert not [m for m in smtp.messages[before:] if "reactivate your" in m["Subject"]]
+
+
+def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, smtp):
+    host_dn = f"uid=hlabacct,{PEOPLE}"
+    assert root.add(host_dn, ["inetOrgPerson"], {
+        "uid": "hlabacct", "cn": "Maria Lopez", "givenName": "Maria", "sn": "Lopez",
+        "mail": "maria.lopez@lab.example", "userPassword": "Old-lab-password-1"})
+    # Registering and naming the old account leads to it instead.
+    response = post_registration(client, given_name="Maria", family_name="Lopez",
+                                 account_name="mlopez", email="maria.lopez@kek.example",
+                                 previous_account="hlabacct")
+    assert "We may already know you" in response.get_data(as_text=True)
+    known = [m for m in mails_to(smtp, "maria.lopez@lab.example") if "already registered" in m["Subject"]]
+    assert known and "http://portal.test/reactivate" in known[0].get_body(
+        preferencelist=("plain",)).get_content()
+
+    before = len(smtp.messages)
+    ask(client, "hlabacct", institution="kek")
+    path = local_path(links_in(wait_for_mail(smtp, "reactivate your membership", before))[0])
+    html = client.get(path).get_data(as_text=True)
+    before = len(smtp.messages)
+    client.post(path, data={"csrf_token": csrf_token(html), "institution": "kek",
+                            "category": "technical-staff"})
+    review_mail = [m for m in smtp.messages[before:] if m["To"] == "toru.sato@kek.example"][0]
+    review = local_path(links_in(review_mail)[0])
+    html = client.get(review).get_data(as_text=True)
+    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+
+    entry = read_entry(root, host_dn)
+    assert {"portalMember", "posixAccount", "inetOrgPerson"} <= set(entry.objectClass.values)
+    assert entry.portalStatus.value == "active"
+    assert entry.portalHomeInstitution.value == "kek"
+    assert "maria.lopez@example.org" in entry.mail.values  # collaboration address added
+    assert "maria.lopez@lab.example" in entry.mail.values  # the lab's kept
+    assert entry.uidNumber.value >= 40000 and entry.gidNumber.value == 30000
+    root.search(MAIN_GROUP, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    assert host_dn in root.entries[0].member.values
+    root.search(PEOPLE, "(uid=mlopez)", attributes=["uid"])
+    assert root.entries == []  # no second account
+    wait_for_mail(smtp, "reset your password", before)
