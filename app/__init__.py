@@ -24,6 +24,7 @@ from .services.accounts import AccountService
 from .services.approval import ApprovalService
 from .services.lifecycle import LifecycleService
 from .services.reactivation import ReactivationService
+from .services.review import Reviewers
 from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
 from .services.tokens import LinkTokens
@@ -44,6 +45,7 @@ class Portal:
     mailer: Mailer
     registration: RegistrationService
     approval: ApprovalService
+    reviewers: Reviewers
     accounts: AccountService
     lifecycle: LifecycleService
     reactivation: ReactivationService
@@ -108,15 +110,16 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         with app.test_request_context(base_url=settings.base_url):
             return url_for(endpoint, _external=True, **values)
 
-    registration = RegistrationService(directory, mailer, links, settings, link_url)
+    reviewers = Reviewers(directory, mailer, links, settings, link_url)
+    registration = RegistrationService(directory, mailer, links, settings, link_url, reviewers)
     accounts = AccountService(directory, mailer, links, settings, link_url)
-    approval = ApprovalService(directory, mailer, links, settings, registration,
+    approval = ApprovalService(directory, mailer, links, settings, registration, reviewers,
                                accounts.send_reset_link)
     lifecycle = LifecycleService(directory, mailer, link_url)
     reactivation = ReactivationService(directory, mailer, links, settings, registration,
-                                       link_url)
+                                       reviewers, link_url)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      accounts, lifecycle, reactivation)
+                                      reviewers, accounts, lifecycle, reactivation)
 
     from .account.views import bp as account_bp
     from .cli import register_cli

@@ -3,6 +3,7 @@ collaboration file, validated in one place with every problem listed at once.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class Category:
     key: str
     label: str
     membership_days: int | None = None  # None: open-ended
+    approval: tuple[str, ...] = ("ir",)  # stages: "ir", "group:<cn>"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Settings:
     conditions: Conditions = Conditions("", "", "")
     webmail_domains: tuple[str, ...] = ()
     reserved_account_names: frozenset[str] = field(default_factory=frozenset)
+    stage_labels: dict = field(default_factory=dict)  # group cn -> label
 
     @property
     def is_dev(self) -> bool:
@@ -91,6 +94,9 @@ class Settings:
 
     def category_label(self, key: str) -> str:
         return next((c.label for c in self.categories if c.key == key), key)
+
+    def approval_chain(self, key: str) -> tuple[str, ...]:
+        return next((c.approval for c in self.categories if c.key == key), ("ir",))
 
     def membership_days(self, key: str) -> int | None:
         return next((c.membership_days for c in self.categories if c.key == key), None)
@@ -241,8 +247,15 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
     try:
         result["categories"] = tuple(
             Category(str(c["key"]), str(c["label"]),
-                     int(c["membership_days"]) if c.get("membership_days") else None)
+                     int(c["membership_days"]) if c.get("membership_days") else None,
+                     tuple(c.get("approval", ["ir"])))
             for c in categories)
+        for category in result["categories"]:
+            bad = [s for s in category.approval
+                   if s != "ir" and not re.match(r"^group:[a-z0-9][a-z0-9-]*$", s)]
+            if bad or not category.approval:
+                problems.append(f"{path}: category {category.key}: approval stages are 'ir' or "
+                                f"'group:<name>', not {bad or 'nothing'}")
     except (KeyError, TypeError, ValueError):
         problems.append(f"{path}: every [[categories]] entry needs key and label "
                         "(and membership_days, if given, is a number of days)")
@@ -256,6 +269,7 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
             str(conditions["version"]), str(conditions.get("title", "Conditions of use")),
             str(conditions["text"]).strip(),
         )
+    result["stage_labels"] = {str(k): str(v) for k, v in data.get("stage_labels", {}).items()}
     result["webmail_domains"] = tuple(d.lower() for d in data.get("webmail_domains", []))
     result["reserved_account_names"] = frozenset(
         n.lower() for n in data.get("reserved_account_names", [])

@@ -100,8 +100,11 @@ def test_typed_values_are_converted():
 def test_collaboration_file_contents_are_loaded():
     settings = load_settings(production_environment())
     data = tomllib.loads((ROOT / "config" / "collaboration.toml").read_text())
-    assert settings.categories == tuple(Category(c["key"], c["label"], c.get("membership_days"))
-                                       for c in data["categories"])
+    assert settings.categories == tuple(
+        Category(c["key"], c["label"], c.get("membership_days"), tuple(c.get("approval", ["ir"])))
+        for c in data["categories"])
+    assert settings.approval_chain("physicist-permanent") == ("ir", "group:ib")
+    assert settings.approval_chain("phd-student") == ("ir",)
     assert Category("student", "Student (temporary)", 365) in settings.categories
     assert Category("phd-student", "PhD student") in settings.categories
     assert settings.category_label("phd-student") == "PhD student"

@@ -61,6 +61,7 @@ REQUEST_ATTRS = [
     "portalSubmittedAt", "portalSubmittedFrom", "portalEmailVerifiedAt", "portalDecidedBy",
     "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
     "portalAuditEvent", "portalPreviousAccount", "portalRequestType", "portalRequestId",
+    "portalApprovalChain", "portalApprovalStage",
 ]
 # No server could be reached: retrying at once would only double the wait.
 _UNREACHABLE_ERRORS = (
@@ -594,6 +595,8 @@ class Directory:
             "objectClass": ["portalRequest"],
             "uid": new.account_name,
             "portalRequestType": new.kind,
+            "portalApprovalChain": ",".join(new.approval_chain),
+            "portalApprovalStage": "0",
             "portalRequestStatus": new.status,
             "givenName": new.given_name,
             "sn": new.family_name,
@@ -637,18 +640,37 @@ class Directory:
         return [_request(e) for e in entries]
 
     def transition_request(self, request_id: str, expected: str, new: str,
-                           changes: dict, audit_event: str) -> None:
+                           changes: dict, audit_event: str, stage: int | None = None) -> None:
         """Move a request from status ``expected`` to ``new`` atomically.
 
         Raises StateConflict when the request is no longer in ``expected``
         (someone else decided first): the delete of the old value fails.
+        With ``stage``, the request must also still wait for that stage.
         """
         modification = {
             "portalRequestStatus": [(MODIFY_DELETE, [expected]), (MODIFY_ADD, [new])],
             "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
         }
         modification.update(_replacements(changes))
+        if stage is not None:
+            modification["portalApprovalStage"] = [(MODIFY_DELETE, [str(stage)]),
+                                                   (MODIFY_ADD, [str(stage)])]
         self._modify(self.request_dn(request_id), modification)
+
+    def advance_stage(self, request_id: str, stage: int, audit_event: str) -> None:
+        """Stage ``stage`` approved: wait for the next one. StateConflict when
+        the request moved meanwhile (decided, or the stage approved already)."""
+        self._modify(self.request_dn(request_id), {
+            "portalApprovalStage": [(MODIFY_DELETE, [str(stage)]), (MODIFY_ADD, [str(stage + 1)])],
+            # Deleting and adding the same value: the request must still be pending.
+            "portalRequestStatus": [(MODIFY_DELETE, ["pending-approval"]),
+                                    (MODIFY_ADD, ["pending-approval"])],
+            "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
+        })
+
+    def group_member_dns(self, group_cn: str) -> tuple[str, ...]:
+        entry = self._read(self.group_dn(group_cn), ["member"])
+        return _all(entry["attributes"], "member") if entry else ()
 
     def update_request(self, request_id: str, changes: dict,
                        audit_event: str | None = None) -> None:
@@ -816,6 +838,8 @@ def _request(entry: dict) -> Request:
         previous_account=_first(a, "portalPreviousAccount"),
         id=_first(a, "portalRequestId") or _first(a, "uid"),
         kind=_first(a, "portalRequestType", "registration"),
+        approval_chain=tuple(_first(a, "portalApprovalChain", "ir").split(",")),
+        approval_stage=int(_first(a, "portalApprovalStage", "0") or 0),
     )
 
 

@@ -79,6 +79,8 @@ class Request:
     previous_account: str = ""
     id: str = ""  # the account name for registrations, <account>-<time> otherwise
     kind: str = "registration"
+    approval_chain: tuple[str, ...] = ("ir",)
+    approval_stage: int = 0  # index into approval_chain
 
     @property
     def display_name(self) -> str:
@@ -106,6 +108,7 @@ class NewRequest:
     previous_account: str = ""
     kind: str = "registration"
     request_id: str = ""  # empty: filed under the account name
+    approval_chain: tuple[str, ...] = ("ir",)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The IR's review page, reached from the link in their mail."""
+"""The review page of a request, reached from the link in an approver's mail."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
@@ -10,28 +10,47 @@ from .forms import ApproveForm, RejectForm
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 
+def _stages(request_) -> list[dict]:
+    """The approval chain for display: label and whether done/current/next."""
+    reviewers = portal().reviewers
+    stages = []
+    for index, stage in enumerate(request_.approval_chain):
+        if request_.status == "approved" or index < request_.approval_stage:
+            state = "done"
+        elif request_.status == "pending-approval" and index == request_.approval_stage:
+            state = "current"
+        else:
+            state = "next"
+        stages.append({"label": reviewers.stage_label(stage), "state": state})
+    return stages
+
+
+def _decided(request_, again: bool):
+    return render_template("review/decided.html", request_=request_, again=again,
+                           stages=_stages(request_))
+
+
 @bp.route("/<token>", methods=["GET", "POST"])
 def review(token: str):
     approval = portal().approval
     approve_form, reject_form = ApproveForm(), RejectForm()
     try:
-        current = approval.review(token)
+        current = approval.review(token)  # LinkInvalid/Expired, NotAuthorised: error pages
         if current.request.status == "approved":
             # A fault may have interrupted the account creation: finish it.
-            approval.complete_account(current.request.account_name)
+            approval.complete(current.request)
         if request.method == "POST":
             decision = request.form.get("decision")
             if decision == "approve" and approve_form.validate_on_submit():
-                done = approval.approve(token, request.remote_addr or "")
-                return render_template("review/decided.html", request_=done, again=False)
+                return _decided(approval.approve(token, request.remote_addr or ""), again=False)
             if decision == "reject" and reject_form.validate_on_submit():
-                done = approval.reject(token, reject_form.reason.data, request.remote_addr or "")
-                return render_template("review/decided.html", request_=done, again=False)
+                return _decided(approval.reject(token, reject_form.reason.data,
+                                                request.remote_addr or ""), again=False)
     except AlreadyDone as done:
-        return render_template("review/decided.html", request_=done.request, again=True)
-    if current.request.status not in ("pending-approval", "pending-verification"):
-        return render_template("review/decided.html", request_=current.request, again=True)
+        return _decided(done.request, again=True)
+    if not current.waits_for_this_stage:
+        return _decided(current.request, again=True)
     status = 400 if request.method == "POST" else 200
     return render_template("review/review.html", review=current, approve_form=approve_form,
-                           reject_form=reject_form,
+                           reject_form=reject_form, stages=_stages(current.request),
                            category=portal().settings.category_label(current.request.category)), status

@@ -16,6 +16,7 @@ from ..settings import Settings
 from . import names, tokens
 from .audit import SYSTEM, Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid, NotAuthorised
+from .review import Reviewers
 from .registration import APPROVED, PENDING_APPROVAL, REJECTED, RegistrationService, utcnow
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,24 @@ class Review:
     request: Request
     representative: Person
     institution: Institution
+    stage: int = 0
+
+    @property
+    def waits_for_this_stage(self) -> bool:
+        return self.request.status == PENDING_APPROVAL and self.request.approval_stage == self.stage
+
+    @property
+    def is_last_stage(self) -> bool:
+        return self.stage == len(self.request.approval_chain) - 1
 
 
 class ApprovalService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, registration: RegistrationService,
-                 send_reset_link: Callable[[Person], None],
+                 reviewers: Reviewers, send_reset_link: Callable[[Person], None],
                  clock: Callable[[], datetime] = utcnow):
         self._send_reset_link = send_reset_link
+        self._reviewers = reviewers
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -45,19 +56,23 @@ class ApprovalService:
     def review(self, token: str) -> Review:
         """Check a review link (GET: nothing changes).
 
-        The IR named in the link must still be an active representative of
-        the request's institution.
+        The person named in the link must still be an approver of the stage
+        the link was made for (for the first stage: an active representative
+        of the request's institution).
         """
         payload = self._links.load(tokens.REVIEW_REQUEST, token)
         request = self._directory.request(str(payload.get("r", "")))
         if request is None:
             raise LinkInvalid("unknown request")
-        representative = self._directory.person(str(payload.get("ir", "")))
+        stage = payload.get("st", 0)
+        if not isinstance(stage, int) or not 0 <= stage < len(request.approval_chain):
+            raise LinkInvalid("unknown stage")
+        approver = self._directory.person(str(payload.get("ir", "")))
         institution = self._directory.institution(request.institution)
-        if (representative is None or institution is None or representative.status != "active"
-                or representative.dn not in institution.representative_dns):
-            raise NotAuthorised("not a representative of this institution")
-        return Review(request, representative, institution)
+        if approver is None or institution is None or not self._reviewers.may_approve(
+                approver, request, request.approval_chain[stage]):
+            raise NotAuthorised("not an approver of this request")
+        return Review(request, approver, institution, stage)
 
     def approve(self, token: str, actor_address: str) -> Request:
         def changes(request: Request) -> dict:
@@ -68,7 +83,8 @@ class ApprovalService:
                 exclude_account=request.account_name)}
 
         request = self._decide(token, actor_address, APPROVED, changes)
-        self.complete(request)
+        if request.status == APPROVED:
+            self.complete(request)
         return self._directory.request(request.id)
 
     def reject(self, token: str, reason: str, actor_address: str) -> Request:
@@ -85,30 +101,41 @@ class ApprovalService:
 
     def _decide(self, token: str, actor_address: str, outcome: str,
                 changes: Callable[[Request], dict], reason: str = "") -> Request:
-        """Record the IR's decision: pending-approval -> ``outcome``, once.
+        """Record a decision at the stage the link is for, once.
 
-        Raises AlreadyDone when the request was decided before, also by a
-        concurrent decision that won the compare-and-swap.
+        An approval before the last stage moves the request on to the next
+        stage (whose approvers are mailed); the last approval or any
+        rejection decides it. Raises AlreadyDone when this stage was decided
+        before, also by a concurrent decision that won the compare-and-swap.
         """
         review = self.review(token)
         request = review.request
-        if request.status != PENDING_APPROVAL:
+        if not review.waits_for_this_stage:
             raise AlreadyDone(request)
         now = self._clock()
         actor = Actor(review.representative.account_name, actor_address)
-        action = f"request.{outcome}"
+        stage_name = request.approval_chain[review.stage]
         try:
-            self._directory.transition_request(
-                request.id, PENDING_APPROVAL, outcome,
-                {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
-                 "portalDecidedFrom": actor_address, **changes(request)},
-                audit_event(action, actor, now, reason=reason),
-            )
+            if outcome == APPROVED and not review.is_last_stage:
+                action = "request.stage-approved"
+                self._directory.advance_stage(request.id, review.stage, audit_event(
+                    action, actor, now, stage=stage_name))
+            else:
+                action = f"request.{outcome}"
+                self._directory.transition_request(
+                    request.id, PENDING_APPROVAL, outcome,
+                    {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
+                     "portalDecidedFrom": actor_address, **changes(request)},
+                    audit_event(action, actor, now, reason=reason, stage=stage_name),
+                    stage=review.stage)
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         log.info("request decided", extra={"event": action, "account": request.account_name,
                                            "actor": actor.name})
-        return self._directory.request(request.id)
+        decided = self._directory.request(request.id)
+        if action == "request.stage-approved":
+            self._reviewers.notify(decided)
+        return decided
 
     def complete(self, request: Request) -> bool:
         """Carry out an approved request of either kind (safe to repeat)."""

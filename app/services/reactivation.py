@@ -14,6 +14,7 @@ from . import names, tokens
 from .audit import Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid
 from .registration import PENDING_APPROVAL, RegistrationService, utcnow
+from .review import Reviewers
 
 log = logging.getLogger(__name__)
 REACTIVATION = "reactivation"
@@ -25,8 +26,9 @@ ELIGIBLE_STATUSES = ("expired", "")
 class ReactivationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, registration: RegistrationService,
-                 url_for_link: Callable[[str, str | None], str],
+                 reviewers: Reviewers, url_for_link: Callable[[str, str | None], str],
                  clock: Callable[[], datetime] = utcnow):
+        self._reviewers = reviewers
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -87,11 +89,12 @@ class ReactivationService:
                                     institution=institution),
             password_hash=b"", name_key=(names.person_keys(given, family) or ("",))[0],
             kind=REACTIVATION, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
+            approval_chain=self._settings.approval_chain(category),
         )
         try:
             self._directory.add_request(new)
         except EntryExists as exc:  # the same second: a double click
             raise AlreadyDone(self._directory.request(new.request_id)) from exc
         request = self._directory.request(new.request_id)
-        self._registration.notify_representatives(request)
+        self._reviewers.notify(request)
         return request

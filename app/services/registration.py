@@ -17,6 +17,7 @@ from .errors import (
     UnknownPreviousAccount,
 )
 from .passwords import hash_password
+from .review import Reviewers
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class Application:
 class RegistrationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, url_for_link: Callable[[str, str], str],
-                 clock: Callable[[], datetime] = utcnow):
+                 reviewers: Reviewers, clock: Callable[[], datetime] = utcnow):
+        self._reviewers = reviewers
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -151,6 +153,7 @@ class RegistrationService:
             password_hash=hash_password(application.password),
             name_key=names.person_keys(application.given_name, application.family_name)[0],
             previous_account=application.previous_account,
+            approval_chain=self._settings.approval_chain(application.category),
         )
         if self.account_name_taken(new.account_name):
             raise AccountNameUnavailable(new.account_name)
@@ -195,30 +198,5 @@ class RegistrationService:
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         request = self._directory.request(request.id)
-        self.notify_representatives(request)
+        self._reviewers.notify(request)
         return request
-
-    def notify_representatives(self, request: Request) -> int:
-        """Mail every IR of the request's institution a personal review link."""
-        institution = self._directory.institution(request.institution)
-        representatives = [
-            p for p in (self._directory.person_by_dn(dn)
-                        for dn in (institution.representative_dns if institution else ()))
-            if p is not None and p.status == "active"
-        ]
-        for ir in representatives:
-            token = self._links.issue(tokens.REVIEW_REQUEST, {
-                "r": request.id, "ir": ir.account_name})
-            self._mailer.send(
-                "review_request", [ir.contact_mail or ir.mail], request=request,
-                representative=ir, institution=institution,
-                category=self._settings.category_label(request.category),
-                link=self._url_for_link("review.review", token),
-                max_age_days=self._settings.link_max_age_days,
-            )
-        if not representatives:
-            log.warning("institution %s has no active representative", request.institution)
-            self._mailer.send("no_representative", [self._settings.helpdesk_email],
-                              request=request, institution=institution)
-        return len(representatives)
-

@@ -1,0 +1,73 @@
+"""Who approves a request, stage by stage, and asking them.
+
+A request carries its approval chain (from the category, or the kind of
+request): "ir" = the representatives of the request's institution,
+"group:<cn>" = the members of that group (e.g. the institutional board).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from ..directory import Directory, Institution, Person, Request
+from ..mail import Mailer
+from ..settings import Settings
+from . import tokens
+
+log = logging.getLogger(__name__)
+IR = "ir"
+GROUP_PREFIX = "group:"
+
+
+class Reviewers:
+    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
+                 settings: Settings, url_for_link: Callable[[str, str | None], str]):
+        self._directory = directory
+        self._mailer = mailer
+        self._links = links
+        self._settings = settings
+        self._url_for_link = url_for_link
+
+    def approvers(self, request: Request, stage: str) -> list[Person]:
+        if stage == IR:
+            institution = self._directory.institution(request.institution)
+            dns = institution.representative_dns if institution else ()
+        elif stage.startswith(GROUP_PREFIX):
+            dns = self._directory.group_member_dns(stage[len(GROUP_PREFIX):])
+        else:
+            dns = ()
+        people = (self._directory.person_by_dn(dn) for dn in dns)
+        return [p for p in people if p is not None and p.status == "active"]
+
+    def may_approve(self, person: Person, request: Request, stage: str) -> bool:
+        return person.status == "active" and any(
+            p.dn == person.dn for p in self.approvers(request, stage))
+
+    def stage_label(self, stage: str) -> str:
+        if stage == IR:
+            return "institute representative"
+        name = stage[len(GROUP_PREFIX):]
+        return self._settings.stage_labels.get(name, name)
+
+    def notify(self, request: Request) -> int:
+        """Mail everyone of the stage the request waits for a personal link."""
+        stage = request.approval_chain[request.approval_stage]
+        institution: Institution | None = self._directory.institution(request.institution)
+        approvers = self.approvers(request, stage)
+        for approver in approvers:
+            token = self._links.issue(tokens.REVIEW_REQUEST, {
+                "r": request.id, "ir": approver.account_name, "st": request.approval_stage})
+            self._mailer.send(
+                "review_request", [approver.contact_mail or approver.mail], request=request,
+                representative=approver, institution=institution,
+                category=self._settings.category_label(request.category),
+                stage_label=self.stage_label(stage),
+                link=self._url_for_link("review.review", token),
+                max_age_days=self._settings.link_max_age_days,
+            )
+        if not approvers:
+            log.warning("request %s: nobody to approve stage %s", request.id, stage)
+            self._mailer.send("no_representative", [self._settings.helpdesk_email],
+                              request=request, institution=institution,
+                              stage_label=self.stage_label(stage))
+        return len(approvers)

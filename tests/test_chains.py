@@ -1,0 +1,78 @@
+"""Approval chains by category: IR first, then the institutional board."""
+from __future__ import annotations
+
+from itsdangerous import URLSafeTimedSerializer
+
+from app.services import tokens
+from conftest import PEOPLE, REQUESTS, csrf_token, links_in, local_path, mails_to, read_entry
+
+IB_MEMBER = "giulia.rossi@infn.example"  # irinfn is in cn=ib (demo data)
+DN = f"uid=tiijima,{PEOPLE}"
+
+
+def decide(client, path, decision="approve", reason=""):
+    html = client.get(path).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
+                                   "reason": reason})
+
+
+def review_link(smtp, address):
+    return local_path(links_in([m for m in mails_to(smtp, address)
+                                if "membership request" in m["Subject"]][-1])[0])
+
+
+def test_two_stages_each_mailed_when_the_previous_approves(client, register_and_verify, root, smtp):
+    ir_path = register_and_verify(category="physicist-permanent")
+    assert not mails_to(smtp, IB_MEMBER)  # the board waits for the IR
+    page = client.get(ir_path).get_data(as_text=True)
+    assert "Approval stages" in page and "institutional board" in page
+
+    response = decide(client, ir_path)
+    assert "Approved at your stage" in response.get_data(as_text=True)
+    entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert entry.portalRequestStatus.value == "pending-approval"
+    assert entry.portalApprovalStage.value == "1"
+    assert read_entry(root, DN) is None
+    assert "You are asked as: institutional board" in [
+        m for m in mails_to(smtp, IB_MEMBER)][0].get_body(preferencelist=("plain",)).get_content()
+
+    again = client.get(ir_path).get_data(as_text=True)
+    assert "Approved at your stage" in again and "waiting" in again
+    assert "Approve</button>" not in again
+
+    response = decide(client, review_link(smtp, IB_MEMBER))
+    assert "<h1>Approved</h1>" in response.get_data(as_text=True)
+    assert read_entry(root, DN).portalStatus.value == "active"
+    assert [m for m in mails_to(smtp, "toru.iijima@kek.example") if "is ready" in m["Subject"]]
+    assert "already approved by Giulia Rossi (irinfn)" in client.get(ir_path).get_data(as_text=True)
+
+
+def test_a_rejection_at_any_stage_ends_it(client, register_and_verify, root, smtp):
+    ir_path = register_and_verify(category="physicist-permanent")
+    decide(client, ir_path)
+    response = decide(client, review_link(smtp, IB_MEMBER), "reject", "No formal application")
+    assert "Rejected" in response.get_data(as_text=True)
+    entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert entry.portalRequestStatus.value == "rejected"
+    assert read_entry(root, DN) is None
+    [mail] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    assert "No formal application" in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify, root, smtp):
+    ir_path = register_and_verify(category="physicist-permanent")
+    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"],
+                                        salt=f"portal.link.{tokens.REVIEW_REQUEST}")
+    # The KEK IR is not on the board; the board member is not KEK's IR.
+    for payload in ({"r": "tiijima", "ir": "irkek", "st": 1},
+                    {"r": "tiijima", "ir": "irinfn", "st": 0},
+                    {"r": "tiijima", "ir": "irkek", "st": 7}):
+        status = client.get(f"/review/{serializer.dumps(payload)}").status_code
+        assert status in (403, 404), (payload, status)
+    decide(client, ir_path)
+    # The IR's own (stage 0) link cannot decide stage 1.
+    html = client.get("/register").get_data(as_text=True)  # a CSRF token of this session
+    response = client.post(ir_path, data={"csrf_token": csrf_token(html), "decision": "reject",
+                                          "reason": "changed my mind"})
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == "pending-approval"
+    assert "Approved at your stage" in response.get_data(as_text=True)
