@@ -22,6 +22,7 @@ from .directory import Directory, DirectoryUnavailable
 from .mail import Mailer, mail
 from .services.accounts import AccountService
 from .services.approval import ApprovalService
+from .services.changes import MembershipChanges
 from .services.lifecycle import LifecycleService
 from .services.reactivation import ReactivationService
 from .services.review import Reviewers
@@ -49,6 +50,7 @@ class Portal:
     accounts: AccountService
     lifecycle: LifecycleService
     reactivation: ReactivationService
+    changes: MembershipChanges
 
 
 def portal() -> Portal:
@@ -118,8 +120,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     lifecycle = LifecycleService(directory, mailer, link_url)
     reactivation = ReactivationService(directory, mailer, links, settings, registration,
                                        reviewers, link_url)
+    changes = MembershipChanges(directory, settings, reviewers)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      reviewers, accounts, lifecycle, reactivation)
+                                      reviewers, accounts, lifecycle, reactivation, changes)
 
     from .account.views import bp as account_bp
     from .cli import register_cli

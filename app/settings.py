@@ -35,6 +35,13 @@ class Category:
 
 
 @dataclass(frozen=True)
+class ExtraGroup:
+    cn: str
+    label: str
+    managers: str  # cn of the group whose members approve applications
+
+
+@dataclass(frozen=True)
 class Conditions:
     version: str
     title: str
@@ -83,6 +90,10 @@ class Settings:
     webmail_domains: tuple[str, ...] = ()
     reserved_account_names: frozenset[str] = field(default_factory=frozenset)
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
+    extra_groups: tuple[ExtraGroup, ...] = ()
+
+    def extra_group(self, cn: str) -> ExtraGroup | None:
+        return next((g for g in self.extra_groups if g.cn == cn), None)
 
     @property
     def is_dev(self) -> bool:
@@ -270,6 +281,15 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
             str(conditions["text"]).strip(),
         )
     result["stage_labels"] = {str(k): str(v) for k, v in data.get("stage_labels", {}).items()}
+    try:
+        result["extra_groups"] = tuple(
+            ExtraGroup(str(g["cn"]), str(g["label"]), str(g["managers"]))
+            for g in data.get("groups", []))
+    except (KeyError, TypeError):
+        problems.append(f"{path}: every [[groups]] entry needs cn, label and managers")
+    for group in result.get("extra_groups", ()):
+        if not re.match(r"^[a-z0-9][a-z0-9-]*$", group.cn + group.managers.replace("-", "")):
+            problems.append(f"{path}: group names are lowercase letters, digits and hyphens")
     result["webmail_domains"] = tuple(d.lower() for d in data.get("webmail_domains", []))
     result["reserved_account_names"] = frozenset(
         n.lower() for n in data.get("reserved_account_names", [])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 
@@ -46,6 +46,19 @@ class ConditionsForm(FlaskForm):
     accept_conditions = BooleanField(
         _l("I have read and accept the conditions of use"),
         validators=[DataRequired(_l("You must accept the conditions of use to go on."))])
+
+
+class MoveForm(FlaskForm):
+    institution = SelectField(_l("Move to"), validate_choice=False)
+
+    def __init__(self, *args, institutions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.institution.choices = [("", _l("Choose the new institution"))] + [
+            (i.id, i.name) for i in institutions]
+
+    def validate_institution(self, field):
+        if field.data not in {key for key, _ in field.choices if key}:
+            raise ValidationError(_l("Choose an institution from the list."))
 
 
 class ResetRequestForm(FlaskForm):

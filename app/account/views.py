@@ -11,13 +11,15 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 
 from .. import limiter, portal
 from ..directory import DirectoryError, PasswordRefused
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor, parse_events
+from ..services.changes import ChangeRefused
 from .forms import (
-    ChangePasswordForm, ConditionsForm, LoginForm, NewPasswordForm, ResetRequestForm,
+    ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
 )
 
 bp = Blueprint("account", __name__)
@@ -128,9 +130,21 @@ def overview():
     if details is None:
         session.clear()
         return redirect(url_for("account.login"))
-    institution = portal().directory.institution(details.person.institution)
+    p = portal()
+    institution = p.directory.institution(details.person.institution)
+    member_of = {dn.lower() for dn in details.person.groups}
+    waiting = p.changes.open_applications(g.account)
+    groups = [{"cn": group.cn, "label": group.label,
+               "member": p.directory.group_dn(group.cn).lower() in member_of,
+               "waiting": any(r.target_group == group.cn for r in waiting)}
+              for group in p.settings.extra_groups]
+    move_waiting = [r for r in waiting if r.kind == "institution-change"]
     return render_template("account/overview.html", details=details,
-                           history=parse_events(details.person.audit),
+                           history=parse_events(details.person.audit), extra_groups=groups,
+                           move_waiting=move_waiting[0] if move_waiting else None,
+                           move_form=MoveForm(institutions=[
+                               i for i in p.directory.institutions()
+                               if i.id != details.person.institution]),
                            category=portal().settings.category_label(details.person.category),
                            institution=institution.name if institution else details.person.institution)
 
@@ -177,6 +191,47 @@ def change_password():
             return redirect(url_for("account.overview"))  # conditions next, if due
     return render_template("account/change_password.html", form=form,
                            must_change=session.get("must_change"))
+
+
+@bp.post("/account/groups/<cn>/apply")
+@login_required
+def apply_for_group(cn: str):
+    if FlaskForm().validate_on_submit():
+        try:
+            portal().changes.apply_for_group(g.account, cn, Actor(g.account, _address()))
+            flash(_("Your application was sent to the group's managers."), "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/groups/<cn>/leave")
+@login_required
+def leave_group(cn: str):
+    if FlaskForm().validate_on_submit():
+        try:
+            portal().changes.leave_group(g.account, cn, Actor(g.account, _address()))
+            flash(_("You left the group."), "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/institution")
+@login_required
+def request_move():
+    form = MoveForm(institutions=portal().directory.institutions())
+    if form.validate_on_submit():
+        try:
+            portal().changes.request_move(g.account, form.institution.data,
+                                          Actor(g.account, _address()))
+            flash(_("Your request was sent to the representative of the new institution."),
+                  "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
+    else:
+        flash(_("Choose an institution from the list."), "error")
+    return redirect(url_for("account.overview"))
 
 
 @bp.route("/account/conditions", methods=["GET", "POST"])

@@ -61,7 +61,7 @@ REQUEST_ATTRS = [
     "portalSubmittedAt", "portalSubmittedFrom", "portalEmailVerifiedAt", "portalDecidedBy",
     "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
     "portalAuditEvent", "portalPreviousAccount", "portalRequestType", "portalRequestId",
-    "portalApprovalChain", "portalApprovalStage",
+    "portalApprovalChain", "portalApprovalStage", "portalTargetGroup",
 ]
 # No server could be reached: retrying at once would only double the wait.
 _UNREACHABLE_ERRORS = (
@@ -619,6 +619,8 @@ class Directory:
             attributes["portalPreviousAccount"] = new.previous_account
         if new.request_id:
             attributes["portalRequestId"] = new.request_id
+        if new.target_group:
+            attributes["portalTargetGroup"] = new.target_group
         if not new.password_hash:
             del attributes["portalPasswordHash"]
         self._call(lambda conn: conn.add(dn, attributes=attributes))
@@ -630,6 +632,12 @@ class Directory:
         attrs = REQUEST_ATTRS + (["portalPasswordHash"] if with_password_hash else [])
         entry = self._read(self.request_dn(request_id), attrs)
         return _request(entry) if entry else None
+
+    def set_home_institution(self, account_name: str, institution: str,
+                             audit_event: str) -> None:
+        self._modify(self.person_dn(account_name), {
+            "portalHomeInstitution": [(MODIFY_REPLACE, [institution])],
+            "portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
 
     def open_requests_for(self, account_name: str, kind: str) -> list[Request]:
         """Undecided requests of one kind for an account."""
@@ -840,6 +848,7 @@ def _request(entry: dict) -> Request:
         kind=_first(a, "portalRequestType", "registration"),
         approval_chain=tuple(_first(a, "portalApprovalChain", "ir").split(",")),
         approval_stage=int(_first(a, "portalApprovalStage", "0") or 0),
+        target_group=_first(a, "portalTargetGroup"),
     )
 
 

@@ -81,6 +81,7 @@ class Request:
     kind: str = "registration"
     approval_chain: tuple[str, ...] = ("ir",)
     approval_stage: int = 0  # index into approval_chain
+    target_group: str = ""  # group applications
 
     @property
     def display_name(self) -> str:
@@ -109,6 +110,7 @@ class NewRequest:
     kind: str = "registration"
     request_id: str = ""  # empty: filed under the account name
     approval_chain: tuple[str, ...] = ("ir",)
+    target_group: str = ""
 
 
 @dataclass(frozen=True)

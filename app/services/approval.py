@@ -29,6 +29,8 @@ class Review:
     representative: Person
     institution: Institution
     stage: int = 0
+    # The IR of the member's current institution, who may only object to a move.
+    objection_only: bool = False
 
     @property
     def waits_for_this_stage(self) -> bool:
@@ -69,6 +71,14 @@ class ApprovalService:
             raise LinkInvalid("unknown stage")
         approver = self._directory.person(str(payload.get("ir", "")))
         institution = self._directory.institution(request.institution)
+        if payload.get("obj"):
+            member = self._directory.person(request.account_name)
+            current = self._directory.institution(member.institution) if member else None
+            if approver is None or current is None or approver.status != "active" \
+                    or approver.dn not in current.representative_dns:
+                raise NotAuthorised("not a representative of the member's institution")
+            return Review(request, approver, institution, request.approval_stage,
+                          objection_only=True)
         if approver is None or institution is None or not self._reviewers.may_approve(
                 approver, request, request.approval_chain[stage]):
             raise NotAuthorised("not an approver of this request")
@@ -112,6 +122,8 @@ class ApprovalService:
         request = review.request
         if not review.waits_for_this_stage:
             raise AlreadyDone(request)
+        if review.objection_only and outcome == APPROVED:
+            raise NotAuthorised("an objection link cannot approve")
         now = self._clock()
         actor = Actor(review.representative.account_name, actor_address)
         stage_name = request.approval_chain[review.stage]
@@ -141,7 +153,37 @@ class ApprovalService:
         """Carry out an approved request of either kind (safe to repeat)."""
         if request.kind == "reactivation":
             return self.complete_reactivation(request.id)
+        if request.kind in ("group", "institution-change"):
+            return self.complete_change(request.id)
         return self.complete_account(request.id)
+
+    def complete_change(self, request_id: str) -> bool:
+        """An approved group application or institution move (repeatable)."""
+        request = self._directory.request(request_id)
+        if request is None or request.status != APPROVED or request.account_created_at:
+            return False
+        now = self._clock()
+        person_dn = self._directory.person_dn(request.account_name)
+        if request.kind == "group":
+            self._directory.add_group_member(self._directory.group_dn(request.target_group),
+                                             person_dn)
+            self._directory.add_person_audit(request.account_name, audit_event(
+                "member.joined-group", SYSTEM, now, group=request.target_group,
+                approved_by=request.decided_by))
+        else:
+            self._directory.set_home_institution(
+                request.account_name, request.institution,
+                audit_event("member.moved", SYSTEM, now, institution=request.institution,
+                            approved_by=request.decided_by))
+        if not self._directory.claim_account_created(
+                request.id, now, audit_event("request.completed", SYSTEM, now)):
+            return False
+        group = self._settings.extra_group(request.target_group)
+        institution = self._directory.institution(request.institution)
+        self._mailer.send("change_done", [request.contact_mail], request=request,
+                          group=group.label if group else request.target_group,
+                          institution=institution.name if institution else request.institution)
+        return True
 
     def complete_account(self, account_name: str) -> bool:
         """Create the member entry of an approved request; safe to repeat.

@@ -49,6 +49,23 @@ class Reviewers:
         name = stage[len(GROUP_PREFIX):]
         return self._settings.stage_labels.get(name, name)
 
+    def notify_objection(self, request: Request, institution_id: str) -> int:
+        """Tell the IRs of the member's current institution about a move away,
+        with a link where they can object (reject) while it is pending."""
+        institution = self._directory.institution(institution_id)
+        representatives = [p for p in (self._directory.person_by_dn(dn) for dn in
+                                       (institution.representative_dns if institution else ()))
+                           if p is not None and p.status == "active"]
+        target = self._directory.institution(request.institution)
+        for ir in representatives:
+            token = self._links.issue(tokens.REVIEW_REQUEST, {
+                "r": request.id, "ir": ir.account_name, "st": 0, "obj": 1})
+            self._mailer.send("institution_change_notice", [ir.contact_mail or ir.mail],
+                              request=request, representative=ir, institution=institution,
+                              target=target, link=self._url_for_link("review.review", token),
+                              max_age_days=self._settings.link_max_age_days)
+        return len(representatives)
+
     def notify(self, request: Request) -> int:
         """Mail everyone of the stage the request waits for a personal link."""
         stage = request.approval_chain[request.approval_stage]

@@ -1,0 +1,91 @@
+"""Changes a member asks for from "My account": joining or leaving an
+extra group, moving to another institution. Each application is a request
+approved like a registration (see Reviewers, ApprovalService.complete)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
+from ..settings import Settings
+from .audit import Actor, audit_event
+from .errors import ServiceError
+from .registration import PENDING_APPROVAL, utcnow
+from .review import GROUP_PREFIX, Reviewers
+
+GROUP = "group"
+INSTITUTION_CHANGE = "institution-change"
+
+
+class ChangeRefused(ServiceError):
+    """The change cannot be asked for (the message says why; safe to show)."""
+
+
+class MembershipChanges:
+    def __init__(self, directory: Directory, settings: Settings, reviewers: Reviewers,
+                 clock: Callable[[], datetime] = utcnow):
+        self._directory = directory
+        self._settings = settings
+        self._reviewers = reviewers
+        self._clock = clock
+
+    def _file(self, person: Person, kind: str, institution: str, chain: tuple[str, ...],
+              actor: Actor, target_group: str = "") -> Request:
+        waiting = self._directory.open_requests_for(person.account_name, kind)
+        if any(r.target_group == target_group for r in waiting):
+            raise ChangeRefused("An application of this kind is already waiting for approval.")
+        now = self._clock()
+        new = NewRequest(
+            account_name=person.account_name, given_name=person.given_name,
+            middle_name=person.middle_name, family_name=person.family_name,
+            contact_mail=person.contact_mail, institution=institution,
+            category=person.category, collab_mail=person.mail,
+            conditions_version=self._settings.conditions.version, submitted_at=now,
+            submitted_from=actor.address, status=PENDING_APPROVAL,
+            audit_event=audit_event(f"request.{kind}-submitted", actor, now,
+                                    group=target_group, institution=institution),
+            password_hash=b"", kind=kind, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
+            approval_chain=chain, target_group=target_group,
+        )
+        try:
+            self._directory.add_request(new)
+        except EntryExists as exc:
+            raise ChangeRefused("This was just asked for; please wait a moment.") from exc
+        return self._directory.request(new.request_id)
+
+    def apply_for_group(self, account_name: str, cn: str, actor: Actor) -> Request:
+        group = self._settings.extra_group(cn)
+        person = self._directory.person(account_name)
+        if group is None or person is None or person.status != "active":
+            raise ChangeRefused("There is no such group to apply for.")
+        if self._directory.group_dn(cn).lower() in {g.lower() for g in person.groups}:
+            raise ChangeRefused("You are a member of this group already.")
+        request = self._file(person, GROUP, person.institution,
+                             (GROUP_PREFIX + group.managers,), actor, target_group=cn)
+        self._reviewers.notify(request)
+        return request
+
+    def leave_group(self, account_name: str, cn: str, actor: Actor) -> None:
+        if self._settings.extra_group(cn) is None:
+            raise ChangeRefused("There is no such group.")
+        person = self._directory.person(account_name)
+        self._directory.remove_group_member(self._directory.group_dn(cn), person.dn)
+        self._directory.add_person_audit(account_name, audit_event(
+            "member.left-group", actor, self._clock(), group=cn))
+
+    def request_move(self, account_name: str, institution_id: str, actor: Actor) -> Request:
+        person = self._directory.person(account_name)
+        if self._directory.institution(institution_id) is None:
+            raise ChangeRefused("Choose an institution from the list.")
+        if person is None or person.status != "active":
+            raise ChangeRefused("Only active members can move.")
+        if institution_id == person.institution:
+            raise ChangeRefused("This is your home institution already.")
+        request = self._file(person, INSTITUTION_CHANGE, institution_id, ("ir",), actor)
+        self._reviewers.notify(request)
+        self._reviewers.notify_objection(request, person.institution)
+        return request
+
+    def open_applications(self, account_name: str) -> list[Request]:
+        return (self._directory.open_requests_for(account_name, GROUP)
+                + self._directory.open_requests_for(account_name, INSTITUTION_CHANGE))
