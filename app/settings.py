@@ -75,6 +75,7 @@ class Settings:
     password_min_length: int
     link_max_age_days: int
     trusted_proxies: int
+    cert_subject_header: str
     expiry_warning_days: tuple[int, ...]
     reset_link_max_age_minutes: int
     session_idle_minutes: int
@@ -140,6 +141,7 @@ _ENV = {
     "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
     "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", int, "0"),
+    "PORTAL_CERT_SUBJECT_HEADER": ("cert_subject_header", str, ""),
     "PORTAL_EXPIRY_WARNING_DAYS": ("expiry_warning_days", tuple, "30 7 1"),
     "PORTAL_RESET_LINK_MAX_AGE_MINUTES": ("reset_link_max_age_minutes", int, "60"),
     "PORTAL_SESSION_IDLE_MINUTES": ("session_idle_minutes", int, "30"),

@@ -115,3 +115,33 @@ def test_approved_members_carry_the_name_key(client, root, register_and_verify):
     html = client.get(review).get_data(as_text=True)
     client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
     assert read_entry(root, f"uid=tiijima,{PEOPLE}").portalNameKey.value == "toru|iijima"
+
+
+def test_live_hint_says_only_that_the_name_is_on_record(client, root):
+    known = client.get("/register/hints?given_name=Sato&family_name=Toru").get_json()
+    unknown = client.get("/register/hints?given_name=Toru&family_name=Satou").get_json()
+    assert known["maybe_known"] is True and unknown["maybe_known"] is False
+    assert "irkek" not in str(known) and "kek.example" not in str(known)
+
+
+def test_same_certificate_subject_stops_the_registration(app, slapd, smtp, root):
+    from app import create_app
+    from conftest import portal_environment
+    behind_proxy = create_app(portal_environment(
+        slapd, smtp, PORTAL_CERT_SUBJECT_HEADER="X-SSL-Client-S-DN", PORTAL_TRUSTED_PROXIES="1"))
+    client = behind_proxy.test_client()
+    subject = "/C=JP/O=KEK/OU=CRC/CN=Toru Iijima"
+    headers = {"X-SSL-Client-S-DN": subject}
+    page = client.get("/register", headers=headers).get_data(as_text=True)
+    from conftest import csrf_token, valid_form
+    response = client.post("/register", headers=headers,
+                           data={"csrf_token": csrf_token(page), **valid_form()})
+    assert response.status_code == 302
+    root.search(REQUESTS, "(uid=tiijima)", attributes=["portalCertSubject"])
+    assert root.entries[0].portalCertSubject.value == subject
+    other = valid_form(given_name="Tohru", family_name="Iyjima", account_name="tohru",
+                       email="tohru@infn.example", institution="infn")
+    response = client.post("/register", headers=headers,
+                           data={"csrf_token": csrf_token(page), **other})
+    assert KNOWN in response.get_data(as_text=True)
+    assert requests_in(root) == {"tiijima"}

@@ -61,7 +61,7 @@ REQUEST_ATTRS = [
     "portalSubmittedAt", "portalSubmittedFrom", "portalEmailVerifiedAt", "portalDecidedBy",
     "portalDecidedAt", "portalDecidedFrom", "portalDecisionReason", "portalAccountCreatedAt",
     "portalAuditEvent", "portalPreviousAccount", "portalRequestType", "portalRequestId",
-    "portalApprovalChain", "portalApprovalStage", "portalTargetGroup",
+    "portalApprovalChain", "portalApprovalStage", "portalTargetGroup", "portalCertSubject",
 ]
 # No server could be reached: retrying at once would only double the wait.
 _UNREACHABLE_ERRORS = (
@@ -339,6 +339,8 @@ class Directory:
             attributes["portalNameKey"] = member.name_key
         if member.member_until:
             attributes["portalMemberUntil"] = ldap_time(member.member_until)
+        if member.cert_subject:
+            attributes["portalCertSubject"] = member.cert_subject
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
@@ -621,6 +623,8 @@ class Directory:
             attributes["portalRequestId"] = new.request_id
         if new.target_group:
             attributes["portalTargetGroup"] = new.target_group
+        if new.cert_subject:
+            attributes["portalCertSubject"] = new.cert_subject
         if not new.password_hash:
             del attributes["portalPasswordHash"]
         self._call(lambda conn: conn.add(dn, attributes=attributes))
@@ -849,6 +853,7 @@ def _request(entry: dict) -> Request:
         approval_chain=tuple(_first(a, "portalApprovalChain", "ir").split(",")),
         approval_stage=int(_first(a, "portalApprovalStage", "0") or 0),
         target_group=_first(a, "portalTargetGroup"),
+        cert_subject=_first(a, "portalCertSubject"),
     )
 
 

@@ -82,6 +82,7 @@ class Request:
     approval_chain: tuple[str, ...] = ("ir",)
     approval_stage: int = 0  # index into approval_chain
     target_group: str = ""  # group applications
+    cert_subject: str = ""
 
     @property
     def display_name(self) -> str:
@@ -111,6 +112,7 @@ class NewRequest:
     request_id: str = ""  # empty: filed under the account name
     approval_chain: tuple[str, ...] = ("ir",)
     target_group: str = ""
+    cert_subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class NewMember:
     password_hash: bytes = field(repr=False)
     name_key: str = ""
     member_until: datetime | None = None
+    cert_subject: str = ""
 
 
 @dataclass(frozen=True)

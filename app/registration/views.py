@@ -26,6 +26,16 @@ def _form() -> RegistrationForm:
                             categories=p.settings.categories)
 
 
+def _certificate_subject() -> str:
+    """The verified client certificate's subject, when the TLS terminator in
+    front of the portal passes it on (PORTAL_CERT_SUBJECT_HEADER)."""
+    header = portal().settings.cert_subject_header
+    if not header or not portal().settings.trusted_proxies:
+        return ""
+    subject = request.headers.get(header, "").strip()
+    return subject if subject and len(subject) <= 1024 and subject.isprintable() else ""
+
+
 def _hints(form: RegistrationForm) -> dict:
     """Suggested account names and the collaboration mail address preview."""
     given, middle, family = (form.given_name.data or "", form.middle_name.data or "",
@@ -56,6 +66,7 @@ def register():
                 conditions_version=portal().settings.conditions.version,
                 previous_account=form.previous_account.data or "",
                 not_me=bool(form.not_me.data),
+                cert_subject=_certificate_subject(),
             )
             try:
                 created = portal().registration.submit(
@@ -99,11 +110,14 @@ def hints():
     given = names.normalise_name(request.args.get("given_name", "")[:64])
     middle = names.normalise_name(request.args.get("middle_name", "")[:64])
     family = names.normalise_name(request.args.get("family_name", "")[:64])
-    result = {"suggestions": [], "mail_preview": "", "account_name": None}
+    result = {"suggestions": [], "mail_preview": "", "account_name": None,
+              "maybe_known": False}
     if given and family and not any(names.name_problem(n) for n in (given, middle, family)):
         registration = portal().registration
         result["suggestions"] = registration.free_account_names(given, middle, family)
         result["mail_preview"] = registration.collaboration_mail(given, middle, family)
+        # Only "someone of this name is on record": no details, no address check.
+        result["maybe_known"] = registration.name_on_record(given, family)
     wanted = request.args.get("account_name", "").strip().lower()[:64]
     if wanted:
         registration = portal().registration

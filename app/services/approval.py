@@ -220,6 +220,7 @@ class ApprovalService:
                 password_hash=request.password_hash,
                 name_key=(names.person_keys(request.given_name, request.family_name) or ("",))[0],
                 member_until=self._member_until(request.category, now),
+                cert_subject=request.cert_subject,
             )
             try:
                 self._directory.add_member(member)

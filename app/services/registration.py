@@ -45,6 +45,8 @@ class Application:
     conditions_version: str
     previous_account: str = ""
     not_me: bool = False  # confirmed: not the person of a similar record
+    # Subject of a verified client certificate, passed on by the TLS terminator.
+    cert_subject: str = ""
 
 
 class RegistrationService:
@@ -85,6 +87,11 @@ class RegistrationService:
 
     # -- steps -----------------------------------------------------------------------------
 
+    def name_on_record(self, given: str, family: str) -> bool:
+        """Someone of this name (either order, folded) is or was known."""
+        keys = names.person_keys(given, family)
+        return bool(keys) and bool(self._directory.earlier_records(name_keys=keys))
+
     def check_earlier_records(self, application: Application) -> None:
         """Never register twice: stop (PossiblyKnown) on a strong match with
         an earlier person or request, ask (SimilarPersonExists) on a weak one.
@@ -97,12 +104,15 @@ class RegistrationService:
         email = application.email.lower()
         keys = names.person_keys(application.given_name, application.family_name)
         previous = application.previous_account
+        subjects = [application.cert_subject] if application.cert_subject else []
         records = self._directory.earlier_records(
-            emails=[email], name_keys=keys, account_names=[previous] if previous else [])
+            emails=[email], name_keys=keys, account_names=[previous] if previous else [],
+            cert_subjects=subjects)
         if previous and not any(r.is_person and r.account_name == previous for r in records):
             raise UnknownPreviousAccount(previous)
         strong = [r for r in records if email in (r.contact_mail.lower(), r.mail.lower())
                   or (r.is_person and previous and r.account_name == previous)
+                  or (application.cert_subject and application.cert_subject in r.cert_subjects)
                   or (set(keys) & set(r.name_keys) and r.institution == application.institution)]
         if strong:
             self._mail_known_person(strong)
@@ -154,6 +164,7 @@ class RegistrationService:
             name_key=names.person_keys(application.given_name, application.family_name)[0],
             previous_account=application.previous_account,
             approval_chain=self._settings.approval_chain(application.category),
+            cert_subject=application.cert_subject,
         )
         if self.account_name_taken(new.account_name):
             raise AccountNameUnavailable(new.account_name)

@@ -36,6 +36,7 @@
       list.append(item);
     });
     box.hidden = data.suggestions.length === 0;
+    document.getElementById("maybe-known").hidden = !data.maybe_known;
     if (data.account_name === null) {
       status.textContent = "";
     } else {
