@@ -520,7 +520,8 @@ def test_hints_suggest_no_reserved_name(client, root):
 
 def test_hints_for_unusable_names_are_empty(client, root):
     result = hints(client, given_name="Toru", family_name="<script>")
-    assert result == {"suggestions": [], "mail_preview": "", "account_name": None}
+    assert result == {"suggestions": [], "mail_preview": "", "account_name": None,
+                      "maybe_known": False}
 
 
 def test_hints_change_nothing(client, root):
