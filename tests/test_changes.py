@@ -55,7 +55,7 @@ def test_group_application_approved_and_left(member, root, smtp, client):
     response = post_from_account(client, "/account/groups/naf/apply")
     assert "already waiting" in client.get(response.headers["Location"]).get_data(as_text=True)
 
-    [mail] = [m for m in mails_to(smtp, MANAGER) if "membership request" in m["Subject"]]
+    [mail] = [m for m in mails_to(smtp, MANAGER) if "applies to join naf" in m["Subject"]]
     assert "join the group naf" in mail.get_body(preferencelist=("plain",)).get_content()
     review = local_path(links_in(mail)[0])
     assert "Application to join the group naf" in client.get(review).get_data(as_text=True)
@@ -72,7 +72,7 @@ def test_group_application_approved_and_left(member, root, smtp, client):
 
 def test_group_application_rejected_with_reason(member, root, smtp, client):
     post_from_account(client, "/account/groups/naf/apply")
-    [mail] = [m for m in mails_to(smtp, MANAGER) if "membership request" in m["Subject"]]
+    [mail] = [m for m in mails_to(smtp, MANAGER) if "applies to join" in m["Subject"]]
     decide(client, local_path(links_in(mail)[0]), "reject", "Quota exhausted")
     assert NAF not in member_of(root)
     [rejected] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
@@ -87,7 +87,8 @@ def test_unknown_groups_cannot_be_applied_for(member, client, root):
 
 def test_institution_move_approved_by_the_new_ir(member, root, smtp, client):
     post_from_account(client, "/account/institution", institution="desy")
-    [ask] = [m for m in mails_to(smtp, "anna.schmidt@desy.example") if "membership request" in m["Subject"]]
+    [ask] = [m for m in mails_to(smtp, "anna.schmidt@desy.example")
+             if "asks to move to Deutsches" in m["Subject"]]
     [notice] = mails_to(smtp, "toru.sato@kek.example")[-1:]
     assert "asks to move" in notice["Subject"]
     objection = local_path(links_in(notice)[0])
@@ -114,5 +115,5 @@ def test_the_old_ir_can_object(member, root, smtp, client):
     [rejected] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
     assert "Still under contract" in rejected.get_body(preferencelist=("plain",)).get_content()
     # The new IR's link now shows the decision.
-    ask = [m for m in mails_to(smtp, "giulia.rossi@infn.example") if "membership request" in m["Subject"]][0]
+    ask = [m for m in mails_to(smtp, "giulia.rossi@infn.example") if "asks to move" in m["Subject"]][0]
     assert "already rejected" in client.get(local_path(links_in(ask)[0])).get_data(as_text=True)

@@ -71,6 +71,7 @@ def test_full_reactivation_by_mail_link(client, expired_member, root, slapd, smt
     assert "Reactivation requested" in response.get_data(as_text=True)
     assert "asked before" in client.get(path).get_data(as_text=True)
     review_mail = [m for m in smtp.messages[before:] if m["To"] == "anna.schmidt@desy.example"][0]
+    assert "reactivation request from Toru Iijima" in review_mail["Subject"]
     assert "Reactivation of the existing account tiijima" in \
         review_mail.get_body(preferencelist=("plain",)).get_content()
     review = local_path(links_in(review_mail)[0])
