@@ -2,8 +2,13 @@
 directory and mailbox per test."""
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import ldap3
@@ -13,6 +18,7 @@ from app import create_app
 from app.devstack.mailcatcher import MailCatcher
 from app.devstack.slapd import SlapdProcess, SlapdSettings, free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE_DN = "dc=example,dc=org"
 PEOPLE = f"ou=people,{BASE_DN}"
 REQUESTS = f"ou=requests,{BASE_DN}"
@@ -119,6 +125,39 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def gunicorn(slapd, smtp, tmp_path_factory):
+    """The portal under gunicorn (3 workers, the production gunicorn
+    settings) with its logs in files, for tests across processes."""
+    logs = tmp_path_factory.mktemp("gunicorn")
+    port = free_port()
+    env = {**os.environ, **portal_environment(slapd, smtp),
+           "PORTAL_SECRET_KEY": "gunicorn-" + secrets.token_urlsafe(32),
+           "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+           # Throttling counts per worker here; tests of it use the test client.
+           "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": "10000 per minute",
+           "PORTAL_RATE_LIMIT_RESET": "10000 per minute"}
+    log_file = open(logs / "gunicorn.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", "3", "wsgi:app"],
+        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError((logs / "gunicorn.log").read_text())
+            time.sleep(0.1)
+    yield type("Gunicorn", (), {"url": base, "log": logs / "gunicorn.log", "process": process})
+    process.terminate()
+    process.wait(timeout=20)
+    log_file.close()
+
+
 # -- helpers used by several test modules ----------------------------------------------
 
 def csrf_token(html: str) -> str:
@@ -184,5 +223,3 @@ def register_and_verify(client, smtp):
         return local_path(links_in(review_mail)[0])
     return run
 
-
-ROOT = Path(__file__).resolve().parents[1]
