@@ -150,7 +150,7 @@ def gunicorn(slapd, smtp, tmp_path_factory):
             break
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError((logs / "gunicorn.log").read_text())
+                raise RuntimeError((logs / "gunicorn.log").read_text()) from None
             time.sleep(0.1)
     yield type("Gunicorn", (), {"url": base, "log": logs / "gunicorn.log", "process": process})
     process.terminate()
