@@ -19,7 +19,6 @@ from ldap3 import (
 )
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.config import set_config_parameter
-from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from . import ppolicy
@@ -110,8 +109,18 @@ def _all(attrs: dict, name: str) -> tuple[str, ...]:
     return tuple(str(v) for v in values) if isinstance(values, list) else (str(values),)
 
 
+def escape_filter_value(value: str) -> str:
+    """RFC 4515 escaping of an assertion value: the special characters, space
+    and every byte outside printable ASCII become \\XX (ldap3's
+    escape_filter_chars leaves control characters such as CR as they are, and
+    its filter parser drops unescaped surrounding spaces)."""
+    return "".join(
+        chr(byte) if 0x20 < byte < 0x7F and byte not in b"*()\\" else f"\\{byte:02x}"
+        for byte in value.encode("utf-8"))
+
+
 def _eq(attribute: str, value: str) -> str:
-    return f"({attribute}={escape_filter_chars(value)})"
+    return f"({attribute}={escape_filter_value(value)})"
 
 
 class Directory:
