@@ -365,3 +365,24 @@ def test_members_still_on_the_initial_password_get_no_expiry_warning(app, member
     now = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = app.test_cli_runner().invoke(args=["accounts", "notify-expiring", "--now", now])
     assert "total: 0" in result.output
+
+
+def test_a_replayed_cookie_after_logout_is_refused(app, client, member):
+    logged_in_member(client, member)
+    stolen = client.get_cookie("session").value
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(html)})
+    replay = app.test_client()
+    replay.set_cookie("session", stolen)
+    assert replay.get("/account").headers["Location"].endswith("/login")
+
+
+def test_a_password_change_ends_the_other_sessions(app, client, member):
+    logged_in_member(client, member)
+    other = app.test_client()
+    login(other, password=NEW_PASSWORD)
+    assert other.get("/account").status_code == 200
+    response = change_password(client, NEW_PASSWORD, "Harbour-lantern-quartz-58")
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 200  # this session goes on
+    assert other.get("/account").headers["Location"].endswith("/login")

@@ -59,6 +59,10 @@ def load_session() -> None:
         flash(_("You were logged out after a period of inactivity.") if idle
               else _("Your session has ended. Please log in again."), "info")
         return
+    if session.get("epoch") != portal().accounts.session_epoch(account):
+        session.clear()  # logged out elsewhere, or the password was changed
+        flash(_("Your session has ended. Please log in again."), "info")
+        return
     session["seen_at"] = now
     g.account = account
 
@@ -89,7 +93,8 @@ def _start_session(account_name: str, must_change: bool, must_accept: bool) -> N
     session.permanent = True
     now = time.time()
     session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
-                   must_accept=must_accept)
+                   must_accept=must_accept,
+                   epoch=portal().accounts.session_epoch(account_name))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -118,6 +123,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if g.get("account"):
+        # Server-side: a copy of this cookie replayed later is refused too.
+        portal().accounts.end_sessions(g.account)
     session.clear()
     flash(_("You are logged out."), "success")
     return redirect(url_for("account.login"))
@@ -187,6 +195,8 @@ def change_password():
             _show_refusal(form, refusal)
         else:
             session["must_change"] = False
+            # Other sessions end; this one goes on with the new epoch.
+            session["epoch"] = accounts.end_sessions(g.account)
             flash(_("Your password was changed. Use the new one for every service."), "success")
             return redirect(url_for("account.overview"))  # conditions next, if due
     return render_template("account/change_password.html", form=form,

@@ -581,6 +581,14 @@ class Directory:
             "portalConditionsVersion": [(MODIFY_REPLACE, [version])],
             "portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
 
+    def session_epoch(self, account_name: str) -> str:
+        entry = self._read(self.person_dn(account_name), ["portalSessionEpoch"])
+        return _first(entry["attributes"], "portalSessionEpoch") if entry else ""
+
+    def new_session_epoch(self, account_name: str, epoch: str) -> None:
+        self._modify(self.person_dn(account_name),
+                     {"portalSessionEpoch": [(MODIFY_REPLACE, [epoch])]})
+
     def add_person_audit(self, account_name: str, audit_event: str) -> None:
         self._modify(self.person_dn(account_name),
                      {"portalAuditEvent": [(MODIFY_ADD, [audit_event])]})

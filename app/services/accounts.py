@@ -114,6 +114,20 @@ class AccountService:
             account_name, version,
             audit_event("account.conditions-accepted", actor, self._clock(), version=version))
 
+    # -- sessions ---------------------------------------------------------------------------
+    # The portal's sessions are signed cookies; the member's session epoch in
+    # the directory lets every app host end them: a session is valid only
+    # while it carries the current epoch.
+
+    def session_epoch(self, account_name: str) -> str:
+        return self._directory.session_epoch(account_name)
+
+    def end_sessions(self, account_name: str) -> str:
+        """End every session of the member (logout, password set); the new epoch."""
+        epoch = secrets.token_urlsafe(12)
+        self._directory.new_session_epoch(account_name, epoch)
+        return epoch
+
     def overview(self, account_name: str) -> AccountOverview | None:
         person = self._directory.person(account_name)
         state = self._directory.password_state(account_name)
@@ -193,6 +207,7 @@ class AccountService:
             raise
         self._after_password_set(person.account_name, "account.password-reset",
                                  Actor(person.account_name, actor.address), "password_was_reset")
+        self.end_sessions(person.account_name)  # whoever knew the old password is out
         return person
 
     # -- scheduled expiry warnings ------------------------------------------------------------
