@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .directory import Directory, DirectoryUnavailable
+from .logs import register_request_ids
 from .mail import Mailer, mail
 from .services.accounts import AccountService
 from .services.approval import ApprovalService
@@ -144,6 +145,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     _register_error_pages(app)
     _register_security_headers(app)
     _register_input_limits(app)
+    register_request_ids(app)
     return app
 
 
@@ -207,7 +209,8 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error):
         incident = uuid.uuid4().hex[:12]
-        log.exception("unexpected error, incident %s", incident)
+        log.exception("unexpected error, incident %s", incident,
+                      extra={"event": "error", "incident": incident})
         return render_template(
             "error.html", code=500, title=_l("Something went wrong"),
             message=_l("The error was recorded. If it persists, write to the helpdesk and "

@@ -2,17 +2,11 @@
 the URL path, so tokens are replaced before a line is written."""
 from __future__ import annotations
 
-import re
-
 from gunicorn.glogging import Logger
 
-# itsdangerous tokens: base64url payload, dot, timestamp, dot, signature.
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
+from .logs import redact
+
 _URL_ATOMS = ("r", "U", "q", "{raw_uri}e", "f")
-
-
-def redact(text: str) -> str:
-    return TOKEN_RE.sub("[token]", text)
 
 
 class RedactingLogger(Logger):

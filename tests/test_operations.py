@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from app import create_app
-from app.access_log import redact
+from app.logs import redact
 from app.devstack.slapd import free_port
 from app.settings import ENV_NAMES, ROOT
 from conftest import (

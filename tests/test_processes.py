@@ -163,3 +163,19 @@ def test_logs_hold_no_passwords_or_tokens(gunicorn, smtp, root):
     assert "GET /password/reset/[token]" in log
     for secret in [STRONG_PASSWORD, *tokens]:
         assert secret not in log
+
+
+def test_app_logs_are_json_lines_with_request_ids(gunicorn, smtp, root):
+    import json
+    browser = Browser(gunicorn.url)
+    _, html = browser.get("/login")
+    browser.post("/login", {"csrf_token": csrf_token(html), "account_name": "irkek",
+                            "password": "Not-the-password-1"})
+    lines = [json.loads(line) for line in gunicorn.log.read_text().splitlines()
+             if line.startswith("{")]
+    logins = [e for e in lines if e.get("event") == "account.login"]
+    assert logins, "no login event logged"
+    event = logins[-1]
+    assert event["outcome"] == "failed" and event["client"] == "127.0.0.1"
+    assert len(event["request_id"]) == 16 and event["path"] == "/login"
+    assert "Not-the-password-1" not in gunicorn.log.read_text()

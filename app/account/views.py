@@ -108,7 +108,8 @@ def login():
     problem = None
     if form.validate_on_submit():
         result = portal().accounts.login(form.account_name.data, form.password.data)
-        log.info("login", extra={"event": "account.login", "outcome": result.outcome.value})
+        log.info("login", extra={"event": "account.login", "outcome": result.outcome.value,
+                                 "actor": result.account_name or "unknown"})
         if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
             must_change = result.outcome is LoginOutcome.MUST_CHANGE
             _start_session(result.account_name, must_change, result.must_accept_conditions)
