@@ -50,6 +50,17 @@ def complete_approvals() -> None:
     click.echo(f"completed {count} approved request(s)")
 
 
+@mail_cli.command("list")
+def list_outbox() -> None:
+    """Messages waiting in the outbox: recipients, attempts, last error."""
+    waiting = portal().directory.outbox_messages()
+    for message in waiting:
+        queued = message.queued_at.strftime("%Y-%m-%d %H:%M") if message.queued_at else "?"
+        click.echo(f"{message.id}  {queued}  attempts {message.attempts}  "
+                   f"to {', '.join(message.recipients)}  error: {message.last_error}")
+    click.echo(f"{len(waiting)} message(s) waiting")
+
+
 @mail_cli.command("retry")
 def retry() -> None:
     """Send the messages waiting in the outbox (idempotent; for cron)."""

@@ -84,6 +84,7 @@ class Settings:
     rate_limit_login_account: str
     rate_limit_login_address: str
     rate_limit_reset: str
+    rate_limit_register: str
     dev_mail_dir: str
     collaboration_file: str
     categories: tuple[Category, ...] = ()
@@ -150,6 +151,7 @@ _ENV = {
     "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT": ("rate_limit_login_account", str, "10 per 15 minutes"),
     "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": ("rate_limit_login_address", str, "100 per 15 minutes"),
     "PORTAL_RATE_LIMIT_RESET": ("rate_limit_reset", str, "5 per hour"),
+    "PORTAL_RATE_LIMIT_REGISTER": ("rate_limit_register", str, "20 per hour"),
     "PORTAL_DEV_MAIL_DIR": ("dev_mail_dir", str, ""),
     "PORTAL_COLLABORATION_FILE": ("collaboration_file", str, str(DEFAULT_COLLABORATION_FILE)),
 }
@@ -225,7 +227,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         problems.append("PORTAL_EXPIRY_WARNING_DAYS must be whole numbers of days (e.g. 30 7 1)")
     for attr, env_name in (("rate_limit_login_account", "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT"),
                            ("rate_limit_login_address", "PORTAL_RATE_LIMIT_LOGIN_ADDRESS"),
-                           ("rate_limit_reset", "PORTAL_RATE_LIMIT_RESET")):
+                           ("rate_limit_reset", "PORTAL_RATE_LIMIT_RESET"),
+                           ("rate_limit_register", "PORTAL_RATE_LIMIT_REGISTER")):
         if attr in values and not _valid_rate_limit(values[attr]):
             problems.append(f"{env_name}={values[attr]!r} is not a rate limit like "
                             "'10 per 15 minutes'")

@@ -111,3 +111,41 @@ def test_service_account_writes_only_where_it_must(slapd, root):
         assert service.result["description"] == "insufficientAccessRights", (dn, service.result)
     assert not service.add("cn=x,dc=example,dc=org", ["organizationalRole"], {"cn": "x"})
     service.unbind()
+
+
+def test_registrations_are_throttled_per_address_but_checking_names_is_not(slapd, smtp, root):
+    limited = create_app(portal_environment(slapd, smtp, PORTAL_RATE_LIMIT_REGISTER="2 per hour"))
+    client = limited.test_client()
+    html = client.get("/register").get_data(as_text=True)
+    for _ in range(5):
+        response = client.post("/register", data={"csrf_token": csrf_token(html),
+                                                  "action": "check", "given_name": "Toru",
+                                                  "family_name": "Iijima"})
+        assert response.status_code == 200
+    statuses = [client.post("/register", data={"csrf_token": csrf_token(html),
+                                               "account_name": "x"}).status_code
+                for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_helpdesk_lists_the_messages_waiting_in_the_outbox(app, client, smtp, root):
+    smtp.refuse_with = "451 4.3.0 try again later"
+    post_registration(client)
+    result = app.test_cli_runner().invoke(args=["mail", "list"])
+    assert "1 message(s) waiting" in result.output
+    assert "toru.iijima@kek.example" in result.output and "try again later" in result.output
+    assert "/register/verify/" not in result.output  # no bodies, no links
+
+
+def test_extra_form_keys_are_ignored(client, root):
+    response = post_registration(client, uid="admin", userPassword="{CLEARTEXT}x",
+                                 memberOf="cn=ib,ou=groups,dc=example,dc=org",
+                                 portalStatus="active", objectClass="posixAccount")
+    assert response.status_code == 302
+    entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert entry.uid.value == "tiijima"
+    assert "userPassword" not in entry.entry_attributes
+    assert "portalStatus" not in entry.entry_attributes
+    response = post_registration(client, account_name="tiijim2", email="other@kek.example",
+                                 category="admin")
+    assert response.status_code == 200

@@ -6,7 +6,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from .. import portal
+from .. import limiter, portal
 from ..directory import ACCOUNT_NAME_RE
 from ..services import names
 from ..services.audit import Actor
@@ -47,7 +47,14 @@ def _hints(form: RegistrationForm) -> dict:
             "mail_preview": registration.collaboration_mail(given, middle, family)}
 
 
+def _checking_names_only() -> bool:
+    """"Check names" and suggestion chips do not count against the limit."""
+    return request.form.get("action") == "check" or bool(request.form.get("pick_account_name"))
+
+
 @bp.route("", methods=["GET", "POST"])
+@limiter.limit(lambda: portal().settings.rate_limit_register, methods=["POST"],
+               exempt_when=_checking_names_only)
 def register():
     form = _form()
     if request.method == "POST":
