@@ -136,7 +136,8 @@ def gunicorn(slapd, smtp, tmp_path_factory):
            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
            # Throttling counts per worker here; tests of it use the test client.
            "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": "10000 per minute",
-           "PORTAL_RATE_LIMIT_RESET": "10000 per minute"}
+           "PORTAL_RATE_LIMIT_RESET": "10000 per minute",
+           "PORTAL_RATE_LIMIT_REGISTER": "10000 per minute"}
     log_file = open(logs / "gunicorn.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
