@@ -149,3 +149,20 @@ def test_extra_form_keys_are_ignored(client, root):
     response = post_registration(client, account_name="tiijim2", email="other@kek.example",
                                  category="admin")
     assert response.status_code == 200
+
+
+def test_directory_down_during_registration_keeps_what_was_typed(app, client, slapd, root):
+    html = client.get("/register").get_data(as_text=True)
+    slapd.stop()
+    try:
+        response = client.post("/register", data={"csrf_token": csrf_token(html), **valid_form()})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503
+        assert "cannot be reached right now, so nothing was saved" in page
+        for typed in ("toru.iijima@kek.example", 'value="Toru"', 'value="tiijima"'):
+            assert typed in page
+        assert "Glacier-lantern" not in page  # passwords are not sent back
+    finally:
+        slapd.start()
+    response = client.post("/register", data={"csrf_token": csrf_token(page), **valid_form()})
+    assert response.status_code == 302

@@ -89,6 +89,7 @@ class RegistrationForm(FlaskForm):
         self.category.choices = [("", _l("Choose your category"))] + [
             (c.key, c.label) for c in categories]
         self.show_names_confirmation = False
+        self.directory_down = False
         self.show_not_me = False
 
     # -- field rules ---------------------------------------------------------------

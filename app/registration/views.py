@@ -7,7 +7,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from .. import limiter, portal
-from ..directory import ACCOUNT_NAME_RE
+from ..directory import ACCOUNT_NAME_RE, DirectoryUnavailable
 from ..services import names
 from ..services.audit import Actor
 from ..services.errors import (
@@ -22,8 +22,18 @@ bp = Blueprint("registration", __name__, url_prefix="/register")
 
 def _form() -> RegistrationForm:
     p = portal()
-    return RegistrationForm(institutions=p.directory.institutions(),
-                            categories=p.settings.categories)
+    try:
+        institutions = p.directory.institutions()
+    except DirectoryUnavailable:
+        institutions = None
+    form = RegistrationForm(institutions=institutions or (), categories=p.settings.categories)
+    form.directory_down = institutions is None
+    if institutions is None:
+        # Keep what was chosen so that the page can be shown and sent again.
+        chosen = request.form.get("institution", "")
+        if chosen:
+            form.institution.choices.append((chosen, chosen))
+    return form
 
 
 def _certificate_subject() -> str:
@@ -57,6 +67,15 @@ def _checking_names_only() -> bool:
                exempt_when=_checking_names_only)
 def register():
     form = _form()
+    try:
+        return _register(form)
+    except DirectoryUnavailable:
+        # Nothing was written; the page comes back with what was typed
+        # (passwords excepted) so it can be sent again in a moment.
+        return _render_form(form, directory_down=True)
+
+
+def _register(form: RegistrationForm):
     if request.method == "POST":
         picked = request.form.get("pick_account_name", "")
         if picked or request.form.get("action") == "check":
@@ -96,11 +115,17 @@ def register():
     return _render_form(form)
 
 
-def _render_form(form: RegistrationForm):
+def _render_form(form: RegistrationForm, directory_down: bool = False):
     p = portal()
+    directory_down = directory_down or form.directory_down
+    try:
+        hints, days = _hints(form), p.directory.initial_password_period().days
+    except DirectoryUnavailable:
+        hints, days, directory_down = {"suggestions": [], "mail_preview": ""}, None, True
     return render_template(
-        "registration/form.html", form=form, **_hints(form), conditions=p.settings.conditions,
-        initial_password_days=p.directory.initial_password_period().days)
+        "registration/form.html", form=form, **hints, conditions=p.settings.conditions,
+        initial_password_days=days, directory_down=directory_down), \
+        503 if directory_down else 200
 
 
 @bp.get("/created")
