@@ -143,7 +143,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     register_cli(app)
     _register_template_globals(app, settings)
     _register_error_pages(app)
-    _register_security_headers(app)
+    _register_security_headers(app, settings.is_production)
     _register_input_limits(app)
     register_request_ids(app)
     return app
@@ -232,7 +232,7 @@ def _register_input_limits(app: Flask) -> None:
             abort(413)
 
 
-def _register_security_headers(app: Flask) -> None:
+def _register_security_headers(app: Flask, production: bool) -> None:
     @app.after_request
     def security_headers(response):
         response.headers.setdefault(
@@ -242,7 +242,8 @@ def _register_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.scheme == "https":
+        # Production is served over https only (PORTAL_BASE_URL must be https).
+        if request.scheme == "https" or production:
             response.headers.setdefault("Strict-Transport-Security",
                                         "max-age=31536000; includeSubDomains")
         return response

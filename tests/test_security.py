@@ -177,3 +177,20 @@ def test_the_service_account_cannot_change_the_directory_configuration(slapd):
     assert not service.entries
     assert not service.modify("cn=config", {"olcLogLevel": [(ldap3.MODIFY_REPLACE, ["any"])]})
     service.unbind()
+
+
+def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
+    from app import create_app
+    from conftest import portal_environment
+    production = create_app(portal_environment(
+        slapd, smtp, PORTAL_ENV="production", PORTAL_BASE_URL="https://members.example.org",
+        PORTAL_SECRET_KEY="p" * 48))
+    client = production.test_client()
+    for path in ("/", "/login", "/no-such-page"):
+        response = client.get(path)
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    html = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"csrf_token": csrf_token(html), "account_name": "x",
+                                           "password": "y"})
+    assert production.config["SESSION_COOKIE_SECURE"] is True
+    assert not production.debug
