@@ -53,6 +53,10 @@ class SlapdSettings:
     demo: bool = True
     # Tests and the dev stack do not need durable writes.
     nosync: bool = True
+    # Multi-provider replication: this server's id (1, 2, ...) and the URLs
+    # of all providers in id order (this one included); empty: standalone.
+    server_id: int = 0
+    providers: tuple[str, ...] = ()
 
     @property
     def service_dn(self) -> str:
@@ -90,12 +94,15 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "portalRequestStatus eq", "portalHomeInstitution eq", "portalInstitutionId eq",
         "member eq", "uidNumber eq", "entryUUID eq", "portalNameKey eq",
     ]
+    replicated = bool(s.providers)
     lines = [
         *includes,
         f"pidfile {s.workdir / 'slapd.pid'}",
         f"argsfile {s.workdir / 'slapd.args'}",
+        *(f"serverID {n} {url}" for n, url in enumerate(s.providers, start=1)),
         "modulepath /usr/lib/ldap",
         "moduleload back_mdb",
+        *(["moduleload syncprov"] if replicated else []),
         # Modules before password-hash, indexes and overlays (OPENLDAP-NOTES).
         "moduleload argon2",
         "moduleload ppolicy",
@@ -111,6 +118,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         *(["dbnosync"] if s.nosync else []),
         *(f"index {ix}" for ix in indexes),
         f'limits dn.exact="{s.service_dn}" size=unlimited time=unlimited',
+        *(_replication_lines(s) if replicated else []),
         "overlay ppolicy",
         f'ppolicy_default "cn=default,ou=policies,{s.base_dn}"',
         "ppolicy_use_lockout",
@@ -119,6 +127,18 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         acl,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _replication_lines(s: SlapdSettings) -> list[str]:
+    """Every provider pulls from every other one (refreshAndPersist)."""
+    lines = ["index entryCSN eq"]  # entryUUID is indexed for every server
+    for n, url in enumerate(s.providers, start=1):
+        lines.append(
+            f'syncrepl rid={n:03d} provider={url} bindmethod=simple binddn="{s.root_dn}" '
+            f'credentials={s.root_password} searchbase="{s.base_dn}" type=refreshAndPersist '
+            'retry="1 +" timeout=3')
+    lines += ["multiprovider on", "overlay syncprov", "syncprov-checkpoint 100 1"]
+    return lines
 
 
 def render_bootstrap_ldif(s: SlapdSettings) -> str:
@@ -171,16 +191,20 @@ class SlapdProcess:
     def initialised(self) -> bool:
         return (self.settings.data_dir / "data.mdb").exists()
 
-    def initialise(self) -> None:
-        """Write the config and load the bootstrap tree (and demo data)."""
+    def initialise(self, load: bool = True) -> None:
+        """Write the config and load the bootstrap tree (and demo data);
+        ``load=False`` leaves the database empty (a replica fills it)."""
         s = self.settings
         if s.data_dir.exists():
             shutil.rmtree(s.data_dir)
         s.data_dir.mkdir(parents=True)
         s.conf_path.write_text(render_slapd_conf(s))
+        if not load:
+            return
         ldif = s.workdir / "bootstrap.ldif"
         ldif.write_text(render_bootstrap_ldif(s))
-        _run([SLAPADD, "-q", "-f", str(s.conf_path), "-l", str(ldif)])
+        server = ["-S", str(s.server_id), "-w"] if s.providers else []
+        _run([SLAPADD, "-q", *server, "-f", str(s.conf_path), "-l", str(ldif)])
         ldif.unlink()
 
     def write_config(self) -> None:
@@ -193,7 +217,8 @@ class SlapdProcess:
             if not fixed_port:
                 self.port = free_port()
             self.process = subprocess.Popen(
-                [SLAPD, "-d", "none", "-f", str(self.settings.conf_path), "-h", self.url],
+                [SLAPD, "-d", "none", "-f", str(self.settings.conf_path), "-h", self.url,
+                 *(["-n", f"slapd{self.settings.server_id}"] if self.settings.server_id else [])],
                 stdout=log, stderr=log, start_new_session=True,
             )
             if self._wait_listening():
