@@ -274,3 +274,44 @@ def test_the_request_goes_to_the_representative_of_the_chosen_institution(
     register_and_verify(institution=institution)
     assert mails_to(smtp, ir_mail)
     assert not mails_to(smtp, "toru.sato@kek.example")
+
+
+def test_a_crash_after_the_entry_was_added_is_completed_once(app, client, root, smtp,
+                                                             register_and_verify):
+    """Killed between the member entry and the group/mail step: recovery
+    finishes the rest, once."""
+    register_and_verify()
+    portal = app.extensions["portal"]
+    portal.directory.transition_request(
+        "tiijima", "pending-approval", "approved", {"portalDecidedBy": "Toru Sato (irkek)"},
+        '{"action": "request.approved"}')
+    original = portal.directory.add_group_member
+
+    def crash(*args):
+        raise SystemExit("killed")  # the process dies right after the entry was added
+    portal.directory.add_group_member = crash
+    with pytest.raises(SystemExit):
+        portal.approval.complete_account("tiijima")
+    portal.directory.add_group_member = original
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is not None
+    assert not [m for m in smtp.messages if "is ready" in str(m["Subject"])]
+
+    runner = app.test_cli_runner()
+    assert "completed 1" in runner.invoke(args=["portal", "complete-approvals"]).output
+    assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
+    root.search(MAIN_GROUP, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    assert f"uid=tiijima,{PEOPLE}" in root.entries[0].member.values
+    assert len([m for m in smtp.messages if "is ready" in str(m["Subject"])]) == 1
+
+
+def test_approval_stands_when_mail_is_down_and_the_mail_follows(app, client, root, smtp,
+                                                                register_and_verify):
+    review = register_and_verify()
+    html = client.get(review).get_data(as_text=True)
+    smtp.refuse_with = "421 4.3.2 service not available"
+    response = client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    assert "<h1>Approved</h1>" in response.get_data(as_text=True)
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is not None
+    smtp.refuse_with = None
+    assert "sent 1" in app.test_cli_runner().invoke(args=["mail", "retry"]).output
+    assert [m for m in smtp.messages if "is ready" in str(m["Subject"])]
