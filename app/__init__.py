@@ -6,7 +6,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping
+from typing import Callable, Mapping
 
 from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_babel import Babel, format_datetime
@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .directory import Directory, DirectoryUnavailable
+from .directory import Directory, DirectoryError, DirectoryUnavailable
 from .logs import register_request_ids
 from .mail import Mailer, mail
 from .services.accounts import AccountService
@@ -56,6 +56,21 @@ class Portal:
 
 def portal() -> Portal:
     return current_app.extensions["portal"]
+
+
+def after_response(response, work: Callable[[], None], what: str):
+    """Run ``work`` (in an app context) once the response has been sent, so
+    that its duration tells the client nothing; failures are logged."""
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                work()
+            except DirectoryError:
+                log.exception("%s failed after the response", what)
+    response.call_on_close(run)
+    return response
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:

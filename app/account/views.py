@@ -6,15 +6,15 @@ import logging
 import time
 
 from flask import (
-    Blueprint, current_app, flash, g, make_response, redirect, render_template, request, session,
+    Blueprint, flash, g, make_response, redirect, render_template, request, session,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from .. import limiter, portal
-from ..directory import DirectoryError, PasswordRefused
+from .. import after_response, limiter, portal
+from ..directory import PasswordRefused
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor, parse_events
 from ..services.changes import ChangeRefused
@@ -272,15 +272,8 @@ def request_reset():
     response = make_response(render_template(
         "account/reset_sent.html", minutes=portal().settings.reset_link_max_age_minutes))
     if person is not None:
-        app = current_app._get_current_object()
-
-        def send_link() -> None:
-            with app.app_context():
-                try:
-                    portal().accounts.send_reset_link(person)
-                except DirectoryError:
-                    log.exception("password reset link for %s not sent", person.account_name)
-        response.call_on_close(send_link)
+        after_response(response, lambda: portal().accounts.send_reset_link(person),
+                       "password reset link")
     return response
 
 

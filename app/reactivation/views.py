@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, make_response, render_template, request
 
-from .. import limiter, portal
-from ..directory import DirectoryError
+from .. import after_response, limiter, portal
 from ..services.audit import Actor
 from ..services.errors import AlreadyDone
 from .forms import ReactivationConfirmForm, ReactivationRequestForm
@@ -31,15 +30,9 @@ def start():
     # The same answer for everyone; the mail goes out after the response.
     response = make_response(render_template("reactivation/sent.html"))
     if person is not None:
-        app, institution = current_app._get_current_object(), form.institution.data
-
-        def send() -> None:
-            with app.app_context():
-                try:
-                    portal().reactivation.send_link(person, institution)
-                except DirectoryError:
-                    log.exception("reactivation link for %s not sent", person.account_name)
-        response.call_on_close(send)
+        institution = form.institution.data
+        after_response(response, lambda: portal().reactivation.send_link(person, institution),
+                       "reactivation link")
     return response
 
 
