@@ -1,8 +1,6 @@
 """/reactivate: former members come back with their old account name."""
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, make_response, render_template, request
 
 from .. import after_response, limiter, portal
@@ -11,7 +9,6 @@ from ..services.errors import AlreadyDone
 from .forms import ReactivationConfirmForm, ReactivationRequestForm
 
 bp = Blueprint("reactivation", __name__, url_prefix="/reactivate")
-log = logging.getLogger(__name__)
 
 
 def _login_key() -> str:
