@@ -386,3 +386,32 @@ def test_a_password_change_ends_the_other_sessions(app, client, member):
     assert response.status_code == 302
     assert client.get("/account").status_code == 200  # this session goes on
     assert other.get("/account").headers["Location"].endswith("/login")
+
+
+def test_sessions_end_after_the_absolute_maximum_too(client, member):
+    logged_in_member(client, member)
+    with client.session_transaction() as session:
+        session["auth_at"] = time.time() - 9 * 3600  # active all along, but 9 hours old
+    assert client.get("/account").headers["Location"].endswith("/login")
+
+
+def test_no_open_redirect_after_login(client, member):
+    logged_in_member(client, member)
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(html)})
+    html = client.get("/login?next=https://evil.example/").get_data(as_text=True)
+    response = client.post("/login?next=https://evil.example/", data={
+        "csrf_token": csrf_token(html), "account_name": "tiijima", "password": NEW_PASSWORD})
+    assert response.headers["Location"] == "/account"
+
+
+def test_reset_answers_the_same_while_mail_is_failing(client, member, smtp):
+    smtp.refuse_with = "451 4.3.0 try again later"
+    html = client.get("/password/reset").get_data(as_text=True)
+    answers = set()
+    for value in ("tiijima", "nobody1"):
+        response = client.post("/password/reset", data={"csrf_token": csrf_token(html),
+                                                         "login": value})
+        answers.add((response.status_code, re.sub(r'value="[^"]+"', "", response.get_data(as_text=True))))
+        response.close()
+    assert len(answers) == 1
