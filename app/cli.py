@@ -46,8 +46,9 @@ def check() -> None:
 @portal_cli.command("complete-approvals")
 def complete_approvals() -> None:
     """Finish account creation of approved requests interrupted by a fault."""
-    count = portal().approval.complete_pending()
-    click.echo(f"completed {count} approved request(s)")
+    completed, failed = portal().approval.complete_pending()
+    click.echo(f"completed {completed} request(s), {failed} failed")
+    sys.exit(1 if failed else 0)
 
 
 @mail_cli.command("list")

@@ -37,7 +37,7 @@ def test_two_stages_each_mailed_when_the_previous_approves(client, register_and_
         m for m in mails_to(smtp, IB_MEMBER)][0].get_body(preferencelist=("plain",)).get_content()
 
     again = client.get(ir_path).get_data(as_text=True)
-    assert "Approved at your stage" in again and "waiting" in again
+    assert "This stage is approved already" in again and "waiting" in again
     assert "Approve</button>" not in again
 
     response = decide(client, review_link(smtp, IB_MEMBER))
@@ -75,4 +75,4 @@ def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify
     response = client.post(ir_path, data={"csrf_token": csrf_token(html), "decision": "reject",
                                           "reason": "changed my mind"})
     assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == "pending-approval"
-    assert "Approved at your stage" in response.get_data(as_text=True)
+    assert "This stage is approved already" in response.get_data(as_text=True)

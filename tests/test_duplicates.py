@@ -57,6 +57,7 @@ def test_unknown_previous_account_is_a_field_error(client, root):
 ])
 def test_same_person_by_name_at_the_same_institution_is_stopped(client, root, smtp, given, family):
     register_juergen(client)
+    confirm_juergen(client, smtp)
     smtp.clear()
     response = post_registration(client, given_name=given, family_name=family,
                                  account_name="jmueller", email="j.m@desy.example",
@@ -79,6 +80,7 @@ def test_near_misses_are_not_matched(client, root, given, family):
 
 def test_same_name_elsewhere_asks_for_confirmation(client, root, smtp):
     register_juergen(client)
+    confirm_juergen(client, smtp)
     changes = dict(given_name="Juergen", family_name="Muller", account_name="jmueller",
                    email="j.m@infn.example", institution="infn")
     response = post_registration(client, **changes)
@@ -91,8 +93,27 @@ def test_same_name_elsewhere_asks_for_confirmation(client, root, smtp):
     assert requests_in(root) == {"jmuller", "jmueller"}
 
 
-def test_a_rejected_or_pending_request_counts_too(client, root, smtp):
+def confirm_juergen(client, smtp) -> None:
+    from conftest import csrf_token, links_in, local_path
+    path = local_path(links_in(mails_to(smtp, "juergen.mueller@desy.example")[-1])[0])
+    html = client.get(path).get_data(as_text=True)
+    client.post(path, data={"csrf_token": csrf_token(html)})
+
+
+def test_an_unconfirmed_request_cannot_keep_someone_out(client, root, smtp):
+    """Anyone can send a request in another's name; until its address is
+    confirmed it blocks nobody."""
+    response = post_registration(client, given_name="Toru", family_name="Iijima",
+                                 account_name="squat1", email="mallory@kek.example")
+    assert response.status_code == 302
+    response = post_registration(client)  # the real Toru Iijima at KEK
+    assert response.status_code == 302
+    assert requests_in(root) == {"squat1", "tiijima"}
+
+
+def test_a_confirmed_request_counts(client, root, smtp):
     register_juergen(client)
+    confirm_juergen(client, smtp)
     smtp.clear()
     response = post_registration(client, given_name="Hans", family_name="Meier",
                                  account_name="hmeier", email="juergen.mueller@desy.example",
@@ -139,6 +160,9 @@ def test_same_certificate_subject_stops_the_registration(app, slapd, smtp, root)
     assert response.status_code == 302
     root.search(REQUESTS, "(uid=tiijima)", attributes=["portalCertSubject"])
     assert root.entries[0].portalCertSubject.value == subject
+    from conftest import links_in, local_path
+    path = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[-1])[0])
+    client.post(path, data={"csrf_token": csrf_token(client.get(path).get_data(as_text=True))})
     other = valid_form(given_name="Tohru", family_name="Iyjima", account_name="tohru",
                        email="tohru@infn.example", institution="infn")
     response = client.post("/register", headers=headers,

@@ -12,7 +12,7 @@ from ..services import names
 from ..services.audit import Actor
 from ..services.errors import (
     AccountNameUnavailable, AlreadyDone, PossiblyKnown, SimilarPersonExists,
-    UnknownPreviousAccount,
+    UnknownInstitution, UnknownPreviousAccount,
 )
 from ..services.registration import Application
 from .forms import RegistrationForm
@@ -101,6 +101,8 @@ def _register(form: RegistrationForm):
                 return render_template("registration/known.html")
             except SimilarPersonExists:
                 form.show_not_me = True
+            except UnknownInstitution:
+                form.institution.errors = [_("Choose your home institution from the list.")]
             except UnknownPreviousAccount:
                 form.previous_account.errors = [_(
                     "We have no account with this name. Check it, or leave the field empty if "

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from ..directory import (
-    Directory, EntryExists, Institution, NewMember, Person, Request, StateConflict,
+    Directory, DirectoryError, EntryExists, Institution, NewMember, Person, Request, StateConflict,
 )
 from ..mail import Mailer
 from ..settings import Settings
@@ -86,6 +86,8 @@ class ApprovalService:
 
     def approve(self, token: str, actor_address: str) -> Request:
         def changes(request: Request) -> dict:
+            if request.kind != "registration":
+                return {}
             # The final collaboration address is fixed now (another member may
             # have taken the previewed one since the request was submitted).
             return {"portalCollabMail": self._registration.collaboration_mail(
@@ -163,7 +165,13 @@ class ApprovalService:
         if request is None or request.status != APPROVED or request.account_created_at:
             return False
         now = self._clock()
-        person_dn = self._directory.person_dn(request.account_name)
+        person = self._directory.person(request.account_name)
+        if person is None or person.status != "active":
+            # Approved, but the member was suspended or expired meanwhile.
+            self._directory.claim_account_created(request.id, now, audit_event(
+                "request.not-applied", SYSTEM, now, reason="member not active"))
+            return False
+        person_dn = person.dn
         if request.kind == "group":
             self._directory.add_group_member(self._directory.group_dn(request.target_group),
                                              person_dn)
@@ -254,14 +262,15 @@ class ApprovalService:
             gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
             audit_event=audit_event("member.reactivated", SYSTEM, now, request=request.id,
                                     approved_by=request.decided_by))
+        # The member sets a new password: the old one must never work again,
+        # so it is replaced before the account is unlocked (repeatable).
+        self._directory.set_password(account, secrets.token_urlsafe(32))
         self._directory.unlock_account(account)
         self._directory.add_group_member(self._directory.main_group_dn,
                                          self._directory.person_dn(account))
         if not self._directory.claim_account_created(
                 request.id, now, audit_event("request.account-reactivated", SYSTEM, now)):
             return False
-        # The member sets a new password: the old one stops working now.
-        self._directory.set_password(account, secrets.token_urlsafe(32))
         self._send_reset_link(self._directory.person(account))
         return True
 
@@ -269,13 +278,27 @@ class ApprovalService:
         days = self._settings.membership_days(category)
         return now + timedelta(days=days) if days else None
 
-    def complete_pending(self) -> int:
-        """Finish every approved request whose account is not complete yet."""
-        completed = 0
+    def complete_pending(self) -> tuple[int, int]:
+        """Finish what a fault interrupted: approved requests not carried out
+        yet, and pending ones whose approvers were never asked. Returns
+        (completed, failed); one failing request does not stop the others."""
+        completed = failed = 0
         for request in self._directory.requests_with_status(APPROVED):
-            if not request.account_created_at and self.complete(request):
-                completed += 1
-        return completed
+            try:
+                if not request.account_created_at and self.complete(request):
+                    completed += 1
+            except DirectoryError:
+                failed += 1
+                log.exception("approved request %s could not be completed", request.id)
+        for request in self._directory.requests_with_status(PENDING_APPROVAL):
+            try:
+                if not self._reviewers.notified(request):
+                    self._reviewers.notify(request)
+                    completed += 1
+            except DirectoryError:
+                failed += 1
+                log.exception("approvers of request %s could not be asked", request.id)
+        return completed, failed
 
 
 def _decider(person: Person) -> str:

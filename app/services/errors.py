@@ -31,6 +31,10 @@ class SimilarPersonExists(ServiceError):
     must confirm that this is not them."""
 
 
+class UnknownInstitution(ServiceError):
+    """The institution chosen is not (or no longer) in the directory."""
+
+
 class UnknownPreviousAccount(ServiceError):
     """The account named as held before does not exist."""
 

@@ -3,6 +3,7 @@ never deleted; every change is locked into the directory and audited."""
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from typing import Callable
 
@@ -34,6 +35,7 @@ class LifecycleService:
         """Lock and leave the main group first (both repeatable), then the
         status change, which only one caller wins; that caller mails."""
         self._directory.lock_account(person.account_name)
+        self._directory.new_session_epoch(person.account_name, secrets.token_urlsafe(12))
         self._directory.remove_group_member(self._directory.main_group_dn, person.dn)
         try:
             self._directory.transition_member(

@@ -14,7 +14,7 @@ from . import names, tokens
 from .audit import Actor, audit_event
 from .errors import (
     AccountNameUnavailable, AlreadyDone, LinkInvalid, PossiblyKnown, SimilarPersonExists,
-    UnknownPreviousAccount,
+    UnknownInstitution, UnknownPreviousAccount,
 )
 from .passwords import hash_password
 from .review import Reviewers
@@ -105,9 +105,12 @@ class RegistrationService:
         keys = names.person_keys(application.given_name, application.family_name)
         previous = application.previous_account
         subjects = [application.cert_subject] if application.cert_subject else []
-        records = self._directory.earlier_records(
+        records = [r for r in self._directory.earlier_records(
             emails=[email], name_keys=keys, account_names=[previous] if previous else [],
             cert_subjects=subjects)
+            # An unconfirmed request proves nothing: anyone could have sent it
+            # in someone else's name to keep them out.
+            if r.is_person or r.status != PENDING_VERIFICATION]
         if previous and not any(r.is_person and r.account_name == previous for r in records):
             raise UnknownPreviousAccount(previous)
         strong = [r for r in records if email in (r.contact_mail.lower(), r.mail.lower())
@@ -142,6 +145,8 @@ class RegistrationService:
         took the name meanwhile: the directory add is the guard against
         concurrent registrations.
         """
+        if self._directory.institution(application.institution) is None:
+            raise UnknownInstitution(application.institution)
         self.check_earlier_records(application)
         now = self._clock()
         new = NewRequest(

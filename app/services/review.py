@@ -7,12 +7,14 @@ request): "ir" = the representatives of the request's institution,
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Callable
 
 from ..directory import Directory, Institution, Person, Request
 from ..mail import Mailer
 from ..settings import Settings
 from . import tokens
+from .audit import SYSTEM, audit_event, parse_events
 
 log = logging.getLogger(__name__)
 IR = "ir"
@@ -40,7 +42,14 @@ class Reviewers:
         return [p for p in people if p is not None and p.status == "active"]
 
     def may_approve(self, person: Person, request: Request, stage: str) -> bool:
-        return person.status == "active" and any(
+        """An active approver of the stage, who is not the person the request
+        is about and did not approve an earlier stage of it."""
+        if person.status != "active" or person.account_name == request.account_name:
+            return False
+        earlier = {e.get("actor") for e in parse_events(request.audit)
+                   if e.get("action") == "request.stage-approved"
+                   and e.get("stage") != stage}
+        return person.account_name not in earlier and any(
             p.dn == person.dn for p in self.approvers(request, stage))
 
     def stage_label(self, stage: str) -> str:
@@ -70,7 +79,8 @@ class Reviewers:
         """Mail everyone of the stage the request waits for a personal link."""
         stage = request.approval_chain[request.approval_stage]
         institution: Institution | None = self._directory.institution(request.institution)
-        approvers = self.approvers(request, stage)
+        approvers = [p for p in self.approvers(request, stage)
+                     if self.may_approve(p, request, stage)]
         for approver in approvers:
             token = self._links.issue(tokens.REVIEW_REQUEST, {
                 "r": request.id, "ir": approver.account_name, "st": request.approval_stage})
@@ -87,4 +97,15 @@ class Reviewers:
             self._mailer.send("no_representative", [self._settings.helpdesk_email],
                               request=request, institution=institution,
                               stage_label=self.stage_label(stage))
+        # Recorded last: a request without it for its stage is asked again by
+        # 'flask portal complete-approvals' (the mails may not have gone out).
+        self._directory.update_request(request.id, {}, audit_event(
+            "request.notified", SYSTEM, datetime.now(timezone.utc),
+            stage=str(request.approval_stage)))
         return len(approvers)
+
+    def notified(self, request: Request) -> bool:
+        """The approvers of the stage the request waits for were asked."""
+        return any(e.get("action") == "request.notified"
+                   and e.get("stage") == str(request.approval_stage)
+                   for e in parse_events(request.audit))
