@@ -341,15 +341,12 @@ class Directory:
             # Initial passwords live under their own, short-lived policy.
             "pwdPolicySubentry": self.initial_policy_dn,
             "portalAuditEvent": member.audit_event,
+            "portalMiddleName": member.middle_name,
+            "portalNameKey": member.name_key,
+            "portalMemberUntil": ldap_time(member.member_until) if member.member_until else "",
+            "portalCertSubject": member.cert_subject,
         }
-        if member.middle_name:
-            attributes["portalMiddleName"] = member.middle_name
-        if member.name_key:
-            attributes["portalNameKey"] = member.name_key
-        if member.member_until:
-            attributes["portalMemberUntil"] = ldap_time(member.member_until)
-        if member.cert_subject:
-            attributes["portalCertSubject"] = member.cert_subject
+        attributes = _present(attributes)
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
@@ -629,21 +626,14 @@ class Directory:
             "portalSubmittedFrom": new.submitted_from,
             "portalPasswordHash": new.password_hash,
             "portalAuditEvent": new.audit_event,
+            "portalMiddleName": new.middle_name,
+            "portalNameKey": new.name_key,
+            "portalPreviousAccount": new.previous_account,
+            "portalRequestId": new.request_id,
+            "portalTargetGroup": new.target_group,
+            "portalCertSubject": new.cert_subject,
         }
-        if new.middle_name:
-            attributes["portalMiddleName"] = new.middle_name
-        if new.name_key:
-            attributes["portalNameKey"] = new.name_key
-        if new.previous_account:
-            attributes["portalPreviousAccount"] = new.previous_account
-        if new.request_id:
-            attributes["portalRequestId"] = new.request_id
-        if new.target_group:
-            attributes["portalTargetGroup"] = new.target_group
-        if new.cert_subject:
-            attributes["portalCertSubject"] = new.cert_subject
-        if not new.password_hash:
-            del attributes["portalPasswordHash"]
+        attributes = _present(attributes)
         self._call(lambda conn: conn.add(dn, attributes=attributes))
         return dn
 
@@ -805,6 +795,11 @@ def _checked_identifier(value: str) -> str:
     if not isinstance(value, str) or not IDENTIFIER_RE.match(value):
         raise ValueError("not a valid identifier")
     return value
+
+
+def _present(attributes: dict) -> dict:
+    """An entry's attributes without the optional ones left empty."""
+    return {name: value for name, value in attributes.items() if value not in ("", b"", None)}
 
 
 def _replacements(changes: dict) -> dict:
