@@ -73,9 +73,8 @@ class ApprovalService:
         institution = self._directory.institution(request.institution)
         if payload.get("obj"):
             member = self._directory.person(request.account_name)
-            current = self._directory.institution(member.institution) if member else None
-            if approver is None or current is None or approver.status != "active" \
-                    or approver.dn not in current.representative_dns:
+            current_irs = self._reviewers.representatives(member.institution) if member else []
+            if approver is None or approver.dn not in {p.dn for p in current_irs}:
                 raise NotAuthorised("not a representative of the member's institution")
             return Review(request, approver, institution, request.approval_stage,
                           objection_only=True)
@@ -226,7 +225,7 @@ class ApprovalService:
                                         request=request.account_name,
                                         approved_by=request.decided_by),
                 password_hash=request.password_hash,
-                name_key=(names.person_keys(request.given_name, request.family_name) or ("",))[0],
+                name_key=names.person_key(request.given_name, request.family_name),
                 member_until=self._member_until(request.category, now),
                 cert_subject=request.cert_subject,
             )
@@ -257,7 +256,7 @@ class ApprovalService:
         self._directory.prepare_member(
             account, institution=request.institution, category=request.category,
             member_until=self._member_until(request.category, now), collab_mail=request.collab_mail,
-            name_key=(names.person_keys(request.given_name, request.family_name) or ("",))[0],
+            name_key=names.person_key(request.given_name, request.family_name),
             contact_mail=request.contact_mail, now=now,
             gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
             audit_event=audit_event("member.reactivated", SYSTEM, now, request=request.id,

@@ -91,6 +91,12 @@ def person_keys(given: str, family: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((f"{g}|{f}", f"{f}|{g}")))
 
 
+def person_key(given: str, family: str) -> str:
+    """The key stored with a person or request ("" for unusable names)."""
+    keys = person_keys(given, family)
+    return keys[0] if keys else ""
+
+
 def mail_local_part(given: str, middle: str, family: str) -> str:
     """'Nino', '', 'de Angelo' -> 'nino.de.angelo'; spaces become dots."""
     words = " ".join(p for p in (given, middle, family) if p).split()

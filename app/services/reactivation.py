@@ -87,7 +87,7 @@ class ReactivationService:
             submitted_from=actor.address, status=PENDING_APPROVAL,
             audit_event=audit_event("request.reactivation-submitted", actor, now,
                                     institution=institution),
-            password_hash=b"", name_key=(names.person_keys(given, family) or ("",))[0],
+            password_hash=b"", name_key=names.person_key(given, family),
             kind=REACTIVATION, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
             approval_chain=self._settings.approval_chain(category),
         )

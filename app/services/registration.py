@@ -166,7 +166,7 @@ class RegistrationService:
             audit_event=audit_event("request.submitted", actor, now,
                                     conditions=application.conditions_version),
             password_hash=hash_password(application.password),
-            name_key=names.person_keys(application.given_name, application.family_name)[0],
+            name_key=names.person_key(application.given_name, application.family_name),
             previous_account=application.previous_account,
             approval_chain=self._settings.approval_chain(application.category),
             cert_subject=application.cert_subject,

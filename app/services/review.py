@@ -30,27 +30,34 @@ class Reviewers:
         self._settings = settings
         self._url_for_link = url_for_link
 
-    def approvers(self, request: Request, stage: str) -> list[Person]:
-        if stage == IR:
-            institution = self._directory.institution(request.institution)
-            dns = institution.representative_dns if institution else ()
-        elif stage.startswith(GROUP_PREFIX):
-            dns = self._directory.group_member_dns(stage[len(GROUP_PREFIX):])
-        else:
-            dns = ()
+    def _active(self, dns) -> list[Person]:
         people = (self._directory.person_by_dn(dn) for dn in dns)
         return [p for p in people if p is not None and p.status == "active"]
 
-    def may_approve(self, person: Person, request: Request, stage: str) -> bool:
-        """An active approver of the stage, who is not the person the request
-        is about and did not approve an earlier stage of it."""
-        if person.status != "active" or person.account_name == request.account_name:
-            return False
+    def representatives(self, institution_id: str) -> list[Person]:
+        """The active IRs of an institution."""
+        institution = self._directory.institution(institution_id)
+        return self._active(institution.representative_dns if institution else ())
+
+    def approvers(self, request: Request, stage: str) -> list[Person]:
+        """Who may decide ``stage`` of ``request``."""
+        if stage == IR:
+            candidates = self.representatives(request.institution)
+        elif stage.startswith(GROUP_PREFIX):
+            candidates = self._active(self._directory.group_member_dns(stage[len(GROUP_PREFIX):]))
+        else:
+            candidates = []
+        return [p for p in candidates if self._independent(p, request, stage)]
+
+    @staticmethod
+    def _independent(person: Person, request: Request, stage: str) -> bool:
+        """Not the person the request is about, and no approver of an earlier stage."""
         earlier = {e.get("actor") for e in parse_events(request.audit)
-                   if e.get("action") == "request.stage-approved"
-                   and e.get("stage") != stage}
-        return person.account_name not in earlier and any(
-            p.dn == person.dn for p in self.approvers(request, stage))
+                   if e.get("action") == "request.stage-approved" and e.get("stage") != stage}
+        return person.account_name != request.account_name and person.account_name not in earlier
+
+    def may_approve(self, person: Person, request: Request, stage: str) -> bool:
+        return any(p.dn == person.dn for p in self.approvers(request, stage))
 
     def stage_label(self, stage: str) -> str:
         if stage == IR:
@@ -62,9 +69,7 @@ class Reviewers:
         """Tell the IRs of the member's current institution about a move away,
         with a link where they can object (reject) while it is pending."""
         institution = self._directory.institution(institution_id)
-        representatives = [p for p in (self._directory.person_by_dn(dn) for dn in
-                                       (institution.representative_dns if institution else ()))
-                           if p is not None and p.status == "active"]
+        representatives = self.representatives(institution_id)
         target = self._directory.institution(request.institution)
         for ir in representatives:
             token = self._links.issue(tokens.REVIEW_REQUEST, {
@@ -79,8 +84,7 @@ class Reviewers:
         """Mail everyone of the stage the request waits for a personal link."""
         stage = request.approval_chain[request.approval_stage]
         institution: Institution | None = self._directory.institution(request.institution)
-        approvers = [p for p in self.approvers(request, stage)
-                     if self.may_approve(p, request, stage)]
+        approvers = self.approvers(request, stage)
         for approver in approvers:
             token = self._links.issue(tokens.REVIEW_REQUEST, {
                 "r": request.id, "ir": approver.account_name, "st": request.approval_stage})
