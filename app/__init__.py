@@ -31,6 +31,7 @@ from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
 from .services.tokens import LinkTokens
 from .settings import ROOT, Settings, load_settings
+from .vocabulary import MemberStatus, RequestKind, RequestStatus
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -171,6 +172,7 @@ def _register_template_globals(app: Flask, settings: Settings) -> None:
         base_url=settings.base_url,
         dev_mode=settings.is_dev,
         password_min_length=settings.password_min_length,
+        RequestStatus=RequestStatus, RequestKind=RequestKind, MemberStatus=MemberStatus,
     )
 
     @app.template_filter("when")

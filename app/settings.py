@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from .vocabulary import IR_STAGE
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COLLABORATION_FILE = ROOT / "config" / "collaboration.toml"
 ENVIRONMENTS = ("production", "dev", "test")
@@ -31,7 +33,7 @@ class Category:
     key: str
     label: str
     membership_days: int | None = None  # None: open-ended
-    approval: tuple[str, ...] = ("ir",)  # stages: "ir", "group:<cn>"
+    approval: tuple[str, ...] = (IR_STAGE,)  # stages: "ir", "group:<cn>"
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Settings:
         return next((c.label for c in self.categories if c.key == key), key)
 
     def approval_chain(self, key: str) -> tuple[str, ...]:
-        return next((c.approval for c in self.categories if c.key == key), ("ir",))
+        return next((c.approval for c in self.categories if c.key == key), (IR_STAGE,))
 
     def membership_days(self, key: str) -> int | None:
         return next((c.membership_days for c in self.categories if c.key == key), None)

@@ -18,6 +18,7 @@ from ..directory import PasswordRefused
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor, parse_events
 from ..services.changes import ChangeRefused
+from ..vocabulary import RequestKind
 from .forms import (
     ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
 )
@@ -147,7 +148,7 @@ def overview():
                "member": p.directory.group_dn(group.cn).lower() in member_of,
                "waiting": any(r.target_group == group.cn for r in waiting)}
               for group in p.settings.extra_groups]
-    move_waiting = [r for r in waiting if r.kind == "institution-change"]
+    move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
     return render_template("account/overview.html", details=details,
                            history=parse_events(details.person.audit), extra_groups=groups,
                            move_waiting=move_waiting[0] if move_waiting else None,

@@ -2,13 +2,13 @@
 from .errors import (
     DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, PasswordRefused, StateConflict,
 )
-from .gateway import ACCOUNT_NAME_RE, BindResult, Directory, ldap_time, parse_ldap_time
+from .gateway import BindResult, Directory, ldap_time, parse_ldap_time
 from .records import (
     EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person, Request,
 )
 
 __all__ = [
-    "ACCOUNT_NAME_RE", "BindResult", "Directory", "EarlierRecord", "DirectoryError", "DirectoryUnavailable",
+    "BindResult", "Directory", "EarlierRecord", "DirectoryError", "DirectoryUnavailable",
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "Request", "StateConflict", "ldap_time",
     "parse_ldap_time",

@@ -25,6 +25,7 @@ from . import ppolicy
 from .errors import (
     DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, PasswordRefused, StateConflict,
 )
+from ..vocabulary import ACCOUNT_NAME_RE, OPEN_STATUSES, MemberStatus, RequestKind, RequestStatus
 from .records import (
     EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person,
     Request,
@@ -39,7 +40,6 @@ set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 # Account names and institution ids are validated here again before they
 # become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
-ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{3,7}$")
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 REQUEST_ID_RE = re.compile(r"^[a-z][a-z0-9]{3,7}-[0-9]{14}$")
 # ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
@@ -329,7 +329,7 @@ class Directory:
             "portalContactMail": member.contact_mail,
             "portalHomeInstitution": member.institution,
             "portalCategory": member.category,
-            "portalStatus": "active",
+            "portalStatus": MemberStatus.ACTIVE,
             "portalMemberSince": ldap_time(member.member_since),
             "portalInitialPasswordDeadline": ldap_time(member.initial_password_deadline),
             "portalConditionsVersion": member.conditions_version,
@@ -386,7 +386,7 @@ class Directory:
         a = entry["attributes"]
         classes = {c.lower() for c in _all(a, "objectClass")}
         changes: dict = {
-            "portalStatus": [(MODIFY_REPLACE, ["active"])],
+            "portalStatus": [(MODIFY_REPLACE, [MemberStatus.ACTIVE])],
             "portalHomeInstitution": [(MODIFY_REPLACE, [institution])],
             "portalCategory": [(MODIFY_REPLACE, [category])],
             "portalMemberUntil": [(MODIFY_REPLACE, [ldap_time(member_until)] if member_until else [])],
@@ -654,8 +654,7 @@ class Directory:
         """Undecided requests of one kind for an account."""
         entries = self._search(self.requests_dn, "(&(objectClass=portalRequest)"
                                f"{_eq('uid', account_name)}{_eq('portalRequestType', kind)}"
-                               "(|(portalRequestStatus=pending-verification)"
-                               "(portalRequestStatus=pending-approval)))", REQUEST_ATTRS)
+                               "(|" + "".join(_eq("portalRequestStatus", s) for s in OPEN_STATUSES) + "))", REQUEST_ATTRS)
         return [_request(e) for e in entries]
 
     def transition_request(self, request_id: str, expected: str, new: str,
@@ -682,8 +681,8 @@ class Directory:
         self._modify(self.request_dn(request_id), {
             "portalApprovalStage": [(MODIFY_DELETE, [str(stage)]), (MODIFY_ADD, [str(stage + 1)])],
             # Deleting and adding the same value: the request must still be pending.
-            "portalRequestStatus": [(MODIFY_DELETE, ["pending-approval"]),
-                                    (MODIFY_ADD, ["pending-approval"])],
+            "portalRequestStatus": [(MODIFY_DELETE, [RequestStatus.PENDING_APPROVAL]),
+                                    (MODIFY_ADD, [RequestStatus.PENDING_APPROVAL])],
             "portalAuditEvent": [(MODIFY_ADD, [audit_event])],
         })
 
@@ -861,7 +860,7 @@ def _request(entry: dict) -> Request:
         password_hash=bytes(raw_hash[0]),
         previous_account=_first(a, "portalPreviousAccount"),
         id=_first(a, "portalRequestId") or _first(a, "uid"),
-        kind=_first(a, "portalRequestType", "registration"),
+        kind=_first(a, "portalRequestType", RequestKind.REGISTRATION),
         approval_chain=tuple(_first(a, "portalApprovalChain", "ir").split(",")),
         approval_stage=int(_first(a, "portalApprovalStage", "0") or 0),
         target_group=_first(a, "portalTargetGroup"),

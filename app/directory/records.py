@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..vocabulary import IR_STAGE, RequestKind
+
 
 @dataclass(frozen=True)
 class Institution:
@@ -78,8 +80,8 @@ class Request:
     password_hash: bytes = field(default=b"", repr=False)
     previous_account: str = ""
     id: str = ""  # the account name for registrations, <account>-<time> otherwise
-    kind: str = "registration"
-    approval_chain: tuple[str, ...] = ("ir",)
+    kind: str = RequestKind.REGISTRATION
+    approval_chain: tuple[str, ...] = (IR_STAGE,)
     approval_stage: int = 0  # index into approval_chain
     target_group: str = ""  # group applications
     cert_subject: str = ""
@@ -108,9 +110,9 @@ class NewRequest:
     password_hash: bytes = field(repr=False)
     name_key: str = ""
     previous_account: str = ""
-    kind: str = "registration"
+    kind: str = RequestKind.REGISTRATION
     request_id: str = ""  # empty: filed under the account name
-    approval_chain: tuple[str, ...] = ("ir",)
+    approval_chain: tuple[str, ...] = (IR_STAGE,)
     target_group: str = ""
     cert_subject: str = ""
 

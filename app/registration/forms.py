@@ -9,9 +9,9 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from .. import portal
-from ..directory import ACCOUNT_NAME_RE
 from ..services import names
 from ..services.passwords import password_problems
+from ..vocabulary import ACCOUNT_NAME_RE
 
 # ASCII only (portalContactMail is an IA5 string; internationalised addresses
 # are rare at institutes), a local part of at most 64 characters.

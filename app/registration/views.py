@@ -7,7 +7,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from .. import limiter, portal
-from ..directory import ACCOUNT_NAME_RE, DirectoryUnavailable
+from ..directory import DirectoryUnavailable
 from ..services import names
 from ..services.audit import Actor
 from ..services.errors import (
@@ -15,6 +15,7 @@ from ..services.errors import (
     UnknownInstitution, UnknownPreviousAccount,
 )
 from ..services.registration import Application
+from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
 from .forms import RegistrationForm
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
@@ -178,6 +179,6 @@ def verify(token: str):
         pending = registration.request_for_verification(token)
     except AlreadyDone as done:
         return render_template("registration/verified.html", request_=done.request, again=True)
-    if pending.status != "pending-verification":
+    if pending.status != RequestStatus.PENDING_VERIFICATION:
         return render_template("registration/verified.html", request_=pending, again=True)
     return render_template("registration/verify.html", request_=pending)

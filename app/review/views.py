@@ -5,6 +5,7 @@ from flask import Blueprint, render_template, request
 
 from .. import portal
 from ..services.errors import AlreadyDone
+from ..vocabulary import RequestStatus
 from .forms import ApproveForm, RejectForm
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -15,9 +16,9 @@ def _stages(request_) -> list[dict]:
     reviewers = portal().reviewers
     stages = []
     for index, stage in enumerate(request_.approval_chain):
-        if request_.status == "approved" or index < request_.approval_stage:
+        if request_.status == RequestStatus.APPROVED or index < request_.approval_stage:
             state = "done"
-        elif request_.status == "pending-approval" and index == request_.approval_stage:
+        elif request_.status == RequestStatus.PENDING_APPROVAL and index == request_.approval_stage:
             state = "current"
         else:
             state = "next"
@@ -36,7 +37,7 @@ def review(token: str):
     approve_form, reject_form = ApproveForm(), RejectForm()
     try:
         current = approval.review(token)  # LinkInvalid/Expired, NotAuthorised: error pages
-        if current.request.status == "approved":
+        if current.request.status == RequestStatus.APPROVED:
             # A fault may have interrupted the account creation: finish it.
             approval.complete(current.request)
         if request.method == "POST":

@@ -16,14 +16,15 @@ from typing import Callable
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 
+from ..clock import Clock, utcnow
 from ..directory import Directory, PasswordRefused, PasswordState, Person, ldap_time
 from ..mail import Mailer
 from ..settings import Settings
+from ..vocabulary import MemberStatus
 from . import tokens
 from .audit import SYSTEM, Actor, audit_event
 from .errors import LinkInvalid
 from .passwords import password_problems
-from .registration import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _nonce_hash(nonce: str) -> str:
 class AccountService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, url_for_link: Callable[[str, str], str],
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -100,7 +101,7 @@ class AccountService:
                     else LoginOutcome.EXPIRED
                 return LoginResult(outcome, account_name)
             return LoginResult(LoginOutcome.FAILED)
-        if person.status != "active":
+        if person.status != MemberStatus.ACTIVE:
             return LoginResult(LoginOutcome.NOT_ACTIVE, account_name)
         must_accept = person.conditions_version != self._settings.conditions.version
         state = self._directory.password_state(account_name)
@@ -163,7 +164,7 @@ class AccountService:
 
     def reset_target(self, login: str) -> Person | None:
         person = self._directory.person_by_login(login)
-        if person is None or person.status != "active":
+        if person is None or person.status != MemberStatus.ACTIVE:
             return None
         return person
 
@@ -186,7 +187,7 @@ class AccountService:
         account_name, nonce = str(payload.get("a", "")), str(payload.get("n", ""))
         person = self._directory.person(account_name)
         state = self._directory.password_state(account_name) if person else None
-        if person is None or state is None or person.status != "active":
+        if person is None or state is None or person.status != MemberStatus.ACTIVE:
             raise LinkInvalid("unknown account")
         changed = ldap_time(state.changed_at) if state.changed_at else ""
         if changed != payload.get("c") or not state.reset_nonce_hash or \

@@ -8,16 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from ..clock import Clock, utcnow
 from ..directory import (
     Directory, DirectoryError, EntryExists, Institution, NewMember, Person, Request, StateConflict,
 )
 from ..mail import Mailer
 from ..settings import Settings
+from ..vocabulary import MemberStatus, RequestKind, RequestStatus
 from . import names, tokens
 from .audit import SYSTEM, Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid, NotAuthorised
 from .review import Reviewers
-from .registration import APPROVED, PENDING_APPROVAL, REJECTED, RegistrationService, utcnow
+from .registration import RegistrationService
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Review:
 
     @property
     def waits_for_this_stage(self) -> bool:
-        return self.request.status == PENDING_APPROVAL and self.request.approval_stage == self.stage
+        return self.request.status == RequestStatus.PENDING_APPROVAL and self.request.approval_stage == self.stage
 
     @property
     def is_last_stage(self) -> bool:
@@ -45,7 +47,7 @@ class ApprovalService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, registration: RegistrationService,
                  reviewers: Reviewers, send_reset_link: Callable[[Person], None],
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Clock = utcnow):
         self._send_reset_link = send_reset_link
         self._reviewers = reviewers
         self._directory = directory
@@ -85,7 +87,7 @@ class ApprovalService:
 
     def approve(self, token: str, actor_address: str) -> Request:
         def changes(request: Request) -> dict:
-            if request.kind != "registration":
+            if request.kind != RequestKind.REGISTRATION:
                 return {}
             # The final collaboration address is fixed now (another member may
             # have taken the previewed one since the request was submitted).
@@ -93,8 +95,8 @@ class ApprovalService:
                 request.given_name, request.middle_name, request.family_name,
                 exclude_account=request.account_name)}
 
-        request = self._decide(token, actor_address, APPROVED, changes)
-        if request.status == APPROVED:
+        request = self._decide(token, actor_address, RequestStatus.APPROVED, changes)
+        if request.status == RequestStatus.APPROVED:
             self.complete(request)
         return self._directory.request(request.id)
 
@@ -103,7 +105,7 @@ class ApprovalService:
         if not reason:
             raise ValueError("a rejection needs a reason")
         request = self._decide(
-            token, actor_address, REJECTED,
+            token, actor_address, RequestStatus.REJECTED,
             lambda _: {"portalDecisionReason": reason, "portalPasswordHash": None},
             reason=reason)
         self._mailer.send("request_rejected", [request.contact_mail], request=request,
@@ -123,20 +125,20 @@ class ApprovalService:
         request = review.request
         if not review.waits_for_this_stage:
             raise AlreadyDone(request)
-        if review.objection_only and outcome == APPROVED:
+        if review.objection_only and outcome == RequestStatus.APPROVED:
             raise NotAuthorised("an objection link cannot approve")
         now = self._clock()
         actor = Actor(review.representative.account_name, actor_address)
         stage_name = request.approval_chain[review.stage]
         try:
-            if outcome == APPROVED and not review.is_last_stage:
+            if outcome == RequestStatus.APPROVED and not review.is_last_stage:
                 action = "request.stage-approved"
                 self._directory.advance_stage(request.id, review.stage, audit_event(
                     action, actor, now, stage=stage_name))
             else:
                 action = f"request.{outcome}"
                 self._directory.transition_request(
-                    request.id, PENDING_APPROVAL, outcome,
+                    request.id, RequestStatus.PENDING_APPROVAL, outcome,
                     {"portalDecidedBy": _decider(review.representative), "portalDecidedAt": now,
                      "portalDecidedFrom": actor_address, **changes(request)},
                     audit_event(action, actor, now, reason=reason, stage=stage_name),
@@ -152,26 +154,26 @@ class ApprovalService:
 
     def complete(self, request: Request) -> bool:
         """Carry out an approved request of either kind (safe to repeat)."""
-        if request.kind == "reactivation":
+        if request.kind == RequestKind.REACTIVATION:
             return self.complete_reactivation(request.id)
-        if request.kind in ("group", "institution-change"):
+        if request.kind in (RequestKind.GROUP, RequestKind.INSTITUTION_CHANGE):
             return self.complete_change(request.id)
         return self.complete_account(request.id)
 
     def complete_change(self, request_id: str) -> bool:
         """An approved group application or institution move (repeatable)."""
         request = self._directory.request(request_id)
-        if request is None or request.status != APPROVED or request.account_created_at:
+        if request is None or request.status != RequestStatus.APPROVED or request.account_created_at:
             return False
         now = self._clock()
         person = self._directory.person(request.account_name)
-        if person is None or person.status != "active":
+        if person is None or person.status != MemberStatus.ACTIVE:
             # Approved, but the member was suspended or expired meanwhile.
             self._directory.claim_account_created(request.id, now, audit_event(
                 "request.not-applied", SYSTEM, now, reason="member not active"))
             return False
         person_dn = person.dn
-        if request.kind == "group":
+        if request.kind == RequestKind.GROUP:
             self._directory.add_group_member(self._directory.group_dn(request.target_group),
                                              person_dn)
             self._directory.add_person_audit(request.account_name, audit_event(
@@ -202,7 +204,7 @@ class ApprovalService:
         this call completed the account.
         """
         request = self._directory.request(account_name, with_password_hash=True)
-        if request is None or request.status != APPROVED or request.account_created_at:
+        if request is None or request.status != RequestStatus.APPROVED or request.account_created_at:
             return False
         now = self._clock()
         person_dn = self._directory.person_dn(account_name)
@@ -249,7 +251,7 @@ class ApprovalService:
         category, unlocked, in the main group; the old password is replaced
         and a reset link mailed. Repeatable steps first, marked complete once."""
         request = self._directory.request(request_id)
-        if request is None or request.status != APPROVED or request.account_created_at:
+        if request is None or request.status != RequestStatus.APPROVED or request.account_created_at:
             return False
         now = self._clock()
         account = request.account_name
@@ -282,14 +284,14 @@ class ApprovalService:
         yet, and pending ones whose approvers were never asked. Returns
         (completed, failed); one failing request does not stop the others."""
         completed = failed = 0
-        for request in self._directory.requests_with_status(APPROVED):
+        for request in self._directory.requests_with_status(RequestStatus.APPROVED):
             try:
                 if not request.account_created_at and self.complete(request):
                     completed += 1
             except DirectoryError:
                 failed += 1
                 log.exception("approved request %s could not be completed", request.id)
-        for request in self._directory.requests_with_status(PENDING_APPROVAL):
+        for request in self._directory.requests_with_status(RequestStatus.PENDING_APPROVAL):
             try:
                 if not self._reviewers.notified(request):
                     self._reviewers.notify(request)

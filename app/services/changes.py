@@ -6,15 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
+from ..clock import Clock, utcnow
 from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
 from ..settings import Settings
+from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus, group_stage
 from .audit import Actor, audit_event
 from .errors import ServiceError
-from .registration import PENDING_APPROVAL, utcnow
-from .review import GROUP_PREFIX, Reviewers
+from .review import Reviewers
 
-GROUP = "group"
-INSTITUTION_CHANGE = "institution-change"
 
 
 class ChangeRefused(ServiceError):
@@ -23,7 +22,7 @@ class ChangeRefused(ServiceError):
 
 class MembershipChanges:
     def __init__(self, directory: Directory, settings: Settings, reviewers: Reviewers,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Clock = utcnow):
         self._directory = directory
         self._settings = settings
         self._reviewers = reviewers
@@ -41,7 +40,7 @@ class MembershipChanges:
             contact_mail=person.contact_mail, institution=institution,
             category=person.category, collab_mail=person.mail,
             conditions_version=self._settings.conditions.version, submitted_at=now,
-            submitted_from=actor.address, status=PENDING_APPROVAL,
+            submitted_from=actor.address, status=RequestStatus.PENDING_APPROVAL,
             audit_event=audit_event(f"request.{kind}-submitted", actor, now,
                                     group=target_group, institution=institution),
             password_hash=b"", kind=kind, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
@@ -56,12 +55,12 @@ class MembershipChanges:
     def apply_for_group(self, account_name: str, cn: str, actor: Actor) -> Request:
         group = self._settings.extra_group(cn)
         person = self._directory.person(account_name)
-        if group is None or person is None or person.status != "active":
+        if group is None or person is None or person.status != MemberStatus.ACTIVE:
             raise ChangeRefused("There is no such group to apply for.")
         if self._directory.group_dn(cn).lower() in {g.lower() for g in person.groups}:
             raise ChangeRefused("You are a member of this group already.")
-        request = self._file(person, GROUP, person.institution,
-                             (GROUP_PREFIX + group.managers,), actor, target_group=cn)
+        request = self._file(person, RequestKind.GROUP, person.institution,
+                             (group_stage(group.managers),), actor, target_group=cn)
         self._reviewers.notify(request)
         return request
 
@@ -77,15 +76,15 @@ class MembershipChanges:
         person = self._directory.person(account_name)
         if self._directory.institution(institution_id) is None:
             raise ChangeRefused("Choose an institution from the list.")
-        if person is None or person.status != "active":
+        if person is None or person.status != MemberStatus.ACTIVE:
             raise ChangeRefused("Only active members can move.")
         if institution_id == person.institution:
             raise ChangeRefused("This is your home institution already.")
-        request = self._file(person, INSTITUTION_CHANGE, institution_id, ("ir",), actor)
+        request = self._file(person, RequestKind.INSTITUTION_CHANGE, institution_id, (IR_STAGE,), actor)
         self._reviewers.notify(request)
         self._reviewers.notify_objection(request, person.institution)
         return request
 
     def open_applications(self, account_name: str) -> list[Request]:
-        return (self._directory.open_requests_for(account_name, GROUP)
-                + self._directory.open_requests_for(account_name, INSTITUTION_CHANGE))
+        return (self._directory.open_requests_for(account_name, RequestKind.GROUP)
+                + self._directory.open_requests_for(account_name, RequestKind.INSTITUTION_CHANGE))

@@ -7,14 +7,15 @@ import secrets
 from datetime import datetime
 from typing import Callable
 
+from ..clock import Clock, utcnow
 from ..directory import Directory, Person, StateConflict
 from ..mail import Mailer
+from ..vocabulary import MemberStatus
 from .audit import SYSTEM, Actor, audit_event
-from .registration import utcnow
 
 log = logging.getLogger(__name__)
 
-ACTIVE, EXPIRED, SUSPENDED = "active", "expired", "suspended"
+ACTIVE, EXPIRED, SUSPENDED = MemberStatus.ACTIVE, MemberStatus.EXPIRED, MemberStatus.SUSPENDED
 
 
 class LifecycleError(Exception):
@@ -24,7 +25,7 @@ class LifecycleError(Exception):
 class LifecycleService:
     def __init__(self, directory: Directory, mailer: Mailer,
                  url_for_link: Callable[[str, str | None], str],
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Clock = utcnow):
         self._url_for_link = url_for_link
         self._directory = directory
         self._mailer = mailer

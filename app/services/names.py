@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from app.directory import ACCOUNT_NAME_RE
+from ..vocabulary import ACCOUNT_NAME_RE
+
 # Letters that do not decompose into ASCII + combining marks.
 _SPECIAL_FOLDS = str.maketrans({
     "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",

@@ -7,27 +7,25 @@ import logging
 from datetime import datetime
 from typing import Callable
 
+from ..clock import Clock, utcnow
 from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
 from ..mail import Mailer
 from ..settings import Settings
+from ..vocabulary import REACTIVATION_ELIGIBLE, RequestKind, RequestStatus
 from . import names, tokens
 from .audit import Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid
-from .registration import PENDING_APPROVAL, RegistrationService, utcnow
+from .registration import RegistrationService
 from .review import Reviewers
 
 log = logging.getLogger(__name__)
-REACTIVATION = "reactivation"
-# Who may ask: expired members, and people in ou=people who never were
-# members of the collaboration (status ""), i.e. host-lab accounts.
-ELIGIBLE_STATUSES = ("expired", "")
 
 
 class ReactivationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, registration: RegistrationService,
                  reviewers: Reviewers, url_for_link: Callable[[str, str | None], str],
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Clock = utcnow):
         self._reviewers = reviewers
         self._directory = directory
         self._mailer = mailer
@@ -48,7 +46,7 @@ class ReactivationService:
         if not address:
             log.warning("no address on record for %s; reactivation not mailed", person.account_name)
             return
-        if person.status not in ELIGIBLE_STATUSES:
+        if person.status not in REACTIVATION_ELIGIBLE:
             self._mailer.send("reactivation_not_needed", [address], person=person,
                               reset_link=self._url_for_link("account.request_reset", None))
             return
@@ -63,9 +61,9 @@ class ReactivationService:
         payload = self._links.load(tokens.REACTIVATE, token)
         person = self._directory.person(str(payload.get("a", "")))
         if person is None or person.status != payload.get("s") or \
-                person.status not in ELIGIBLE_STATUSES:
+                person.status not in REACTIVATION_ELIGIBLE:
             raise LinkInvalid("not (or no longer) eligible")
-        open_requests = self._directory.open_requests_for(person.account_name, REACTIVATION)
+        open_requests = self._directory.open_requests_for(person.account_name, RequestKind.REACTIVATION)
         if open_requests:
             raise AlreadyDone(open_requests[0])
         return person, str(payload.get("i", ""))
@@ -84,11 +82,11 @@ class ReactivationService:
                 person.account_name) else self._registration.collaboration_mail(
                 given, person.middle_name, family, exclude_account=person.account_name),
             conditions_version=self._settings.conditions.version, submitted_at=now,
-            submitted_from=actor.address, status=PENDING_APPROVAL,
+            submitted_from=actor.address, status=RequestStatus.PENDING_APPROVAL,
             audit_event=audit_event("request.reactivation-submitted", actor, now,
                                     institution=institution),
             password_hash=b"", name_key=names.person_key(given, family),
-            kind=REACTIVATION, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
+            kind=RequestKind.REACTIVATION, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
             approval_chain=self._settings.approval_chain(category),
         )
         try:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
+from ..clock import Clock, utcnow
 from ..directory import Directory, EntryExists, NewRequest, Request, StateConflict
 from ..mail import Mailer
 from ..settings import Settings
+from ..vocabulary import RequestStatus
 from . import names, tokens
 from .audit import Actor, audit_event
 from .errors import (
@@ -20,16 +22,6 @@ from .passwords import hash_password
 from .review import Reviewers
 
 log = logging.getLogger(__name__)
-
-PENDING_VERIFICATION = "pending-verification"
-PENDING_APPROVAL = "pending-approval"
-APPROVED = "approved"
-REJECTED = "rejected"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 @dataclass(frozen=True)
 class Application:
@@ -52,7 +44,7 @@ class Application:
 class RegistrationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
                  settings: Settings, url_for_link: Callable[[str, str], str],
-                 reviewers: Reviewers, clock: Callable[[], datetime] = utcnow):
+                 reviewers: Reviewers, clock: Clock = utcnow):
         self._reviewers = reviewers
         self._directory = directory
         self._mailer = mailer
@@ -110,7 +102,7 @@ class RegistrationService:
             cert_subjects=subjects)
             # An unconfirmed request proves nothing: anyone could have sent it
             # in someone else's name to keep them out.
-            if r.is_person or r.status != PENDING_VERIFICATION]
+            if r.is_person or r.status != RequestStatus.PENDING_VERIFICATION]
         if previous and not any(r.is_person and r.account_name == previous for r in records):
             raise UnknownPreviousAccount(previous)
         strong = [r for r in records if email in (r.contact_mail.lower(), r.mail.lower())
@@ -162,7 +154,7 @@ class RegistrationService:
             conditions_version=application.conditions_version,
             submitted_at=now,
             submitted_from=actor.address,
-            status=PENDING_VERIFICATION,
+            status=RequestStatus.PENDING_VERIFICATION,
             audit_event=audit_event("request.submitted", actor, now,
                                     conditions=application.conditions_version),
             password_hash=hash_password(application.password),
@@ -202,12 +194,12 @@ class RegistrationService:
     def confirm_email(self, token: str, actor: Actor) -> Request:
         """pending-verification -> pending-approval, then ask the IRs."""
         request = self.request_for_verification(token)
-        if request.status != PENDING_VERIFICATION:
+        if request.status != RequestStatus.PENDING_VERIFICATION:
             raise AlreadyDone(request)
         now = self._clock()
         try:
             self._directory.transition_request(
-                request.id, PENDING_VERIFICATION, PENDING_APPROVAL,
+                request.id, RequestStatus.PENDING_VERIFICATION, RequestStatus.PENDING_APPROVAL,
                 {"portalEmailVerifiedAt": now},
                 audit_event("request.email-verified", actor, now),
             )

@@ -7,23 +7,24 @@ request): "ir" = the representatives of the request's institution,
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from typing import Callable
 
 from ..directory import Directory, Institution, Person, Request
 from ..mail import Mailer
+from ..clock import Clock, utcnow
 from ..settings import Settings
+from ..vocabulary import IR_STAGE, MemberStatus, stage_group
 from . import tokens
 from .audit import SYSTEM, audit_event, parse_events
 
 log = logging.getLogger(__name__)
-IR = "ir"
-GROUP_PREFIX = "group:"
 
 
 class Reviewers:
     def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
-                 settings: Settings, url_for_link: Callable[[str, str | None], str]):
+                 settings: Settings, url_for_link: Callable[[str, str | None], str],
+                 clock: Clock = utcnow):
+        self._clock = clock
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -32,7 +33,7 @@ class Reviewers:
 
     def _active(self, dns) -> list[Person]:
         people = (self._directory.person_by_dn(dn) for dn in dns)
-        return [p for p in people if p is not None and p.status == "active"]
+        return [p for p in people if p is not None and p.status == MemberStatus.ACTIVE]
 
     def representatives(self, institution_id: str) -> list[Person]:
         """The active IRs of an institution."""
@@ -41,10 +42,11 @@ class Reviewers:
 
     def approvers(self, request: Request, stage: str) -> list[Person]:
         """Who may decide ``stage`` of ``request``."""
-        if stage == IR:
+        group = stage_group(stage)
+        if stage == IR_STAGE:
             candidates = self.representatives(request.institution)
-        elif stage.startswith(GROUP_PREFIX):
-            candidates = self._active(self._directory.group_member_dns(stage[len(GROUP_PREFIX):]))
+        elif group:
+            candidates = self._active(self._directory.group_member_dns(group))
         else:
             candidates = []
         return [p for p in candidates if self._independent(p, request, stage)]
@@ -60,9 +62,9 @@ class Reviewers:
         return any(p.dn == person.dn for p in self.approvers(request, stage))
 
     def stage_label(self, stage: str) -> str:
-        if stage == IR:
+        if stage == IR_STAGE:
             return "institute representative"
-        name = stage[len(GROUP_PREFIX):]
+        name = stage_group(stage) or stage
         return self._settings.stage_labels.get(name, name)
 
     def notify_objection(self, request: Request, institution_id: str) -> int:
@@ -104,7 +106,7 @@ class Reviewers:
         # Recorded last: a request without it for its stage is asked again by
         # 'flask portal complete-approvals' (the mails may not have gone out).
         self._directory.update_request(request.id, {}, audit_event(
-            "request.notified", SYSTEM, datetime.now(timezone.utc),
+            "request.notified", SYSTEM, self._clock(),
             stage=str(request.approval_stage)))
         return len(approvers)
 

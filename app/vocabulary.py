@@ -1,0 +1,60 @@
+"""The portal's words: statuses, kinds of request, approval stages and the
+account-name rule. Gateway, services, views and templates all use these
+(templates through the globals ``RequestStatus``, ``RequestKind``,
+``MemberStatus``); the values are what the directory stores."""
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+# 4-8 characters, lowercase letters and digits, a letter first (seed rule).
+ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{3,7}$")
+
+
+class RequestStatus(StrEnum):
+    PENDING_VERIFICATION = "pending-verification"  # the address is not confirmed yet
+    PENDING_APPROVAL = "pending-approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+# Undecided: the request still waits for the applicant or an approver.
+OPEN_STATUSES = (RequestStatus.PENDING_VERIFICATION, RequestStatus.PENDING_APPROVAL)
+
+
+class RequestKind(StrEnum):
+    REGISTRATION = "registration"
+    REACTIVATION = "reactivation"
+    GROUP = "group"  # application for an extra group
+    INSTITUTION_CHANGE = "institution-change"  # a move to another institution
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    SUSPENDED = "suspended"
+    # An entry in ou=people that never was a collaboration member (a host-lab
+    # account): no portalStatus at all.
+    NONE = ""
+
+
+# Who may ask for reactivation: expired members and host-lab accounts.
+REACTIVATION_ELIGIBLE = (MemberStatus.EXPIRED, MemberStatus.NONE)
+
+# Approval stages of a chain: the representatives of the request's
+# institution, or the members of a group ("group:ib").
+IR_STAGE = "ir"
+GROUP_STAGE_PREFIX = "group:"
+
+
+def group_stage(cn: str) -> str:
+    return GROUP_STAGE_PREFIX + cn
+
+
+def stage_group(stage: str) -> str | None:
+    """The group cn of a "group:<cn>" stage, None for any other stage."""
+    return stage[len(GROUP_STAGE_PREFIX):] if stage.startswith(GROUP_STAGE_PREFIX) else None
+
+
+def is_account_name(value: object) -> bool:
+    return isinstance(value, str) and bool(ACCOUNT_NAME_RE.match(value))
