@@ -29,7 +29,10 @@ from .services.reactivation import ReactivationService
 from .services.review import Reviewers
 from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
-from .services.tokens import LinkTokens
+from .services.addresses import CollaborationAddresses
+from .services.links import Links
+from .vocabulary import RequestKind
+from .web.urls import url_builder
 from .settings import ROOT, Settings, load_settings
 from .vocabulary import MemberStatus, RequestKind, RequestStatus
 
@@ -120,24 +123,23 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         receive_timeout=settings.ldap_receive_timeout, main_group=settings.main_group,
     )
     mailer = Mailer(directory, settings.mail_from)
-    links = LinkTokens(settings.secret_key, settings.secret_key_fallbacks,
-                       settings.link_max_age_days * 86400)
-
-    def link_url(endpoint: str, token: str | None) -> str:
-        # The configured base URL, never the request's Host header.
-        values = {"token": token} if token is not None else {}
-        with app.test_request_context(base_url=settings.base_url):
-            return url_for(endpoint, _external=True, **values)
-
-    reviewers = Reviewers(directory, mailer, links, settings, link_url)
-    registration = RegistrationService(directory, mailer, links, settings, link_url, reviewers)
-    accounts = AccountService(directory, mailer, links, settings, link_url)
-    approval = ApprovalService(directory, mailer, links, settings, registration, reviewers,
-                               accounts.send_reset_link)
-    lifecycle = LifecycleService(directory, mailer, link_url)
-    reactivation = ReactivationService(directory, mailer, links, settings, registration,
-                                       reviewers, link_url)
-    changes = MembershipChanges(directory, settings, reviewers)
+    links = Links(settings.secret_key, settings.secret_key_fallbacks,
+                  settings.link_max_age_days, url_builder(app, settings.base_url))
+    addresses = CollaborationAddresses(directory, settings.mail_domain)
+    reviewers = Reviewers(directory, mailer, links, settings)
+    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses)
+    accounts = AccountService(directory, mailer, links, settings)
+    lifecycle = LifecycleService(directory, mailer, links)
+    reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
+                                       accounts.send_reset_link)
+    changes = MembershipChanges(directory, mailer, settings, reviewers)
+    # Each workflow carries out its own kind of approved request.
+    approval = ApprovalService(directory, mailer, links, reviewers, {
+        RequestKind.REGISTRATION: registration.complete,
+        RequestKind.REACTIVATION: reactivation.complete,
+        RequestKind.GROUP: changes.complete,
+        RequestKind.INSTITUTION_CHANGE: changes.complete,
+    })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes)
 

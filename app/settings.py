@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Mapping
 
@@ -115,6 +116,11 @@ class Settings:
 
     def membership_days(self, key: str) -> int | None:
         return next((c.membership_days for c in self.categories if c.key == key), None)
+
+    def membership_end(self, key: str, start: datetime) -> datetime | None:
+        """When a membership of category ``key`` starting at ``start`` ends (None: open)."""
+        days = self.membership_days(key)
+        return start + timedelta(days=days) if days else None
 
 
 # Environment variable -> (field, type, default). ``None`` default: required.

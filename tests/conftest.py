@@ -11,12 +11,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+from datetime import datetime, timezone
+
 import ldap3
 import pytest
 
 from app import create_app
 from app.devstack.mailcatcher import MailCatcher
 from app.devstack.slapd import SlapdProcess, SlapdSettings, free_port
+from app.vocabulary import RequestStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_DN = "dc=example,dc=org"
@@ -208,6 +211,14 @@ def read_entry(conn: ldap3.Connection, dn: str, attributes=("*", "+")):
     except ldap3.core.exceptions.LDAPNoSuchObjectResult:
         return None
     return conn.entries[0] if conn.entries else None
+
+
+def record_approval_only(portal, request_id: str) -> None:
+    """The decision alone, as if the process died right after recording it."""
+    portal.directory.record_decision(
+        request_id, 0, RequestStatus.APPROVED, approver="irkek",
+        approver_label="Toru Sato (irkek)", at=datetime.now(timezone.utc), from_="127.0.0.1",
+        audit_event='{"action": "request.approved"}')
 
 
 @pytest.fixture

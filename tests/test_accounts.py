@@ -11,7 +11,7 @@ import ldap3
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from app.services import tokens
+from app.services.links import ResetLink, ReviewLink
 from conftest import (
     PEOPLE, STRONG_PASSWORD, csrf_token, form_errors, links_in, local_path, mails_to, read_entry,
 )
@@ -290,13 +290,13 @@ def test_expired_reset_link_is_refused(app, client, member, smtp):
     path = request_reset_link(client, smtp, "tiijima")
     token = path.rsplit("/", 1)[1]
     payload = URLSafeTimedSerializer(app.config["SECRET_KEY"],
-                                     salt=f"portal.link.{tokens.RESET_PASSWORD}").loads(token)
+                                     salt=f"portal.link.{ResetLink.purpose}").loads(token)
 
     class AnHourAgo(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - 3601
 
-    old = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{tokens.RESET_PASSWORD}",
+    old = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{ResetLink.purpose}",
                                  signer=AnHourAgo).dumps(payload)
     assert client.get(f"/password/reset/{old}").status_code == 410
     assert client.get(path).status_code == 200

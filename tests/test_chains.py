@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from itsdangerous import URLSafeTimedSerializer
 
-from app.services import tokens
+from app.services.links import ResetLink, ReviewLink
 from conftest import PEOPLE, REQUESTS, csrf_token, links_in, local_path, mails_to, read_entry
 
 IB_MEMBER = "giulia.rossi@infn.example"  # irinfn is in cn=ib (demo data)
@@ -62,7 +62,7 @@ def test_a_rejection_at_any_stage_ends_it(client, register_and_verify, root, smt
 def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify, root, smtp):
     ir_path = register_and_verify(category="physicist-permanent")
     serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"],
-                                        salt=f"portal.link.{tokens.REVIEW_REQUEST}")
+                                        salt=f"portal.link.{ReviewLink.purpose}")
     # The KEK IR is not on the board; the board member is not KEK's IR.
     for payload in ({"r": "tiijima", "ir": "irkek", "st": 1},
                     {"r": "tiijima", "ir": "irinfn", "st": 0},

@@ -9,8 +9,9 @@ import ldap3
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from app.services import tokens
+from app.services.links import ResetLink, ReviewLink
 from conftest import (
+    record_approval_only,
     MAIN_GROUP, PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in,
     local_path, mails_to, post_registration, read_entry, valid_form,
 )
@@ -177,9 +178,9 @@ def _forge(app, purpose: str, payload: dict, age_seconds: int = 0) -> str:
 
 def test_expired_review_link_is_refused(app, client, root, register_and_verify):
     register_and_verify()
-    old = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"},
+    old = _forge(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irkek"},
                  age_seconds=15 * 86400)
-    fresh = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"})
+    fresh = _forge(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irkek"})
     response = client.get(f"/review/{old}")
     assert response.status_code == 410
     assert "expired" in response.get_data(as_text=True)
@@ -188,7 +189,7 @@ def test_expired_review_link_is_refused(app, client, root, register_and_verify):
 
 def test_representative_of_another_institution_cannot_decide(app, client, root, register_and_verify):
     review_path = register_and_verify()  # a KEK request
-    foreign = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irdesy"})
+    foreign = _forge(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irdesy"})
     response = client.get(f"/review/{foreign}")
     assert response.status_code == 403
     html = client.get(review_path).get_data(as_text=True)
@@ -255,9 +256,7 @@ def test_approval_interrupted_after_the_decision_is_completed_later(app, client,
     register_and_verify()
     portal = app.extensions["portal"]
     # Record the decision only, as if the process died right after it.
-    portal.directory.transition_request(
-        "tiijima", "pending-approval", "approved",
-        {"portalDecidedBy": "Toru Sato (irkek)"}, '{"action": "request.approved"}')
+    record_approval_only(portal, "tiijima")
     assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
     result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
     assert "completed 1" in result.output
@@ -282,16 +281,14 @@ def test_a_crash_after_the_entry_was_added_is_completed_once(app, client, root, 
     finishes the rest, once."""
     register_and_verify()
     portal = app.extensions["portal"]
-    portal.directory.transition_request(
-        "tiijima", "pending-approval", "approved", {"portalDecidedBy": "Toru Sato (irkek)"},
-        '{"action": "request.approved"}')
+    record_approval_only(portal, "tiijima")
     original = portal.directory.add_group_member
 
     def crash(*args):
         raise SystemExit("killed")  # the process dies right after the entry was added
     portal.directory.add_group_member = crash
     with pytest.raises(SystemExit):
-        portal.approval.complete_account("tiijima")
+        portal.approval.complete(portal.directory.request("tiijima"))
     portal.directory.add_group_member = original
     assert read_entry(root, f"uid=tiijima,{PEOPLE}") is not None
     assert not [m for m in smtp.messages if "is ready" in str(m["Subject"])]

@@ -8,16 +8,17 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from app.directory import DirectoryUnavailable
-from app.services import tokens
+from app.services.links import ResetLink, ReviewLink
 from app.services.audit import Actor
 from conftest import (
+    record_approval_only,
     PEOPLE, STRONG_PASSWORD, csrf_token, links_in, local_path, mails_to, read_entry,
 )
 
 
 def forged(app, payload):
     return "/review/" + URLSafeTimedSerializer(
-        app.config["SECRET_KEY"], salt=f"portal.link.{tokens.REVIEW_REQUEST}").dumps(payload)
+        app.config["SECRET_KEY"], salt=f"portal.link.{ReviewLink.purpose}").dumps(payload)
 
 
 def test_a_manager_cannot_approve_their_own_group_application(app, client, smtp, root):
@@ -62,7 +63,7 @@ def test_approvers_never_asked_are_asked_by_complete_approvals(app, client, smtp
 def test_complete_approvals_goes_on_after_a_failing_request(app, client, root, register_and_verify):
     portal = app.extensions["portal"]
     register_and_verify()
-    portal.directory.transition_request("tiijima", "pending-approval", "approved", {}, '{"a": 1}')
+    record_approval_only(portal, "tiijima")
     original = portal.approval.complete
     calls = []
 
@@ -109,7 +110,7 @@ def test_reactivation_interrupted_never_revives_the_old_password(app, client, ro
         link = local_path(links_in([m for m in smtp.messages if "reactivate your" in m["Subject"]][-1])[0])
         request = portal.reactivation.submit(link.rsplit("/", 1)[1], "kek", "phd-student",
                                              Actor("tiijima"))
-    portal.directory.transition_request(request.id, "pending-approval", "approved", {}, '{"b": 1}')
+    record_approval_only(portal, request.id)
     original = portal.directory.set_password
 
     def fail(*args):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.operation.search import MATCH_EQUAL, ROOT, parse_filter
 
-from app.directory.gateway import escape_filter_value
+from app.directory import escape_filter_value
 from conftest import (
     BASE_DN, PEOPLE, REQUESTS, csrf_token, form_errors, links_in, local_path, mails_to,
     post_registration, read_entry,

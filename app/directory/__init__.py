@@ -1,15 +1,18 @@
 """Directory gateway: the portal's only access to LDAP (see gateway.py)."""
+from .connection import escape_filter_value, ldap_time, parse_ldap_time
 from .errors import (
     DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, PasswordRefused, StateConflict,
 )
-from .gateway import BindResult, Directory, ldap_time, parse_ldap_time
+from .gateway import Directory
+from .passwords import BindResult
 from .records import (
-    EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person, Request,
+    EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person,
+    RequestRecord,
 )
 
 __all__ = [
-    "BindResult", "Directory", "EarlierRecord", "DirectoryError", "DirectoryUnavailable",
+    "BindResult", "Directory", "DirectoryError", "DirectoryUnavailable", "EarlierRecord",
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
-    "PasswordRefused", "PasswordState", "Person", "Request", "StateConflict", "ldap_time",
-    "parse_ldap_time",
+    "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
+    "escape_filter_value", "ldap_time", "parse_ldap_time",
 ]

@@ -33,3 +33,12 @@ class PasswordRefused(DirectoryError):
     def __init__(self, reason: str, message: str = ""):
         super().__init__(message or reason)
         self.reason = reason
+
+
+class ValueExists(DirectoryError):
+    """The value to add is there already (a set membership or a marker)."""
+
+
+class ConstraintViolation(DirectoryError):
+    """The directory refused the change by a constraint (e.g. a second value
+    for a single-valued attribute)."""

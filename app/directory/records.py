@@ -56,8 +56,11 @@ class PasswordState:
 
 
 @dataclass(frozen=True)
-class Request:
+class RequestRecord:
+    """A request in ou=requests: a registration, reactivation, group
+    application or move, with its state."""
     dn: str
+    id: str  # the account name for registrations, <account>-<time> otherwise
     account_name: str
     status: str
     given_name: str
@@ -70,25 +73,29 @@ class Request:
     conditions_version: str
     submitted_at: datetime | None
     submitted_from: str
-    email_verified_at: datetime | None
     decided_by: str
     decided_at: datetime | None
-    decided_from: str
     decision_reason: str
-    account_created_at: datetime | None
+    completed_at: datetime | None  # the approved request was carried out
     audit: tuple[str, ...] = ()
     password_hash: bytes = field(default=b"", repr=False)
     previous_account: str = ""
-    id: str = ""  # the account name for registrations, <account>-<time> otherwise
     kind: str = RequestKind.REGISTRATION
     approval_chain: tuple[str, ...] = (IR_STAGE,)
     approval_stage: int = 0  # index into approval_chain
+    stage_approvals: tuple[str, ...] = ()  # "<index>:<account>" per approved stage
+    notified_stage: int | None = None  # the last stage whose approvers were asked
     target_group: str = ""  # group applications
     cert_subject: str = ""
 
     @property
     def display_name(self) -> str:
         return " ".join(p for p in (self.given_name, self.middle_name, self.family_name) if p)
+
+    def approvers_of_other_stages(self, stage: int) -> set[str]:
+        """Account names that approved a stage other than ``stage``."""
+        approvals = (value.split(":", 1) for value in self.stage_approvals if ":" in value)
+        return {account for index, account in approvals if index != str(stage)}
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,9 @@ def review(token: str):
         if request.method == "POST":
             decision = request.form.get("decision")
             if decision == "approve" and approve_form.validate_on_submit():
-                return _decided(approval.approve(token, request.remote_addr or ""), again=False)
+                return _decided(approval.approve(current, request.remote_addr or ""), again=False)
             if decision == "reject" and reject_form.validate_on_submit():
-                return _decided(approval.reject(token, reject_form.reason.data,
+                return _decided(approval.reject(current, reject_form.reason.data,
                                                 request.remote_addr or ""), again=False)
     except AlreadyDone as done:
         return _decided(done.request, again=True)

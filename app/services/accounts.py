@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
@@ -21,9 +20,9 @@ from ..directory import Directory, PasswordRefused, PasswordState, Person, ldap_
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import MemberStatus
-from . import tokens
 from .audit import SYSTEM, Actor, audit_event
 from .errors import LinkInvalid
+from .links import Links, Page, ResetLink
 from .passwords import password_problems
 
 log = logging.getLogger(__name__)
@@ -70,14 +69,12 @@ def _nonce_hash(nonce: str) -> str:
 
 
 class AccountService:
-    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
-                 settings: Settings, url_for_link: Callable[[str, str], str],
+    def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._settings = settings
-        self._url_for_link = url_for_link
         self._clock = clock
 
     # -- login --------------------------------------------------------------------------
@@ -173,27 +170,25 @@ class AccountService:
         nonce = secrets.token_urlsafe(16)
         self._directory.set_reset_nonce(person.account_name, _nonce_hash(nonce))
         state = self._directory.password_state(person.account_name)
-        token = self._links.issue(tokens.RESET_PASSWORD, {
-            "a": person.account_name, "n": nonce,
-            "c": ldap_time(state.changed_at) if state and state.changed_at else ""})
+        link = ResetLink(person.account_name, nonce,
+                         ldap_time(state.changed_at) if state and state.changed_at else "")
         self._mailer.send("password_reset_link", [person.contact_mail], person=person,
-                          link=self._url_for_link("account.reset_password", token),
+                          link=self._links.url(link),
                           minutes=self._settings.reset_link_max_age_minutes)
 
     def person_for_reset(self, token: str) -> tuple[Person, str]:
         """Check a reset link (GET: nothing changes). Raises LinkInvalid/LinkExpired."""
-        payload = self._links.load(tokens.RESET_PASSWORD, token,
-                                   max_age=self._settings.reset_link_max_age_minutes * 60)
-        account_name, nonce = str(payload.get("a", "")), str(payload.get("n", ""))
-        person = self._directory.person(account_name)
-        state = self._directory.password_state(account_name) if person else None
+        link = self._links.load(ResetLink, token,
+                                max_age_seconds=self._settings.reset_link_max_age_minutes * 60)
+        person = self._directory.person(link.account_name)
+        state = self._directory.password_state(link.account_name) if person else None
         if person is None or state is None or person.status != MemberStatus.ACTIVE:
             raise LinkInvalid("unknown account")
         changed = ldap_time(state.changed_at) if state.changed_at else ""
-        if changed != payload.get("c") or not state.reset_nonce_hash or \
-                not hmac.compare_digest(state.reset_nonce_hash, _nonce_hash(nonce)):
+        if changed != link.password_changed or not state.reset_nonce_hash or \
+                not hmac.compare_digest(state.reset_nonce_hash, _nonce_hash(link.nonce)):
             raise LinkInvalid("link used or replaced")
-        return person, nonce
+        return person, link.nonce
 
     def reset_password(self, token: str, new: str, actor: Actor) -> Person:
         """Set the new password once per link; raises LinkInvalid, PasswordRefused."""
@@ -235,7 +230,7 @@ class AccountService:
                 continue  # another run recorded it first
             self._mailer.send("password_expiring", [person.contact_mail], person=person,
                               expires=expires, days_left=max(left.days, 0),
-                              reset_link=self._url_for_link("account.request_reset", None))
+                              reset_link=self._links.page(Page.PASSWORD_RESET))
             self._directory.add_person_audit(person.account_name, audit_event(
                 "account.expiry-warning", SYSTEM, now, days=str(days)))
             sent[days] += 1

@@ -1,16 +1,15 @@
 """Changes a member asks for from "My account": joining or leaving an
 extra group, moving to another institution. Each application is a request
-approved like a registration (see Reviewers, ApprovalService.complete)."""
+approved like a registration (see Reviewers); ``complete`` carries out an
+approved one."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Callable
-
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
+from ..directory import Directory, EntryExists, NewRequest, Person, RequestRecord, ldap_time
+from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus, group_stage
-from .audit import Actor, audit_event
+from .audit import SYSTEM, Actor, audit_event
 from .errors import ServiceError
 from .review import Reviewers
 
@@ -21,15 +20,16 @@ class ChangeRefused(ServiceError):
 
 
 class MembershipChanges:
-    def __init__(self, directory: Directory, settings: Settings, reviewers: Reviewers,
-                 clock: Clock = utcnow):
+    def __init__(self, directory: Directory, mailer: Mailer, settings: Settings,
+                 reviewers: Reviewers, clock: Clock = utcnow):
         self._directory = directory
+        self._mailer = mailer
         self._settings = settings
         self._reviewers = reviewers
         self._clock = clock
 
     def _file(self, person: Person, kind: str, institution: str, chain: tuple[str, ...],
-              actor: Actor, target_group: str = "") -> Request:
+              actor: Actor, target_group: str = "") -> RequestRecord:
         waiting = self._directory.open_requests_for(person.account_name, kind)
         if any(r.target_group == target_group for r in waiting):
             raise ChangeRefused("An application of this kind is already waiting for approval.")
@@ -52,7 +52,7 @@ class MembershipChanges:
             raise ChangeRefused("This was just asked for; please wait a moment.") from exc
         return self._directory.request(new.request_id)
 
-    def apply_for_group(self, account_name: str, cn: str, actor: Actor) -> Request:
+    def apply_for_group(self, account_name: str, cn: str, actor: Actor) -> RequestRecord:
         group = self._settings.extra_group(cn)
         person = self._directory.person(account_name)
         if group is None or person is None or person.status != MemberStatus.ACTIVE:
@@ -72,7 +72,7 @@ class MembershipChanges:
         self._directory.add_person_audit(account_name, audit_event(
             "member.left-group", actor, self._clock(), group=cn))
 
-    def request_move(self, account_name: str, institution_id: str, actor: Actor) -> Request:
+    def request_move(self, account_name: str, institution_id: str, actor: Actor) -> RequestRecord:
         person = self._directory.person(account_name)
         if self._directory.institution(institution_id) is None:
             raise ChangeRefused("Choose an institution from the list.")
@@ -85,6 +85,36 @@ class MembershipChanges:
         self._reviewers.notify_objection(request, person.institution)
         return request
 
-    def open_applications(self, account_name: str) -> list[Request]:
+    def open_applications(self, account_name: str) -> list[RequestRecord]:
         return (self._directory.open_requests_for(account_name, RequestKind.GROUP)
                 + self._directory.open_requests_for(account_name, RequestKind.INSTITUTION_CHANGE))
+
+    def complete(self, request: RequestRecord) -> bool:
+        """Carry out an approved group application or move (repeatable)."""
+        now = self._clock()
+        person = self._directory.person(request.account_name)
+        if person is None or person.status != MemberStatus.ACTIVE:
+            # Approved, but the member was suspended or expired meanwhile.
+            self._directory.claim_completion(request.id, now, audit_event(
+                "request.not-applied", SYSTEM, now, reason="member not active"))
+            return False
+        if request.kind == RequestKind.GROUP:
+            self._directory.add_group_member(self._directory.group_dn(request.target_group),
+                                             person.dn)
+            self._directory.add_person_audit(request.account_name, audit_event(
+                "member.joined-group", SYSTEM, now, group=request.target_group,
+                approved_by=request.decided_by))
+        else:
+            self._directory.set_home_institution(
+                request.account_name, request.institution,
+                audit_event("member.moved", SYSTEM, now, institution=request.institution,
+                            approved_by=request.decided_by))
+        if not self._directory.claim_completion(
+                request.id, now, audit_event("request.completed", SYSTEM, now)):
+            return False
+        group = self._settings.extra_group(request.target_group)
+        institution = self._directory.institution(request.institution)
+        self._mailer.send("change_done", [request.contact_mail], request=request,
+                          group=group.label if group else request.target_group,
+                          institution=institution.name if institution else request.institution)
+        return True

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
-from typing import Callable
 
 from ..clock import Clock, utcnow
 from ..directory import Directory, Person, StateConflict
 from ..mail import Mailer
 from ..vocabulary import MemberStatus
 from .audit import SYSTEM, Actor, audit_event
+from .links import Links, Page
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,9 @@ class LifecycleError(Exception):
 
 
 class LifecycleService:
-    def __init__(self, directory: Directory, mailer: Mailer,
-                 url_for_link: Callable[[str, str | None], str],
+    def __init__(self, directory: Directory, mailer: Mailer, links: Links,
                  clock: Clock = utcnow):
-        self._url_for_link = url_for_link
+        self._links = links
         self._directory = directory
         self._mailer = mailer
         self._clock = clock
@@ -47,7 +46,7 @@ class LifecycleService:
         log.info("member withdrawn", extra={"event": f"member.{new_status}",
                                             "account": person.account_name})
         self._mailer.send(template, [person.contact_mail], person=person, reason=reason,
-                          reactivate_link=self._url_for_link("reactivation.start", None))
+                          reactivate_link=self._links.page(Page.REACTIVATION))
         return True
 
     def expire_due(self, now: datetime | None = None) -> int:

@@ -4,35 +4,35 @@ approves, and the same account works again (see ApprovalService)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import secrets
 from typing import Callable
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
+from ..directory import Directory, EntryExists, NewRequest, Person, RequestRecord, ldap_time
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import REACTIVATION_ELIGIBLE, RequestKind, RequestStatus
-from . import names, tokens
-from .audit import Actor, audit_event
+from . import names
+from .addresses import CollaborationAddresses
+from .audit import SYSTEM, Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid
-from .registration import RegistrationService
+from .links import Links, Page, ReactivationLink
 from .review import Reviewers
 
 log = logging.getLogger(__name__)
 
 
 class ReactivationService:
-    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
-                 settings: Settings, registration: RegistrationService,
-                 reviewers: Reviewers, url_for_link: Callable[[str, str | None], str],
-                 clock: Clock = utcnow):
-        self._reviewers = reviewers
+    def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
+                 reviewers: Reviewers, addresses: CollaborationAddresses,
+                 send_reset_link: Callable[[Person], None], clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._settings = settings
-        self._registration = registration
-        self._url_for_link = url_for_link
+        self._reviewers = reviewers
+        self._addresses = addresses
+        self._send_reset_link = send_reset_link
         self._clock = clock
 
     def person_for(self, login: str) -> Person | None:
@@ -48,27 +48,25 @@ class ReactivationService:
             return
         if person.status not in REACTIVATION_ELIGIBLE:
             self._mailer.send("reactivation_not_needed", [address], person=person,
-                              reset_link=self._url_for_link("account.request_reset", None))
+                              reset_link=self._links.page(Page.PASSWORD_RESET))
             return
-        token = self._links.issue(tokens.REACTIVATE, {
-            "a": person.account_name, "i": institution_id, "s": person.status})
+        link = ReactivationLink(person.account_name, institution_id, person.status)
         self._mailer.send("reactivation_link", [address], person=person,
-                          link=self._url_for_link("reactivation.confirm", token),
-                          max_age_days=self._settings.link_max_age_days)
+                          link=self._links.url(link), max_age_days=self._links.max_age_days)
 
     def load(self, token: str) -> tuple[Person, str]:
         """The person and suggested institution of a link (GET: nothing changes)."""
-        payload = self._links.load(tokens.REACTIVATE, token)
-        person = self._directory.person(str(payload.get("a", "")))
-        if person is None or person.status != payload.get("s") or \
+        link = self._links.load(ReactivationLink, token)
+        person = self._directory.person(link.account_name)
+        if person is None or person.status != link.status or \
                 person.status not in REACTIVATION_ELIGIBLE:
             raise LinkInvalid("not (or no longer) eligible")
         open_requests = self._directory.open_requests_for(person.account_name, RequestKind.REACTIVATION)
         if open_requests:
             raise AlreadyDone(open_requests[0])
-        return person, str(payload.get("i", ""))
+        return person, link.institution
 
-    def submit(self, token: str, institution: str, category: str, actor: Actor) -> Request:
+    def submit(self, token: str, institution: str, category: str, actor: Actor) -> RequestRecord:
         """File the reactivation request and ask the IRs of the institution."""
         person, _ = self.load(token)
         now = self._clock()
@@ -79,7 +77,7 @@ class ReactivationService:
             contact_mail=person.contact_mail or person.mail, institution=institution,
             category=category,
             collab_mail=person.mail if self._directory.is_collaboration_member(
-                person.account_name) else self._registration.collaboration_mail(
+                person.account_name) else self._addresses.free_address(
                 given, person.middle_name, family, exclude_account=person.account_name),
             conditions_version=self._settings.conditions.version, submitted_at=now,
             submitted_from=actor.address, status=RequestStatus.PENDING_APPROVAL,
@@ -96,3 +94,31 @@ class ReactivationService:
         request = self._directory.request(new.request_id)
         self._reviewers.notify(request)
         return request
+
+    def complete(self, request: RequestRecord) -> bool:
+        """Make the account of an approved reactivation a working membership
+        again: the same entry and account name, the (new) institution and
+        category, unlocked, in the main group; the old password is replaced
+        and a reset link mailed. Repeatable steps first, marked complete once."""
+        now = self._clock()
+        account = request.account_name
+        self._directory.prepare_member(
+            account, institution=request.institution, category=request.category,
+            member_until=self._settings.membership_end(request.category, now),
+            collab_mail=request.collab_mail,
+            name_key=names.person_key(request.given_name, request.family_name),
+            contact_mail=request.contact_mail, now=now,
+            gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
+            audit_event=audit_event("member.reactivated", SYSTEM, now, request=request.id,
+                                    approved_by=request.decided_by))
+        # The member sets a new password: the old one must never work again,
+        # so it is replaced before the account is unlocked (repeatable).
+        self._directory.set_password(account, secrets.token_urlsafe(32))
+        self._directory.unlock_account(account)
+        self._directory.add_group_member(self._directory.main_group_dn,
+                                         self._directory.person_dn(account))
+        if not self._directory.claim_completion(
+                request.id, now, audit_event("request.account-reactivated", SYSTEM, now)):
+            return False
+        self._send_reset_link(self._directory.person(account))
+        return True

@@ -1,27 +1,31 @@
 """Registration: a request is written, the applicant confirms the address,
-the institute representatives (IRs) are asked to review."""
+the institute representatives (IRs) are asked to review, and an approved
+registration becomes a member entry (``complete``)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Request, StateConflict
+from ..directory import (
+    Directory, EntryExists, NewMember, NewRequest, RequestRecord, StateConflict,
+)
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import RequestStatus
-from . import names, tokens
-from .audit import Actor, audit_event
+from . import names
+from .addresses import CollaborationAddresses
+from .audit import SYSTEM, Actor, audit_event
 from .errors import (
     AccountNameUnavailable, AlreadyDone, LinkInvalid, PossiblyKnown, SimilarPersonExists,
     UnknownInstitution, UnknownPreviousAccount,
 )
+from .links import Links, Page, VerifyLink
 from .passwords import hash_password
 from .review import Reviewers
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Application:
@@ -42,15 +46,15 @@ class Application:
 
 
 class RegistrationService:
-    def __init__(self, directory: Directory, mailer: Mailer, links: tokens.LinkTokens,
-                 settings: Settings, url_for_link: Callable[[str, str], str],
-                 reviewers: Reviewers, clock: Clock = utcnow):
-        self._reviewers = reviewers
+    def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
+                 reviewers: Reviewers, addresses: CollaborationAddresses,
+                 clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._settings = settings
-        self._url_for_link = url_for_link
+        self._reviewers = reviewers
+        self._addresses = addresses
         self._clock = clock
 
     # -- checks used while the form is filled in ------------------------------------
@@ -70,12 +74,7 @@ class RegistrationService:
     def collaboration_mail(self, given: str, middle: str, family: str,
                            exclude_account: str = "") -> str:
         """The first free ``given.middle.family@domain`` (a digit on collision)."""
-        local = names.mail_local_part(given, middle, family)
-        if not local:
-            return ""
-        candidates = names.mail_candidates(local, self._settings.mail_domain)
-        taken = self._directory.mail_addresses_in_use(candidates, exclude_account=exclude_account)
-        return next((c for c in candidates if c not in taken), candidates[-1])
+        return self._addresses.free_address(given, middle, family, exclude_account)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -124,12 +123,12 @@ class RegistrationService:
                 by_address.setdefault(address.lower(), []).append(record)
         for address, mine in by_address.items():
             self._mailer.send("known_person", [address], records=mine,
-                              reset_link=self._url_for_link("account.request_reset", None),
-                              reactivate_link=self._url_for_link("reactivation.start", None))
+                              reset_link=self._links.page(Page.PASSWORD_RESET),
+                              reactivate_link=self._links.page(Page.REACTIVATION))
         log.info("registration stopped: earlier records", extra={
             "event": "request.duplicate", "records": len(records)})
 
-    def submit(self, application: Application, actor: Actor) -> Request:
+    def submit(self, application: Application, actor: Actor) -> RequestRecord:
         """Write the request, then mail the applicant a confirmation link.
 
         Raises PossiblyKnown / SimilarPersonExists / UnknownPreviousAccount
@@ -175,36 +174,85 @@ class RegistrationService:
         self._send_verification(request)
         return request
 
-    def _send_verification(self, request: Request) -> None:
-        token = self._links.issue(tokens.VERIFY_EMAIL, {
-            "r": request.id, "t": request.submitted_at.isoformat()})
+    def _send_verification(self, request: RequestRecord) -> None:
+        link = VerifyLink(request.id, request.submitted_at.isoformat())
         self._mailer.send("verify_email", [request.contact_mail], request=request,
-                          link=self._url_for_link("registration.verify", token),
-                          max_age_days=self._settings.link_max_age_days)
+                          link=self._links.url(link), max_age_days=self._links.max_age_days)
 
-    def request_for_verification(self, token: str) -> Request:
+    def request_for_verification(self, token: str) -> RequestRecord:
         """The request a confirmation link is for (GET: nothing changes)."""
-        payload = self._links.load(tokens.VERIFY_EMAIL, token)
-        request = self._directory.request(str(payload.get("r", "")))
+        link = self._links.load(VerifyLink, token)
+        request = self._directory.request(link.request_id)
         if request is None or request.submitted_at is None or \
-                request.submitted_at.isoformat() != payload.get("t"):
+                request.submitted_at.isoformat() != link.submitted_at:
             raise LinkInvalid("unknown request")
         return request
 
-    def confirm_email(self, token: str, actor: Actor) -> Request:
+    def confirm_email(self, token: str, actor: Actor) -> RequestRecord:
         """pending-verification -> pending-approval, then ask the IRs."""
         request = self.request_for_verification(token)
         if request.status != RequestStatus.PENDING_VERIFICATION:
             raise AlreadyDone(request)
         now = self._clock()
         try:
-            self._directory.transition_request(
-                request.id, RequestStatus.PENDING_VERIFICATION, RequestStatus.PENDING_APPROVAL,
-                {"portalEmailVerifiedAt": now},
-                audit_event("request.email-verified", actor, now),
-            )
+            self._directory.record_address_confirmed(
+                request.id, now, audit_event("request.email-verified", actor, now))
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         request = self._directory.request(request.id)
         self._reviewers.notify(request)
         return request
+
+    # -- an approved registration --------------------------------------------------------
+
+    def complete(self, approved: RequestRecord) -> bool:
+        """Create the member entry of an approved registration; safe to repeat.
+
+        Each step is idempotent (an existing entry or group value counts as
+        done) and the request is marked complete last, so a step interrupted
+        by a fault is finished by ``flask portal complete-approvals``. True
+        when this call completed it (and mailed the new member).
+        """
+        account_name = approved.account_name
+        request = self._directory.request(approved.id, with_password_hash=True)
+        if request is None or request.status != RequestStatus.APPROVED or request.completed_at:
+            return False
+        now = self._clock()
+        if self._directory.person(account_name) is None:
+            # The final collaboration address is fixed now (another member may
+            # have taken the previewed one since the request was submitted).
+            mail = self.collaboration_mail(request.given_name, request.middle_name,
+                                           request.family_name, exclude_account=account_name)
+            if mail != request.collab_mail:
+                self._directory.record_collab_mail(request.id, mail)
+            member = NewMember(
+                account_name=account_name, given_name=request.given_name,
+                middle_name=request.middle_name, family_name=request.family_name,
+                mail=mail, contact_mail=request.contact_mail,
+                institution=request.institution, category=request.category,
+                conditions_version=request.conditions_version, member_since=now,
+                initial_password_deadline=now + self._directory.initial_password_period(),
+                uid_number=self._directory.allocate_uid_number(),
+                gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
+                audit_event=audit_event("member.created", SYSTEM, now, request=request.id,
+                                        approved_by=request.decided_by),
+                password_hash=request.password_hash,
+                name_key=names.person_key(request.given_name, request.family_name),
+                member_until=self._settings.membership_end(request.category, now),
+                cert_subject=request.cert_subject,
+            )
+            try:
+                self._directory.add_member(member)
+            except EntryExists:
+                log.info("member %s was created by a concurrent completion", account_name)
+        self._directory.add_group_member(self._directory.main_group_dn,
+                                         self._directory.person_dn(account_name))
+        if not self._directory.claim_completion(
+                request.id, now, audit_event("request.account-created", SYSTEM, now)):
+            return False
+        person = self._directory.person(account_name)
+        self._mailer.send("account_ready", [request.contact_mail],
+                          request=self._directory.request(request.id), person=person,
+                          deadline=person.initial_password_deadline,
+                          initial_password_days=self._directory.initial_password_period().days)
+        return True

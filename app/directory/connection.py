@@ -1,0 +1,254 @@
+"""The directory connection: one pooled connection per thread, reopened once
+on a communication failure, every ldap3 error mapped to the gateway's own
+(errors.py), filter values escaped (RFC 4515) and DNs built from validated
+names only. The entity modules (people, requests, ...) build on this."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from ldap3 import BASE, FIRST, NONE, SUBTREE, SYNC, Connection, Server, ServerPool
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.config import set_config_parameter
+from ldap3.utils.dn import escape_rdn
+
+from ..vocabulary import ACCOUNT_NAME_RE
+from .errors import (
+    ConstraintViolation, DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry,
+    StateConflict, ValueExists,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# ldap3 sleeps this long after every unsuccessful round over the server pool
+# (10 s by default), even after the last one: a request would hang instead
+# of answering 503 at once.
+set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
+
+# Institution ids, group names and outbox ids; validated again before they
+# become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
+IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+REQUEST_ID_RE = re.compile(r"^[a-z][a-z0-9]{3,7}-[0-9]{14}$")
+# No server could be reached: retrying at once would only double the wait.
+UNREACHABLE_ERRORS = (
+    ldap_errors.LDAPSocketOpenError,
+    ldap_errors.LDAPServerPoolExhaustedError,
+    ldap_errors.LDAPMaximumRetriesError,
+)
+# An open connection broke (server restarted, failed over): reconnect once.
+COMMUNICATION_ERRORS = (
+    ldap_errors.LDAPCommunicationError,
+    ldap_errors.LDAPResponseTimeoutError,
+    ldap_errors.LDAPBusyResult,
+    ldap_errors.LDAPUnavailableResult,
+)
+_RESULT_ERRORS = (
+    (ldap_errors.LDAPEntryAlreadyExistsResult, EntryExists),
+    (ldap_errors.LDAPNoSuchObjectResult, NoSuchEntry),
+    (ldap_errors.LDAPNoSuchAttributeResult, StateConflict),
+    (ldap_errors.LDAPAttributeOrValueExistsResult, ValueExists),
+    (ldap_errors.LDAPConstraintViolationResult, ConstraintViolation),
+)
+
+
+def ldap_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+def parse_ldap_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.rstrip("Z").split(".")[0]
+    if text.startswith("0000"):  # ppolicy's permanent lock: "since ever"
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def escape_filter_value(value: str) -> str:
+    """RFC 4515 escaping of an assertion value: the special characters, space
+    and every byte outside printable ASCII become \\XX (ldap3's
+    escape_filter_chars leaves control characters such as CR as they are, and
+    its filter parser drops unescaped surrounding spaces)."""
+    return "".join(
+        chr(byte) if 0x20 < byte < 0x7F and byte not in b"*()\\" else f"\\{byte:02x}"
+        for byte in value.encode("utf-8"))
+
+
+def eq(attribute: str, value: str) -> str:
+    """An equality filter with the value escaped."""
+    return f"({attribute}={escape_filter_value(value)})"
+
+
+def any_of(attribute: str, values: Iterable[str]) -> str:
+    return "(|" + "".join(eq(attribute, v) for v in values) + ")"
+
+
+def checked_account_name(name: str) -> str:
+    if not isinstance(name, str) or not ACCOUNT_NAME_RE.match(name):
+        raise ValueError("not a valid account name")
+    return name
+
+
+def checked_identifier(value: str) -> str:
+    if not isinstance(value, str) or not IDENTIFIER_RE.match(value):
+        raise ValueError("not a valid identifier")
+    return value
+
+
+def translate(exc: ldap_errors.LDAPException) -> DirectoryError:
+    """The gateway's own error for an ldap3 error."""
+    if isinstance(exc, (*UNREACHABLE_ERRORS, *COMMUNICATION_ERRORS)):
+        return DirectoryUnavailable(str(exc))
+    for ldap_error, ours in _RESULT_ERRORS:
+        if isinstance(exc, ldap_error):
+            return ours(str(exc))
+    if isinstance(exc, ldap_errors.LDAPBindError):
+        return DirectoryError(f"cannot bind to the directory: {exc}")
+    return DirectoryError(f"{type(exc).__name__}: {exc}")
+
+
+class DirectoryConnection:
+    """The portal's own connection (its service account) and the DNs of the tree."""
+
+    def __init__(self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
+                 connect_timeout: float = 5, receive_timeout: float = 10):
+        servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout) for url in urls]
+        # active=1: try each server once per connection attempt instead of
+        # ldap3's endless retry; exhaust=False: a server that was down is
+        # tried again at the next connection (it may be back already).
+        self._pool = ServerPool(servers, FIRST, active=1, exhaust=False)
+        self._bind_dn = bind_dn
+        self._bind_password = bind_password
+        # ldap3 packs it into SO_RCVTIMEO as whole seconds.
+        self._receive_timeout = max(1, int(receive_timeout))
+        self._local = threading.local()
+        self.base_dn = base_dn
+        self.people_dn = f"ou=people,{base_dn}"
+        self.requests_dn = f"ou=requests,{base_dn}"
+        self.institutions_dn = f"ou=institutions,{base_dn}"
+        self.groups_dn = f"ou=groups,{base_dn}"
+        self.outbox_dn = f"ou=outbox,{base_dn}"
+        self.uid_counter_dn = f"cn=uidnumber,ou=counters,{base_dn}"
+        self.initial_policy_dn = f"cn=initial,ou=policies,{base_dn}"
+        self.default_policy_dn = f"cn=default,ou=policies,{base_dn}"
+
+    # -- DNs ---------------------------------------------------------------------------
+
+    def person_dn(self, account_name: str) -> str:
+        return f"uid={checked_account_name(account_name)},{self.people_dn}"
+
+    def request_dn(self, request_id: str) -> str:
+        """A registration is filed under its account name (uid=<name>, which
+        makes the name unique); later requests for the same account under
+        portalRequestId=<name>-<yyyymmddhhmmss>."""
+        if isinstance(request_id, str) and ACCOUNT_NAME_RE.match(request_id):
+            return f"uid={request_id},{self.requests_dn}"
+        if isinstance(request_id, str) and REQUEST_ID_RE.match(request_id):
+            return f"portalRequestId={request_id},{self.requests_dn}"
+        raise ValueError("not a valid request id")
+
+    def group_dn(self, name: str) -> str:
+        return f"cn={escape_rdn(checked_identifier(name))},{self.groups_dn}"
+
+    def institution_dn(self, institution_id: str) -> str:
+        return f"portalInstitutionId={checked_identifier(institution_id)},{self.institutions_dn}"
+
+    def outbox_entry_dn(self, message_id: str) -> str:
+        return f"portalOutboxId={checked_identifier(message_id)},{self.outbox_dn}"
+
+    # -- the portal's connection ---------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = Connection(
+                self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
+                auto_bind=True, raise_exceptions=True, receive_timeout=self._receive_timeout,
+            )
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            _close(conn)
+
+    def _call(self, operation: Callable[[Connection], T]) -> T:
+        """Run ``operation`` on this thread's connection, reconnecting once."""
+        for attempt in (1, 2):
+            try:
+                return operation(self._connection())
+            except ldap_errors.LDAPException as exc:
+                error = translate(exc)
+                if isinstance(exc, (*UNREACHABLE_ERRORS, *COMMUNICATION_ERRORS,
+                                    ldap_errors.LDAPBindError)):
+                    self._drop_connection()
+                if attempt == 1 and isinstance(exc, COMMUNICATION_ERRORS) \
+                        and not isinstance(exc, UNREACHABLE_ERRORS):
+                    log.info("directory connection lost (%s); reconnecting", type(exc).__name__)
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _as(self, dn: str, password: str | bytes) -> Iterator[Connection]:
+        """A connection of its own bound as someone else (a member), not
+        bound yet: the caller binds and reads the result. Errors are mapped
+        as for the portal's own connection."""
+        conn = Connection(self._pool, dn, password, client_strategy=SYNC,
+                          raise_exceptions=False, receive_timeout=self._receive_timeout)
+        try:
+            yield conn
+        except ldap_errors.LDAPException as exc:
+            raise translate(exc) from exc
+        finally:
+            _close(conn)
+
+    def _search(self, base: str, search_filter: str, attributes: list[str],
+                scope=SUBTREE, size_limit: int = 0) -> list[dict]:
+        def run(conn: Connection) -> list[dict]:
+            try:
+                conn.search(base, search_filter, scope, attributes=attributes,
+                            size_limit=size_limit)
+            except ldap_errors.LDAPNoSuchObjectResult:
+                return []
+            return [r for r in conn.response if r.get("type") == "searchResEntry"]
+        return self._call(run)
+
+    def _paged_search(self, base: str, search_filter: str, attributes: list[str],
+                      page_size: int = 500) -> list[dict]:
+        def run(conn: Connection) -> list[dict]:
+            entries = conn.extend.standard.paged_search(
+                base, search_filter, SUBTREE, attributes=attributes, paged_size=page_size,
+                generator=False)
+            return [e for e in entries if e.get("type") == "searchResEntry"]
+        return self._call(run)
+
+    def _read(self, dn: str, attributes: list[str]) -> dict | None:
+        entries = self._search(dn, "(objectClass=*)", attributes, scope=BASE)
+        return entries[0] if entries else None
+
+    def _modify(self, dn: str, changes: dict) -> None:
+        self._call(lambda conn: conn.modify(dn, changes))
+
+    def _add(self, dn: str, attributes: dict) -> None:
+        self._call(lambda conn: conn.add(dn, attributes=attributes))
+
+    def _delete(self, dn: str) -> None:
+        self._call(lambda conn: conn.delete(dn))
+
+    def ping(self) -> str:
+        """Bind (if needed) and ask who we are; for ``flask portal check``."""
+        return self._call(lambda conn: conn.extend.standard.who_am_i() or "")
+
+
+def _close(conn: Connection) -> None:
+    try:
+        conn.unbind()
+    except ldap_errors.LDAPException as exc:
+        log.debug("closing a directory connection: %s", exc)

@@ -1,0 +1,168 @@
+"""Members' passwords and what the directory's password policy (ppolicy)
+knows about them: binds as the member, changes, resets, locks, expiry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ldap3 import Connection
+from ldap3.core import exceptions as ldap_errors
+
+from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
+from . import ppolicy
+from .connection import DirectoryConnection, eq
+from .errors import PasswordRefused, StateConflict, ValueExists
+from .mapping import Attr, AttributeMap, time_attr
+from .people import PERSON, PERSON_ATTRS, person_record
+from .records import PasswordState, Person
+
+# ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
+PERMANENT_LOCK = "000001010000Z"
+PASSWORD = AttributeMap(
+    changed_at=time_attr("pwdChangedTime"),
+    policy="pwdPolicySubentry",
+    locked_at=time_attr("pwdAccountLockedTime"),
+    lock="pwdAccountLockedTime",
+    expiry_notices=Attr("portalExpiryNotice", multi=True),
+    reset_nonce_hash="portalResetNonce",
+)
+POLICY = AttributeMap(max_age=Attr("pwdMaxAge", load=int, default=0))
+_STATE_FIELDS = ("changed_at", "policy", "locked_at", "expiry_notices", "reset_nonce_hash")
+PASSWORD_STATE_ATTRS = PASSWORD.names(*_STATE_FIELDS)
+
+
+@dataclass(frozen=True)
+class BindResult:
+    """A member's simple bind: did it succeed, and what the policy said."""
+    ok: bool
+    policy: ppolicy.PolicyResponse
+
+
+def _policy_response(result: dict | None) -> ppolicy.PolicyResponse:
+    control = ((result or {}).get("controls") or {}).get(ppolicy.OID) or {}
+    return ppolicy.decode(control.get("value"))
+
+
+def _raise_if_refused(result: dict) -> None:
+    if result.get("result", 0) == 0:
+        return
+    policy = _policy_response(result)
+    message = result.get("message") or result.get("description") or ""
+    reason = policy.error
+    if reason is None:
+        # slapd answers some refusals without a policy error.
+        lowered = message.lower()
+        if "history" in lowered or "not being changed" in lowered:
+            reason = "passwordInHistory"
+        elif "quality" in lowered:
+            reason = "insufficientPasswordQuality"
+        else:
+            reason = result.get("description") or "refused"
+    raise PasswordRefused(reason, message)
+
+
+class Passwords(DirectoryConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._policy_max_age: dict[str, int] = {}
+
+    def authenticate(self, account_name: str, password: str) -> BindResult:
+        """A simple bind as the member, as any collaborative service does it."""
+        if not ACCOUNT_NAME_RE.match(account_name or "") or not password:
+            return BindResult(False, ppolicy.PolicyResponse())
+        with self._as(self.person_dn(account_name), password) as conn:
+            ok = conn.bind(controls=[ppolicy.REQUEST_CONTROL])
+            return BindResult(bool(ok), _policy_response(conn.result))
+
+    def change_own_password(self, account_name: str, current: str, new: str) -> None:
+        """Password Modify (RFC 3062) bound as the member: slapd hashes the
+        password and applies the policy (quality, history). Raises
+        PasswordRefused."""
+        dn = self.person_dn(account_name)
+        with self._as(dn, current) as conn:
+            if not conn.bind(controls=[ppolicy.REQUEST_CONTROL]):
+                policy = _policy_response(conn.result)
+                raise PasswordRefused(policy.error or "invalidCredentials")
+            conn.extend.standard.modify_password(dn, current, new,
+                                                 controls=[ppolicy.REQUEST_CONTROL])
+            _raise_if_refused(conn.result)
+
+    def set_password(self, account_name: str, new: str) -> None:
+        """Password Modify by the portal (reset): policy and history apply,
+        a lockout ends. Raises PasswordRefused."""
+        dn = self.person_dn(account_name)
+
+        def run(conn: Connection) -> None:
+            try:
+                conn.extend.standard.modify_password(dn, None, new,
+                                                     controls=[ppolicy.REQUEST_CONTROL])
+            except ldap_errors.LDAPOperationResult:
+                pass  # the result (and its policy control) is read below
+            _raise_if_refused(conn.result)
+        self._call(run)
+
+    def lock_account(self, account_name: str) -> None:
+        """ppolicy's administrative lock: every bind fails, for every service."""
+        self._modify(self.person_dn(account_name), PASSWORD.replace(lock=PERMANENT_LOCK))
+
+    def unlock_account(self, account_name: str) -> None:
+        self._modify(self.person_dn(account_name), PASSWORD.replace(lock=None))
+
+    # -- the policy's state ----------------------------------------------------------------
+
+    def password_state(self, account_name: str) -> PasswordState | None:
+        entry = self._read(self.person_dn(account_name), PASSWORD_STATE_ATTRS)
+        return self._password_state(entry) if entry else None
+
+    def _password_state(self, entry: dict) -> PasswordState:
+        values = PASSWORD.read(entry, *_STATE_FIELDS)
+        policy = values.pop("policy") or self.default_policy_dn
+        return PasswordState(max_age_seconds=self.policy_max_age(policy),
+                             initial=policy.lower() == self.initial_policy_dn.lower(),
+                             **values)
+
+    def policy_max_age(self, policy_dn: str) -> int:
+        """pwdMaxAge of a policy entry in seconds (read once per process)."""
+        key = policy_dn.lower()
+        if key not in self._policy_max_age:
+            entry = self._read(policy_dn, POLICY.names())
+            self._policy_max_age[key] = POLICY.read(entry)["max_age"] if entry else 0
+        return self._policy_max_age[key]
+
+    def initial_password_period(self) -> timedelta:
+        """How long an initial password works: pwdMaxAge of the initial policy."""
+        return timedelta(seconds=self.policy_max_age(self.initial_policy_dn))
+
+    def active_members_with_password_state(self) -> list[tuple[Person, PasswordState]]:
+        """Every active member, paged (for the scheduled expiry warnings)."""
+        entries = self._paged_search(
+            self.people_dn,
+            f"(&(objectClass=portalMember){eq(PERSON['status'], MemberStatus.ACTIVE)})",
+            PERSON_ATTRS + PASSWORD_STATE_ATTRS)
+        return [(person_record(e), self._password_state(e)) for e in entries]
+
+    def start_password_cycle(self, account_name: str) -> None:
+        """A password was chosen: the default policy applies from now on and
+        the expiry warnings of the previous password are forgotten."""
+        self._modify(self.person_dn(account_name),
+                     PASSWORD.replace(policy=None, expiry_notices=()))
+
+    def set_reset_nonce(self, account_name: str, nonce_hash: str) -> None:
+        self._modify(self.person_dn(account_name), PASSWORD.replace(reset_nonce_hash=nonce_hash))
+
+    def consume_reset_nonce(self, account_name: str, nonce_hash: str) -> bool:
+        """Delete exactly this nonce: True for the one caller that did."""
+        try:
+            self._modify(self.person_dn(account_name),
+                         PASSWORD.delete(reset_nonce_hash=nonce_hash))
+            return True
+        except StateConflict:
+            return False
+
+    def add_expiry_notice(self, account_name: str, notice: str) -> bool:
+        """Record a sent warning; False when it was recorded already."""
+        try:
+            self._modify(self.person_dn(account_name), PASSWORD.add(expiry_notices=[notice]))
+            return True
+        except ValueExists:
+            return False

@@ -1,0 +1,170 @@
+"""Requests in ou=requests and their state changes. Every transition is a
+compare-and-swap on the status (and stage): of two concurrent deciders one
+wins, the other gets StateConflict."""
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+
+from ..vocabulary import ACCOUNT_NAME_RE, IR_STAGE, OPEN_STATUSES, RequestKind, RequestStatus
+from .connection import REQUEST_ID_RE, DirectoryConnection, any_of, eq
+from .errors import ConstraintViolation, ValueExists
+from .mapping import Attr, AttributeMap, int_attr, time_attr
+from .records import NewRequest, RequestRecord
+
+
+def _chain(value: str) -> tuple[str, ...]:
+    return tuple(value.split(","))
+
+
+REQUEST = AttributeMap(
+    request_id="portalRequestId",
+    account_name="uid",
+    status="portalRequestStatus",
+    given_name="givenName",
+    middle_name="portalMiddleName",
+    family_name="sn",
+    contact_mail="portalContactMail",
+    institution="portalHomeInstitution",
+    category="portalCategory",
+    collab_mail="portalCollabMail",
+    conditions_version="portalConditionsVersion",
+    submitted_at=time_attr("portalSubmittedAt"),
+    submitted_from="portalSubmittedFrom",
+    email_verified_at=time_attr("portalEmailVerifiedAt"),
+    decided_by="portalDecidedBy",
+    decided_at=time_attr("portalDecidedAt"),
+    decided_from="portalDecidedFrom",
+    decision_reason="portalDecisionReason",
+    # Stored as "account created" since registrations came first; it marks
+    # the completion of every kind.
+    completed_at=time_attr("portalAccountCreatedAt"),
+    audit=Attr("portalAuditEvent", multi=True),
+    password_hash=Attr("portalPasswordHash", raw=True),
+    previous_account="portalPreviousAccount",
+    kind=Attr("portalRequestType", default=RequestKind.REGISTRATION),
+    approval_chain=Attr("portalApprovalChain", load=_chain, dump=",".join,
+                        default=(IR_STAGE,)),
+    approval_stage=int_attr("portalApprovalStage", default=0),
+    stage_approvals=Attr("portalStageApproval", multi=True),
+    notified_stage=int_attr("portalNotifiedStage"),
+    target_group="portalTargetGroup",
+    cert_subject="portalCertSubject",
+    # Written, not part of the record.
+    object_classes=Attr("objectClass", multi=True),
+    display_name="cn",
+    name_key="portalNameKey",
+)
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name not in ("dn", "id"))
+_READ_FIELDS = ("request_id",) + tuple(f for f in _RECORD_FIELDS if f != "password_hash")
+REQUEST_ATTRS = REQUEST.names(*_READ_FIELDS)
+
+
+def request_record(entry: dict) -> RequestRecord:
+    values = REQUEST.read(entry, *_READ_FIELDS)
+    if "portalPasswordHash" in (entry.get("raw_attributes") or {}):
+        values["password_hash"] = REQUEST.read(entry, "password_hash")["password_hash"]
+    request_id = values.pop("request_id") or values["account_name"]
+    return RequestRecord(dn=entry["dn"], id=request_id, **values)
+
+
+class Requests(DirectoryConnection):
+    def add_request(self, new: NewRequest) -> str:
+        dn = self.request_dn(new.request_id or new.account_name)
+        self._add(dn, REQUEST.entry(
+            object_classes=["portalRequest"], account_name=new.account_name, kind=new.kind,
+            approval_chain=new.approval_chain, approval_stage=0, status=new.status,
+            given_name=new.given_name, family_name=new.family_name,
+            display_name=" ".join(p for p in (new.given_name, new.middle_name,
+                                              new.family_name) if p),
+            contact_mail=new.contact_mail, institution=new.institution,
+            category=new.category, collab_mail=new.collab_mail,
+            conditions_version=new.conditions_version, submitted_at=new.submitted_at,
+            submitted_from=new.submitted_from, password_hash=new.password_hash,
+            audit=[new.audit_event], middle_name=new.middle_name, name_key=new.name_key,
+            previous_account=new.previous_account, request_id=new.request_id,
+            target_group=new.target_group, cert_subject=new.cert_subject))
+        return dn
+
+    def request(self, request_id: str, with_password_hash: bool = False) -> RequestRecord | None:
+        if not (ACCOUNT_NAME_RE.match(request_id or "") or REQUEST_ID_RE.match(request_id or "")):
+            return None
+        attrs = REQUEST_ATTRS + (REQUEST.names("password_hash") if with_password_hash else [])
+        entry = self._read(self.request_dn(request_id), attrs)
+        return request_record(entry) if entry else None
+
+    def open_requests_for(self, account_name: str, kind: str) -> list[RequestRecord]:
+        """Undecided requests of one kind for an account."""
+        entries = self._search(self.requests_dn, (
+            f"(&(objectClass=portalRequest){eq(REQUEST['account_name'], account_name)}"
+            f"{eq(REQUEST['kind'], kind)}{any_of(REQUEST['status'], OPEN_STATUSES)})"),
+            REQUEST_ATTRS)
+        return [request_record(e) for e in entries]
+
+    def requests_with_status(self, status: str) -> list[RequestRecord]:
+        entries = self._search(
+            self.requests_dn, f"(&(objectClass=portalRequest){eq(REQUEST['status'], status)})",
+            REQUEST_ATTRS)
+        return [request_record(e) for e in entries]
+
+    # -- state changes -------------------------------------------------------------------
+
+    def record_address_confirmed(self, request_id: str, at: datetime, audit_event: str) -> None:
+        """pending-verification -> pending-approval (StateConflict if not)."""
+        self._modify(self.request_dn(request_id), {
+            **REQUEST.swap("status", RequestStatus.PENDING_VERIFICATION,
+                           RequestStatus.PENDING_APPROVAL),
+            **REQUEST.replace(email_verified_at=at), **REQUEST.add(audit=[audit_event])})
+
+    def record_stage_approved(self, request_id: str, stage: int, approver: str,
+                              audit_event: str) -> None:
+        """Stage ``stage`` approved by ``approver``: wait for the next one.
+        StateConflict when the request moved meanwhile (decided, or the
+        stage approved already)."""
+        self._modify(self.request_dn(request_id), {
+            **REQUEST.swap("approval_stage", stage, stage + 1),
+            # Deleting and adding the same value: the request must still be pending.
+            **REQUEST.swap("status", RequestStatus.PENDING_APPROVAL,
+                           RequestStatus.PENDING_APPROVAL),
+            **REQUEST.add(stage_approvals=[f"{stage}:{approver}"], audit=[audit_event])})
+
+    def record_decision(self, request_id: str, stage: int, outcome: RequestStatus, *,
+                        approver: str, approver_label: str, at: datetime, from_: str,
+                        audit_event: str, reason: str = "") -> None:
+        """The request is decided (approved at its last stage, or rejected)
+        at ``stage``; StateConflict when it was decided or moved on meanwhile.
+        A rejected request keeps no password hash."""
+        changes = {
+            **REQUEST.swap("status", RequestStatus.PENDING_APPROVAL, outcome),
+            # The same stage deleted and added: it must still wait for it.
+            **REQUEST.swap("approval_stage", stage, stage),
+            **REQUEST.replace(decided_by=approver_label, decided_at=at, decided_from=from_,
+                              decision_reason=reason or None),
+            **REQUEST.add(audit=[audit_event]),
+        }
+        if outcome == RequestStatus.APPROVED:
+            changes.update(REQUEST.add(stage_approvals=[f"{stage}:{approver}"]))
+        else:
+            changes.update(REQUEST.replace(password_hash=None))
+        self._modify(self.request_dn(request_id), changes)
+
+    def record_collab_mail(self, request_id: str, address: str) -> None:
+        self._modify(self.request_dn(request_id), REQUEST.replace(collab_mail=address))
+
+    def record_notified(self, request_id: str, stage: int, audit_event: str) -> None:
+        """The approvers of ``stage`` were asked (their mails queued)."""
+        self._modify(self.request_dn(request_id), {
+            **REQUEST.replace(notified_stage=stage), **REQUEST.add(audit=[audit_event])})
+
+    def claim_completion(self, request_id: str, at: datetime, audit_event: str) -> bool:
+        """Mark an approved request as carried out, once: True for the one
+        caller whose modify set the mark (it then sends the mail); the
+        request's password hash goes with it."""
+        try:
+            self._modify(self.request_dn(request_id), {
+                **REQUEST.add(completed_at=at), **REQUEST.replace(password_hash=None),
+                **REQUEST.add(audit=[audit_event])})
+            return True
+        except (ConstraintViolation, ValueExists):
+            return False
+

@@ -1,0 +1,1 @@
+"""The web layer: what only a web process needs (errors, headers, sessions, URLs)."""

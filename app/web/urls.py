@@ -1,0 +1,27 @@
+"""The one place that maps link purposes and pages to the views serving
+them. URLs in mail are built from PORTAL_BASE_URL, never the Host header."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, url_for
+
+from ..services.links import Page, ReactivationLink, ResetLink, ReviewLink, VerifyLink
+
+ENDPOINTS: dict[Any, str] = {
+    VerifyLink: "registration.verify",
+    ReviewLink: "review.review",
+    ResetLink: "account.reset_password",
+    ReactivationLink: "reactivation.confirm",
+    Page.PASSWORD_RESET: "account.request_reset",
+    Page.REACTIVATION: "reactivation.start",
+}
+
+
+def url_builder(app: Flask, base_url: str):
+    """(link type or page, token) -> absolute URL under ``base_url``."""
+    def build(target: Any, token: str | None) -> str:
+        values = {"token": token} if token is not None else {}
+        with app.test_request_context(base_url=base_url):
+            return url_for(ENDPOINTS[target], _external=True, **values)
+    return build
