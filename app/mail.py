@@ -6,12 +6,12 @@ import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from flask import current_app
 import flask_mail
 from flask_mail import Message
 
+from .clock import Clock, utcnow
 from .directory import Directory, DirectoryError, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,10 @@ def _render_blocks(template_name: str, context: dict) -> tuple[str, str]:
 
 
 class Mailer:
-    def __init__(self, directory: Directory, sender: str):
+    def __init__(self, directory: Directory, sender: str, clock: Clock = utcnow):
         self._directory = directory
         self._sender = sender
+        self._clock = clock
 
     def compose(self, template: str, recipients: list[str], **context) -> Message:
         """``templates/mail/<template>.txt`` (subject and text) and ``.html``."""
@@ -87,7 +88,7 @@ class Mailer:
         entry = OutboxMessage(
             id=secrets.token_hex(12), message=message.as_bytes(),
             recipients=tuple(message.send_to), attempts=1, last_error=error,
-            queued_at=datetime.now(timezone.utc),
+            queued_at=self._clock(),
         )
         # If the directory is down too the caller gets the error: never
         # pretend a message is on its way when it is not.
