@@ -31,7 +31,6 @@ from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
 from .services.registration import RegistrationService
 from .services.addresses import CollaborationAddresses
 from .services.links import Links
-from .vocabulary import RequestKind
 from .web.urls import url_builder
 from .settings import ROOT, Settings, load_settings
 from .vocabulary import MemberStatus, RequestKind, RequestStatus

@@ -5,6 +5,7 @@ from .errors import (
 )
 from .gateway import Directory
 from .passwords import BindResult
+from .requests import later_request_id
 from .records import (
     EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person,
     RequestRecord,
@@ -14,5 +15,5 @@ __all__ = [
     "BindResult", "Directory", "DirectoryError", "DirectoryUnavailable", "EarlierRecord",
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
-    "escape_filter_value", "ldap_time", "parse_ldap_time",
+    "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
 ]

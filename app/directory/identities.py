@@ -37,7 +37,8 @@ class Identities(DirectoryConnection):
         held = {u.lower() for e in entries for u in e["attributes"].get(uid) or []}
         return held & set(names)
 
-    def mail_addresses_in_use(self, addresses: Iterable[str], exclude_account: str = "") -> set[str]:
+    def mail_addresses_in_use(self, addresses: Iterable[str],
+                              exclude_account: str = "") -> set[str]:
         """Which collaboration addresses are taken by members or open/approved
         requests (other than those of ``exclude_account``)."""
         addresses = sorted({a.lower() for a in addresses if a})

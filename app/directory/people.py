@@ -140,10 +140,10 @@ class People(DirectoryConnection):
             **PERSON.swap("status", expected, new), **PERSON.add(audit=[audit_event])})
 
     def members_due_to_expire(self, now: datetime) -> list[Person]:
-        entries = self._search(
-            self.people_dn, f"(&(objectClass=portalMember){eq(PERSON['status'], MemberStatus.ACTIVE)}"
-            f"({PERSON['member_until']}<={PERSON.fields['member_until'].dump(now)}))",
-            PERSON_ATTRS)
+        active = eq(PERSON["status"], MemberStatus.ACTIVE)
+        due = f"({PERSON['member_until']}<={PERSON.fields['member_until'].dump(now)})"
+        entries = self._search(self.people_dn, f"(&(objectClass=portalMember){active}{due})",
+                               PERSON_ATTRS)
         return [person_record(e) for e in entries]
 
     def set_home_institution(self, account_name: str, institution: str,

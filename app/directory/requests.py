@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 
 from ..vocabulary import ACCOUNT_NAME_RE, IR_STAGE, OPEN_STATUSES, RequestKind, RequestStatus
-from .connection import REQUEST_ID_RE, DirectoryConnection, any_of, eq
+from .connection import REQUEST_ID_RE, DirectoryConnection, any_of, eq, ldap_time
 from .errors import ConstraintViolation, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .records import NewRequest, RequestRecord
@@ -58,6 +58,11 @@ REQUEST = AttributeMap(
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name not in ("dn", "id"))
 _READ_FIELDS = ("request_id",) + tuple(f for f in _RECORD_FIELDS if f != "password_hash")
 REQUEST_ATTRS = REQUEST.names(*_READ_FIELDS)
+
+
+def later_request_id(account_name: str, at: datetime) -> str:
+    """The id of a request other than a registration: <account>-<yyyymmddhhmmss>."""
+    return f"{account_name}-{ldap_time(at)[:14]}"
 
 
 def request_record(entry: dict) -> RequestRecord:

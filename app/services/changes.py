@@ -5,7 +5,9 @@ approved one."""
 from __future__ import annotations
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Person, RequestRecord, ldap_time
+from ..directory import (
+    Directory, EntryExists, NewRequest, Person, RequestRecord, later_request_id,
+)
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus, group_stage
@@ -43,7 +45,7 @@ class MembershipChanges:
             submitted_from=actor.address, status=RequestStatus.PENDING_APPROVAL,
             audit_event=audit_event(f"request.{kind}-submitted", actor, now,
                                     group=target_group, institution=institution),
-            password_hash=b"", kind=kind, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
+            password_hash=b"", kind=kind, request_id=later_request_id(person.account_name, now),
             approval_chain=chain, target_group=target_group,
         )
         try:
@@ -80,7 +82,8 @@ class MembershipChanges:
             raise ChangeRefused("Only active members can move.")
         if institution_id == person.institution:
             raise ChangeRefused("This is your home institution already.")
-        request = self._file(person, RequestKind.INSTITUTION_CHANGE, institution_id, (IR_STAGE,), actor)
+        request = self._file(person, RequestKind.INSTITUTION_CHANGE, institution_id,
+                             (IR_STAGE,), actor)
         self._reviewers.notify(request)
         self._reviewers.notify_objection(request, person.institution)
         return request

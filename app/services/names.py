@@ -59,7 +59,8 @@ def name_problem(text: str) -> str | None:
     for char in text:
         if char.isdigit():
             return "names cannot contain digits"
-        if not (char.isalpha() or unicodedata.category(char).startswith("M") or char in _NAME_PUNCTUATION):
+        mark = unicodedata.category(char).startswith("M")
+        if not (char.isalpha() or mark or char in _NAME_PUNCTUATION):
             return "names can contain letters, spaces, hyphens, apostrophes and dots only"
     if text and not any(c.isalpha() for c in text):
         return "a name needs at least one letter"

@@ -8,7 +8,9 @@ import secrets
 from typing import Callable
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Person, RequestRecord, ldap_time
+from ..directory import (
+    Directory, EntryExists, NewRequest, Person, RequestRecord, later_request_id,
+)
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import REACTIVATION_ELIGIBLE, RequestKind, RequestStatus
@@ -61,7 +63,8 @@ class ReactivationService:
         if person is None or person.status != link.status or \
                 person.status not in REACTIVATION_ELIGIBLE:
             raise LinkInvalid("not (or no longer) eligible")
-        open_requests = self._directory.open_requests_for(person.account_name, RequestKind.REACTIVATION)
+        open_requests = self._directory.open_requests_for(person.account_name,
+                                                          RequestKind.REACTIVATION)
         if open_requests:
             raise AlreadyDone(open_requests[0])
         return person, link.institution
@@ -84,7 +87,8 @@ class ReactivationService:
             audit_event=audit_event("request.reactivation-submitted", actor, now,
                                     institution=institution),
             password_hash=b"", name_key=names.person_key(given, family),
-            kind=RequestKind.REACTIVATION, request_id=f"{person.account_name}-{ldap_time(now)[:14]}",
+            kind=RequestKind.REACTIVATION,
+            request_id=later_request_id(person.account_name, now),
             approval_chain=self._settings.approval_chain(category),
         )
         try:
