@@ -12,8 +12,15 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from app.services import tokens
-from conftest import (
-    PEOPLE, STRONG_PASSWORD, csrf_token, form_errors, links_in, local_path, mails_to, read_entry,
+from helpers import (
+    PEOPLE,
+    STRONG_PASSWORD,
+    csrf_token,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    read_entry,
 )
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REQUESTS, csrf_token, form_errors, post_registration, valid_form
+from helpers import REQUESTS, csrf_token, form_errors, post_registration, valid_form
 
 
 def _requests(root) -> list:

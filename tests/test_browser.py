@@ -12,8 +12,15 @@ import ldap3
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import (
-    PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in, mails_to, read_entry,
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    csrf_token,
+    form_errors,
+    links_in,
+    mails_to,
+    read_entry,
 )
 
 pytestmark = pytest.mark.browser

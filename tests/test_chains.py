@@ -4,7 +4,7 @@ from __future__ import annotations
 from itsdangerous import URLSafeTimedSerializer
 
 from app.services import tokens
-from conftest import PEOPLE, REQUESTS, csrf_token, links_in, local_path, mails_to, read_entry
+from helpers import PEOPLE, REQUESTS, csrf_token, links_in, local_path, mails_to, read_entry
 
 IB_MEMBER = "giulia.rossi@infn.example"  # irinfn is in cn=ib (demo data)
 DN = f"uid=tiijima,{PEOPLE}"

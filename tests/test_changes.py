@@ -6,8 +6,14 @@ import json
 import ldap3
 import pytest
 
-from conftest import (
-    PEOPLE, STRONG_PASSWORD, csrf_token, links_in, local_path, mails_to, read_entry,
+from helpers import (
+    PEOPLE,
+    STRONG_PASSWORD,
+    csrf_token,
+    links_in,
+    local_path,
+    mails_to,
+    read_entry,
 )
 
 DN = f"uid=tiijima,{PEOPLE}"

@@ -5,7 +5,7 @@ import json
 
 from app import create_app
 from app.settings import DEFAULT_COLLABORATION_FILE
-from conftest import PEOPLE, STRONG_PASSWORD, csrf_token, form_errors, portal_environment, read_entry
+from helpers import PEOPLE, STRONG_PASSWORD, csrf_token, form_errors, portal_environment, read_entry
 
 DN = f"uid=tiijima,{PEOPLE}"
 NEW_PASSWORD = "Copper-meadow-violin-73"

@@ -10,9 +10,19 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from app.services import tokens
-from conftest import (
-    MAIN_GROUP, PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in,
-    local_path, mails_to, post_registration, read_entry, valid_form,
+from helpers import (
+    MAIN_GROUP,
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    csrf_token,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    post_registration,
+    read_entry,
+    valid_form,
 )
 
 

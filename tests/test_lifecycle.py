@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import ldap3
 import pytest
 
-from conftest import MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, mails_to, read_entry
+from helpers import MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, mails_to, read_entry
 
 DN = f"uid=tiijima,{PEOPLE}"
 CONTACT = "toru.iijima@kek.example"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import string
 import threading
 import time
@@ -11,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, links_in, read_entry, valid_form
+from helpers import PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, links_in, read_entry, valid_form
 
 
 class Browser:
@@ -169,7 +170,6 @@ def test_logs_hold_no_passwords_or_tokens(gunicorn, smtp, root):
 
 
 def test_app_logs_are_json_lines_with_request_ids(gunicorn, smtp, root):
-    import json
     browser = Browser(gunicorn.url)
     _, html = browser.get("/login")
     browser.post("/login", {"csrf_token": csrf_token(html), "account_name": "irkek",

@@ -7,9 +7,16 @@ import time
 import ldap3
 import pytest
 
-from conftest import (
-    MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, links_in, local_path, mails_to,
-    post_registration, read_entry,
+from helpers import (
+    MAIN_GROUP,
+    PEOPLE,
+    STRONG_PASSWORD,
+    csrf_token,
+    links_in,
+    local_path,
+    mails_to,
+    post_registration,
+    read_entry,
 )
 
 DN = f"uid=tiijima,{PEOPLE}"

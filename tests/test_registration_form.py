@@ -7,11 +7,16 @@ import re
 
 import pytest
 
-from conftest import (
-    PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, post_registration, read_entry,
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    csrf_token,
+    form_errors,
+    post_registration,
+    read_entry,
     valid_form,
 )
-
 
 # -- helpers ------------------------------------------------------------------------------
 

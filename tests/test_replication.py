@@ -12,7 +12,16 @@ import pytest
 
 from app import create_app
 from app.devstack.slapd import SlapdProcess, SlapdSettings, free_port
-from conftest import BASE_DN, PEOPLE, REQUESTS, csrf_token, links_in, local_path, portal_environment, valid_form
+from helpers import (
+    BASE_DN,
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    links_in,
+    local_path,
+    portal_environment,
+    valid_form,
+)
 
 
 @pytest.fixture

@@ -10,8 +10,15 @@ from itsdangerous import URLSafeTimedSerializer
 from app.directory import DirectoryUnavailable
 from app.services import tokens
 from app.services.audit import Actor
-from conftest import (
-    PEOPLE, STRONG_PASSWORD, csrf_token, links_in, local_path, mails_to, read_entry,
+from helpers import (
+    PEOPLE,
+    STRONG_PASSWORD,
+    csrf_token,
+    links_in,
+    local_path,
+    mails_to,
+    post_registration,
+    read_entry,
 )
 
 
@@ -46,7 +53,6 @@ def test_approvers_never_asked_are_asked_by_complete_approvals(app, client, smtp
     def fail(request):
         raise DirectoryUnavailable("down")
     portal.reviewers.notify = fail
-    from conftest import post_registration
     post_registration(client)
     path = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[-1])[0])
     html = client.get(path).get_data(as_text=True)

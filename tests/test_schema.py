@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.devstack.slapd import SCHEMA_DIR, slaptest_schema
+from app.devstack.slapd import SCHEMA_DIR, schema_as_ldif, slaptest_schema
 
 SCHEMA = SCHEMA_DIR / "portal.schema"
 LDIF = SCHEMA_DIR / "portal.ldif"
@@ -118,5 +118,4 @@ def test_a_broken_ldif_file_fails_slaptest(tmp_path, breakage):
 def test_the_ldif_is_the_schema_converted(tmp_path):
     """portal.ldif is what slaptest makes of portal.schema (regenerate with
     `python -m app.devstack schema-ldif`)."""
-    from app.devstack.slapd import schema_as_ldif
     assert LDIF.read_text() == schema_as_ldif(SCHEMA, tmp_path)

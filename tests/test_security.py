@@ -9,10 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.operation.search import MATCH_EQUAL, ROOT, parse_filter
 
+from app import create_app
 from app.directory.gateway import escape_filter_value
-from conftest import (
-    BASE_DN, PEOPLE, REQUESTS, csrf_token, form_errors, links_in, local_path, mails_to,
-    post_registration, read_entry,
+from helpers import (
+    BASE_DN,
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    portal_environment,
+    post_registration,
+    read_entry,
 )
 
 INJECTIONS = [
@@ -180,8 +190,6 @@ def test_the_service_account_cannot_change_the_directory_configuration(slapd):
 
 
 def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
-    from app import create_app
-    from conftest import portal_environment
     production = create_app(portal_environment(
         slapd, smtp, PORTAL_ENV="production", PORTAL_BASE_URL="https://members.example.org",
         PORTAL_SECRET_KEY="p" * 48))
