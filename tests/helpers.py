@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from pathlib import Path
 
 import ldap3
@@ -89,6 +90,30 @@ def local_path(url: str) -> str:
 
 def mails_to(smtp, address: str) -> list:
     return [m for m in smtp.messages if address in str(m["To"])]
+
+
+def wait_until(condition, timeout: float = 5, message: str = "the condition never held"):
+    """Poll ``condition`` until it returns something true (returned) or fail
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)
+
+
+def mails_with(smtp, subject_part: str, before: int = 0) -> list:
+    """The mails since the ``before``-th whose subject contains ``subject_part``."""
+    return [m for m in smtp.messages[before:] if subject_part in str(m["Subject"])]
+
+
+def wait_for_mail(smtp, subject_part: str, before: int = 0, timeout: float = 5):
+    """The newest mail since the ``before``-th with ``subject_part`` in its
+    subject, once it has arrived."""
+    return wait_until(lambda: mails_with(smtp, subject_part, before), timeout,
+                      f"no mail with {subject_part!r}")[-1]
 
 
 # -- the directory ----------------------------------------------------------------------------
