@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 
 import ldap3
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_DN = "dc=example,dc=org"
@@ -15,7 +17,8 @@ PEOPLE = f"ou=people,{BASE_DN}"
 REQUESTS = f"ou=requests,{BASE_DN}"
 MAIN_GROUP = f"cn=members,ou=groups,{BASE_DN}"
 URL_RE = re.compile(r"https?://[^\s<>\"]+")
-STRONG_PASSWORD = "Glacier-lantern-orbit-42"
+STRONG_PASSWORD = "Glacier-lantern-orbit-42"  # the registration's (initial) password
+NEW_PASSWORD = "Copper-meadow-violin-73"      # the one a member chooses at first login
 
 
 def root_connection(slapd) -> ldap3.Connection:
@@ -77,6 +80,57 @@ def post_registration(client, **changes):
                                           **valid_form(**changes)})
 
 
+def decide(client, path: str, decision: str = "approve", reason: str = ""):
+    """Open a review (or objection) link and post a decision from its page."""
+    html = client.get(path).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
+                                   "reason": reason})
+
+
+def login(client, account_name: str = "tiijima", password: str = STRONG_PASSWORD, **kwargs):
+    html = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"csrf_token": csrf_token(html),
+                                       "account_name": account_name, "password": password},
+                       **kwargs)
+
+
+def change_password(client, current: str, new: str, confirm: str | None = None):
+    html = client.get("/account/password").get_data(as_text=True)
+    return client.post("/account/password", data={
+        "csrf_token": csrf_token(html), "current_password": current, "password": new,
+        "password_confirm": confirm if confirm is not None else new})
+
+
+def forge_link(app, purpose: str, payload: dict, age_seconds: int = 0) -> str:
+    """A link token signed with the app's key as the portal issues it, made
+    ``age_seconds`` ago."""
+    class AgedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age_seconds
+
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{purpose}",
+                                  signer=AgedSigner).dumps(payload)
+
+
+def race(count: int, action) -> list:
+    """Run ``action(n, None)`` in ``count`` threads to prepare, then, all at
+    once, ``action(n, prepared)``; the second results, in finishing order."""
+    results: list = []
+    barrier = threading.Barrier(count)
+
+    def run(n):
+        prepared = action(n, None)
+        barrier.wait()
+        results.append(action(n, prepared))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 # -- mail -------------------------------------------------------------------------------------
 
 def links_in(message) -> list[str]:
@@ -117,6 +171,14 @@ def wait_for_mail(smtp, subject_part: str, before: int = 0, timeout: float = 5):
 
 
 # -- the directory ----------------------------------------------------------------------------
+
+def binds(slapd, dn: str, password: str) -> bool:
+    """Does a simple bind succeed, as another service of the collaboration does it?"""
+    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), dn, password)
+    ok = conn.bind()
+    conn.unbind()
+    return ok
+
 
 def read_entry(conn: ldap3.Connection, dn: str, attributes=("*", "+")):
     try:

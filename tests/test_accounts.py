@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import re
 import statistics
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 import ldap3
-import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from app.services import tokens
 from helpers import (
+    NEW_PASSWORD,
     PEOPLE,
     STRONG_PASSWORD,
+    binds,
+    change_password,
     csrf_token,
+    forge_link,
     form_errors,
     links_in,
     local_path,
+    login,
     mails_to,
     mails_with,
+    race,
     read_entry,
     wait_for_mail,
     wait_until,
@@ -29,38 +33,7 @@ from helpers import (
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"
 CONTACT = "toru.iijima@kek.example"
-NEW_PASSWORD = "Copper-meadow-violin-73"
 RELAX = ("1.3.6.1.4.1.4203.666.5.12", True, None)
-
-
-@pytest.fixture
-def member(client, register_and_verify):
-    """An approved member 'tiijima' with the initial password STRONG_PASSWORD."""
-    review_path = register_and_verify()
-    html = client.get(review_path).get_data(as_text=True)
-    client.post(review_path, data={"csrf_token": csrf_token(html), "decision": "approve"})
-    return "tiijima"
-
-
-def bind(slapd, password, dn=MEMBER_DN) -> bool:
-    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), dn, password)
-    ok = conn.bind()
-    conn.unbind()
-    return ok
-
-
-def login(client, account_name="tiijima", password=STRONG_PASSWORD, **kwargs):
-    html = client.get("/login").get_data(as_text=True)
-    return client.post("/login", data={"csrf_token": csrf_token(html),
-                                       "account_name": account_name, "password": password},
-                       **kwargs)
-
-
-def change_password(client, current, new, confirm=None):
-    html = client.get("/account/password").get_data(as_text=True)
-    return client.post("/account/password", data={
-        "csrf_token": csrf_token(html), "current_password": current, "password": new,
-        "password_confirm": confirm if confirm is not None else new})
 
 
 def age_password(root, days: float, dn=MEMBER_DN) -> None:
@@ -92,7 +65,7 @@ def test_initial_password_leads_straight_to_the_change_page(client, member, root
     assert response.status_code == 302 and response.headers["Location"].endswith("/account")
     person = read_entry(root, MEMBER_DN)
     assert "pwdPolicySubentry" not in person.entry_attributes  # default policy from now on
-    assert bind(slapd, NEW_PASSWORD) and not bind(slapd, STRONG_PASSWORD)
+    assert binds(slapd, MEMBER_DN, NEW_PASSWORD) and not binds(slapd, MEMBER_DN, STRONG_PASSWORD)
     [mail] = [m for m in mails_to(smtp, CONTACT) if "password was changed" in m["Subject"]]
     assert NEW_PASSWORD not in mail.as_string()
 
@@ -182,15 +155,15 @@ def test_repeated_failed_logins_are_throttled_per_account(client, member):
 def test_directory_lockout_applies_and_a_reset_unlocks(client, member, slapd, smtp):
     logged_in_member(client, member)
     for _ in range(10):  # another service's failed binds
-        assert not bind(slapd, "Wrong-password-0")
-    assert not bind(slapd, NEW_PASSWORD)  # locked even with the right password
+        assert not binds(slapd, MEMBER_DN, "Wrong-password-0")
+    assert not binds(slapd, MEMBER_DN, NEW_PASSWORD)  # locked even with the right password
     client.post("/logout", data={"csrf_token": csrf_token(client.get("/account").get_data(as_text=True))})
     page = login(client, password=NEW_PASSWORD).get_data(as_text=True)
     assert "The account name or password is not right." in page
     assert "a password reset unlocks it" in page
     reset_path = request_reset_link(client, smtp, "tiijima")
     set_password_via_link(client, reset_path, "Harbour-lantern-quartz-58")
-    assert bind(slapd, "Harbour-lantern-quartz-58")
+    assert binds(slapd, MEMBER_DN, "Harbour-lantern-quartz-58")
 
 
 # -- password change ----------------------------------------------------------------------------
@@ -211,7 +184,7 @@ def test_password_change_rules(client, member, slapd):
         assert response.status_code == 200, (new, message)
         assert any(message in e for e in form_errors(response.get_data(as_text=True))), \
             (new, form_errors(response.get_data(as_text=True)))
-        assert bind(slapd, NEW_PASSWORD)
+        assert binds(slapd, MEMBER_DN, NEW_PASSWORD)
     response = change_password(client, NEW_PASSWORD, "Velvet-harbour-tide-31", "Velvet-harbour-tide-32")
     assert "The two passwords are not the same." in form_errors(response.get_data(as_text=True))
 
@@ -219,11 +192,11 @@ def test_password_change_rules(client, member, slapd):
 # -- initial deadline and expiry, as other services see them -------------------------------
 
 def test_initial_password_stops_working_after_the_deadline(client, member, root, slapd):
-    assert bind(slapd, STRONG_PASSWORD)
+    assert binds(slapd, MEMBER_DN, STRONG_PASSWORD)
     age_password(root, 4.9)
-    assert bind(slapd, STRONG_PASSWORD)  # still within the 5 days
+    assert binds(slapd, MEMBER_DN, STRONG_PASSWORD)  # still within the 5 days
     age_password(root, 0.2)
-    assert not bind(slapd, STRONG_PASSWORD)
+    assert not binds(slapd, MEMBER_DN, STRONG_PASSWORD)
     page = login(client).get_data(as_text=True)
     assert "Your initial password has expired" in page
     # With a wrong password nothing is revealed.
@@ -234,15 +207,15 @@ def test_initial_password_stops_working_after_the_deadline(client, member, root,
 def test_password_expires_after_180_days_and_the_reset_renews_it(client, member, root, slapd, smtp):
     logged_in_member(client, member)
     age_password(root, 179)
-    assert bind(slapd, NEW_PASSWORD)
+    assert binds(slapd, MEMBER_DN, NEW_PASSWORD)
     age_password(root, 2)
-    assert not bind(slapd, NEW_PASSWORD)
+    assert not binds(slapd, MEMBER_DN, NEW_PASSWORD)
     client.post("/logout", data={"csrf_token": csrf_token(client.get("/account").get_data(as_text=True))})
     page = login(client, password=NEW_PASSWORD).get_data(as_text=True)
     assert "Your password has expired" in page and "/password/reset" in page
     reset_path = request_reset_link(client, smtp, CONTACT)
     set_password_via_link(client, reset_path, "Harbour-lantern-quartz-58")
-    assert bind(slapd, "Harbour-lantern-quartz-58")
+    assert binds(slapd, MEMBER_DN, "Harbour-lantern-quartz-58")
     assert login(client, password="Harbour-lantern-quartz-58").headers["Location"].endswith("/account")
 
 
@@ -285,10 +258,10 @@ def test_reset_link_works_once_and_get_changes_nothing(client, member, slapd, sm
     path = request_reset_link(client, smtp, "tiijima")
     for _ in range(2):
         assert client.get(path, headers={"User-Agent": "Mail-Scanner"}).status_code == 200
-    assert bind(slapd, STRONG_PASSWORD)
+    assert binds(slapd, MEMBER_DN, STRONG_PASSWORD)
     response = set_password_via_link(client, path, "Harbour-lantern-quartz-58")
     assert "Your new password is set" in response.get_data(as_text=True)
-    assert bind(slapd, "Harbour-lantern-quartz-58") and not bind(slapd, STRONG_PASSWORD)
+    assert binds(slapd, MEMBER_DN, "Harbour-lantern-quartz-58") and not binds(slapd, MEMBER_DN, STRONG_PASSWORD)
     assert client.get(path).status_code == 404  # replay refused
     [done] = [m for m in mails_to(smtp, CONTACT) if "password was reset" in m["Subject"]]
     assert "Harbour-lantern-quartz-58" not in done.as_string()
@@ -318,35 +291,24 @@ def test_expired_reset_link_is_refused(app, client, member, smtp):
     token = path.rsplit("/", 1)[1]
     payload = URLSafeTimedSerializer(app.config["SECRET_KEY"],
                                      salt=f"portal.link.{tokens.RESET_PASSWORD}").loads(token)
-
-    class AnHourAgo(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - 3601
-
-    old = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{tokens.RESET_PASSWORD}",
-                                 signer=AnHourAgo).dumps(payload)
+    old = forge_link(app, tokens.RESET_PASSWORD, payload, age_seconds=3601)
     assert client.get(f"/password/reset/{old}").status_code == 410
     assert client.get(path).status_code == 200
 
 
 def test_concurrent_posts_of_one_reset_link_set_the_password_once(app, member, smtp, client):
     path = request_reset_link(client, smtp, "tiijima")
-    results = []
 
-    def post(n):
-        c = app.test_client()
-        html = c.get(path).get_data(as_text=True)
-        barrier.wait()
-        r = c.post(path, data={"csrf_token": csrf_token(html), "password": f"Harbour-lantern-{n}-quartz",
-                               "password_confirm": f"Harbour-lantern-{n}-quartz"})
-        results.append(r.status_code)
+    def post(n, prepared):
+        if prepared is None:
+            c = app.test_client()
+            return c, csrf_token(c.get(path).get_data(as_text=True))
+        c, token = prepared
+        password = f"Harbour-lantern-{n}-quartz"
+        return c.post(path, data={"csrf_token": token, "password": password,
+                                  "password_confirm": password}).status_code
 
-    barrier = threading.Barrier(10)
-    threads = [threading.Thread(target=post, args=(n,)) for n in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(10, post)
     assert results.count(200) == 1 and results.count(404) == 9, results
     assert len([m for m in smtp.messages if "password was reset" in m["Subject"]]) == 1
 

@@ -1,19 +1,21 @@
 """Approval chains by category: IR first, then the institutional board."""
 from __future__ import annotations
 
-from itsdangerous import URLSafeTimedSerializer
-
 from app.services import tokens
-from helpers import PEOPLE, REQUESTS, csrf_token, links_in, local_path, mails_to, read_entry
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    decide,
+    forge_link,
+    links_in,
+    local_path,
+    mails_to,
+    read_entry,
+)
 
 IB_MEMBER = "giulia.rossi@infn.example"  # irinfn is in cn=ib (demo data)
 DN = f"uid=tiijima,{PEOPLE}"
-
-
-def decide(client, path, decision="approve", reason=""):
-    html = client.get(path).get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
-                                   "reason": reason})
 
 
 def review_link(smtp, address):
@@ -61,13 +63,11 @@ def test_a_rejection_at_any_stage_ends_it(client, register_and_verify, root, smt
 
 def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify, root, smtp):
     ir_path = register_and_verify(category="physicist-permanent")
-    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"],
-                                        salt=f"portal.link.{tokens.REVIEW_REQUEST}")
     # The KEK IR is not on the board; the board member is not KEK's IR.
     for payload in ({"r": "tiijima", "ir": "irkek", "st": 1},
                     {"r": "tiijima", "ir": "irinfn", "st": 0},
                     {"r": "tiijima", "ir": "irkek", "st": 7}):
-        status = client.get(f"/review/{serializer.dumps(payload)}").status_code
+        status = client.get(f"/review/{forge_link(app, tokens.REVIEW_REQUEST, payload)}").status_code
         assert status in (403, 404), (payload, status)
     decide(client, ir_path)
     # The IR's own (stage 0) link cannot decide stage 1.

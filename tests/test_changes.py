@@ -7,11 +7,15 @@ import ldap3
 import pytest
 
 from helpers import (
+    NEW_PASSWORD,
     PEOPLE,
     STRONG_PASSWORD,
+    change_password,
     csrf_token,
+    decide,
     links_in,
     local_path,
+    login,
     mails_to,
     read_entry,
 )
@@ -19,22 +23,13 @@ from helpers import (
 DN = f"uid=tiijima,{PEOPLE}"
 NAF = "cn=naf,ou=groups,dc=example,dc=org"
 MANAGER = "anna.schmidt@desy.example"     # irdesy is in cn=naf-managers
-NEW_PASSWORD = "Copper-meadow-violin-73"
 
 
 @pytest.fixture
-def member(client, register_and_verify):
-    review = register_and_verify()  # a KEK member
-    html = client.get(review).get_data(as_text=True)
-    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
-    html = client.get("/login").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf_token(html), "account_name": "tiijima",
-                                "password": STRONG_PASSWORD})
-    html = client.get("/account/password").get_data(as_text=True)
-    client.post("/account/password", data={"csrf_token": csrf_token(html),
-                                            "current_password": STRONG_PASSWORD,
-                                            "password": NEW_PASSWORD,
-                                            "password_confirm": NEW_PASSWORD})
+def logged_in(client, member):
+    """The KEK member logged in with a password of their own."""
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
     return client
 
 
@@ -43,18 +38,12 @@ def post_from_account(client, path, **data):
     return client.post(path, data={"csrf_token": csrf_token(html), **data})
 
 
-def decide(client, path, decision="approve", reason=""):
-    html = client.get(path).get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
-                                   "reason": reason})
-
-
 def member_of(root) -> tuple:
     root.search(DN, "(objectClass=*)", ldap3.BASE, attributes=["memberOf"])
     return tuple(root.entries[0].memberOf.values) if "memberOf" in root.entries[0] else ()
 
 
-def test_group_application_approved_and_left(member, root, smtp, client):
+def test_group_application_approved_and_left(logged_in, root, smtp, client):
     assert "Apply to join" in client.get("/account").get_data(as_text=True)
     post_from_account(client, "/account/groups/naf/apply")
     assert "your application waits" in client.get("/account").get_data(as_text=True)
@@ -76,7 +65,7 @@ def test_group_application_approved_and_left(member, root, smtp, client):
     assert "member.joined-group" in actions and "member.left-group" in actions
 
 
-def test_group_application_rejected_with_reason(member, root, smtp, client):
+def test_group_application_rejected_with_reason(logged_in, root, smtp, client):
     post_from_account(client, "/account/groups/naf/apply")
     [mail] = [m for m in mails_to(smtp, MANAGER) if "applies to join" in m["Subject"]]
     decide(client, local_path(links_in(mail)[0]), "reject", "Quota exhausted")
@@ -86,12 +75,12 @@ def test_group_application_rejected_with_reason(member, root, smtp, client):
     assert "join the group naf" in body and "Quota exhausted" in body
 
 
-def test_unknown_groups_cannot_be_applied_for(member, client, root):
+def test_unknown_groups_cannot_be_applied_for(logged_in, client, root):
     response = post_from_account(client, "/account/groups/members/apply")
     assert "no such group" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
-def test_institution_move_approved_by_the_new_ir(member, root, smtp, client):
+def test_institution_move_approved_by_the_new_ir(logged_in, root, smtp, client):
     post_from_account(client, "/account/institution", institution="desy")
     [ask] = [m for m in mails_to(smtp, "anna.schmidt@desy.example")
              if "asks to move to Deutsches" in m["Subject"]]
@@ -113,7 +102,7 @@ def test_institution_move_approved_by_the_new_ir(member, root, smtp, client):
     assert [m for m in mails_to(smtp, "toru.iijima@kek.example") if "home institution is now" in m["Subject"]]
 
 
-def test_the_old_ir_can_object(member, root, smtp, client):
+def test_the_old_ir_can_object(logged_in, root, smtp, client):
     post_from_account(client, "/account/institution", institution="infn")
     notice = [m for m in mails_to(smtp, "toru.sato@kek.example") if "asks to move" in m["Subject"]][0]
     decide(client, local_path(links_in(notice)[0]), "reject", "Still under contract with us")

@@ -9,6 +9,7 @@ from helpers import (
     PEOPLE,
     REQUESTS,
     csrf_token,
+    decide,
     form_errors,
     links_in,
     local_path,
@@ -143,9 +144,7 @@ def test_the_answer_is_the_same_for_every_strong_match(client, root):
 
 
 def test_approved_members_carry_the_name_key(client, root, register_and_verify):
-    review = register_and_verify()
-    html = client.get(review).get_data(as_text=True)
-    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    decide(client, register_and_verify())
     assert read_entry(root, f"uid=tiijima,{PEOPLE}").portalNameKey.value == "toru|iijima"
 
 

@@ -2,12 +2,8 @@
 against a real slapd and a real SMTP server."""
 from __future__ import annotations
 
-import threading
-import time
-
 import ldap3
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from app.services import tokens
 from helpers import (
@@ -15,12 +11,15 @@ from helpers import (
     PEOPLE,
     REQUESTS,
     STRONG_PASSWORD,
+    binds,
     csrf_token,
+    forge_link,
     form_errors,
     links_in,
     local_path,
     mails_to,
     post_registration,
+    race,
     read_entry,
     valid_form,
 )
@@ -112,10 +111,7 @@ def test_whole_flow_ends_with_a_member_who_can_bind(client, root, smtp, slapd):
     assert STRONG_PASSWORD not in ready.as_string()
 
     # Another service binds as the new member with the initial password.
-    member = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
-                              f"uid=tiijima,{PEOPLE}", STRONG_PASSWORD)
-    assert member.bind(), member.result
-    member.unbind()
+    assert binds(slapd, f"uid=tiijima,{PEOPLE}", STRONG_PASSWORD)
 
     # The link works once: a second click says who approved it and when.
     again = client.get(review_path).get_data(as_text=True)
@@ -174,22 +170,11 @@ def test_tampered_and_swapped_purpose_links_are_refused(client, root, smtp, regi
         "pending-approval"
 
 
-def _forge(app, purpose: str, payload: dict, age_seconds: int = 0) -> str:
-    """A link signed with the app's key as the portal issues it, made
-    ``age_seconds`` ago."""
-    class AgedSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - age_seconds
-
-    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{purpose}",
-                                  signer=AgedSigner).dumps(payload)
-
-
 def test_expired_review_link_is_refused(app, client, root, register_and_verify):
     register_and_verify()
-    old = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"},
+    old = forge_link(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"},
                  age_seconds=15 * 86400)
-    fresh = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"})
+    fresh = forge_link(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irkek"})
     response = client.get(f"/review/{old}")
     assert response.status_code == 410
     assert "expired" in response.get_data(as_text=True)
@@ -198,7 +183,7 @@ def test_expired_review_link_is_refused(app, client, root, register_and_verify):
 
 def test_representative_of_another_institution_cannot_decide(app, client, root, register_and_verify):
     review_path = register_and_verify()  # a KEK request
-    foreign = _forge(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irdesy"})
+    foreign = forge_link(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irdesy"})
     response = client.get(f"/review/{foreign}")
     assert response.status_code == 403
     html = client.get(review_path).get_data(as_text=True)
@@ -210,22 +195,16 @@ def test_representative_of_another_institution_cannot_decide(app, client, root, 
 
 def test_two_concurrent_approvals_create_one_account(app, root, smtp, register_and_verify):
     review_path = register_and_verify()
-    results = []
 
-    def approve():
-        client = app.test_client()
-        html = client.get(review_path).get_data(as_text=True)
-        barrier.wait()
-        response = client.post(review_path, data={"csrf_token": csrf_token(html),
-                                                  "decision": "approve"})
-        results.append(response.get_data(as_text=True))
+    def approve(n, prepared):
+        if prepared is None:
+            client = app.test_client()
+            return client, csrf_token(client.get(review_path).get_data(as_text=True))
+        client, token = prepared
+        response = client.post(review_path, data={"csrf_token": token, "decision": "approve"})
+        return response.get_data(as_text=True)
 
-    barrier = threading.Barrier(2)
-    threads = [threading.Thread(target=approve) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(2, approve)
     assert sum("already approved by" in r for r in results) == 1
     assert sum("<h1>Approved</h1>" in r for r in results) == 1
     root.search(PEOPLE, "(uid=tiijima)", attributes=["uid"])
@@ -236,22 +215,15 @@ def test_two_concurrent_approvals_create_one_account(app, root, smtp, register_a
 
 
 def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):
-    results = []
-
-    def register(n):
-        client = app.test_client()
-        html = client.get("/register").get_data(as_text=True)
-        barrier.wait()
-        response = client.post("/register", data={"csrf_token": csrf_token(html), **valid_form(
+    def register(n, prepared):
+        if prepared is None:
+            client = app.test_client()
+            return client, csrf_token(client.get("/register").get_data(as_text=True))
+        client, token = prepared
+        return client.post("/register", data={"csrf_token": token, **valid_form(
             email=f"person{n}@kek.example", given_name="Toru", family_name="Iijima")})
-        results.append(response)
 
-    barrier = threading.Barrier(2)
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(2, register)
     assert sorted(r.status_code for r in results) == [200, 302]
     [refused] = [r for r in results if r.status_code == 200]
     assert any("taken" in e for e in form_errors(refused.get_data(as_text=True)))

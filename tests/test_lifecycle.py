@@ -7,7 +7,16 @@ from datetime import datetime, timedelta
 import ldap3
 import pytest
 
-from helpers import MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, mails_to, read_entry
+from helpers import (
+    MAIN_GROUP,
+    PEOPLE,
+    STRONG_PASSWORD,
+    binds,
+    csrf_token,
+    decide,
+    mails_to,
+    read_entry,
+)
 
 DN = f"uid=tiijima,{PEOPLE}"
 CONTACT = "toru.iijima@kek.example"
@@ -16,18 +25,13 @@ CONTACT = "toru.iijima@kek.example"
 @pytest.fixture
 def approve(client, register_and_verify):
     def run(**changes) -> str:
-        review = register_and_verify(**changes)
-        html = client.get(review).get_data(as_text=True)
-        client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+        decide(client, register_and_verify(**changes))
         return "tiijima"
     return run
 
 
-def binds(slapd, password=STRONG_PASSWORD) -> bool:
-    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), DN, password)
-    ok = conn.bind()
-    conn.unbind()
-    return ok
+def bind_works(slapd) -> bool:
+    return binds(slapd, DN, STRONG_PASSWORD)
 
 
 def in_main_group(root) -> bool:
@@ -57,13 +61,13 @@ def test_expiry_sweep_locks_everywhere_and_is_idempotent(app, approve, root, sla
     runner = app.test_cli_runner()
     result = runner.invoke(args=["members", "expire", "--now", iso(until - timedelta(days=1))])
     assert "expired 0" in result.output
-    assert binds(slapd)
+    assert bind_works(slapd)
 
     result = runner.invoke(args=["members", "expire", "--now", iso(until + timedelta(hours=1))])
     assert "expired 1" in result.output
     person = read_entry(root, DN)
     assert person.portalStatus.value == "expired"
-    assert not binds(slapd)  # another service's bind fails
+    assert not bind_works(slapd)  # another service's bind fails
     assert not in_main_group(root)
     [mail] = [m for m in mails_to(smtp, CONTACT) if "membership has expired" in m["Subject"]]
     assert "do not register again" in mail.get_body(preferencelist=("plain",)).get_content()
@@ -87,7 +91,7 @@ def test_suspend_and_unsuspend_with_reasons(app, approve, root, slapd, smtp):
                                  "--by", "helpdesk"])
     assert result.exit_code == 0, result.output
     assert read_entry(root, DN).portalStatus.value == "suspended"
-    assert not binds(slapd) and not in_main_group(root)
+    assert not bind_works(slapd) and not in_main_group(root)
     [mail] = [m for m in mails_to(smtp, CONTACT) if "suspended" in m["Subject"]]
     assert "Shared the password" in mail.get_body(preferencelist=("plain",)).get_content()
 
@@ -98,7 +102,7 @@ def test_suspend_and_unsuspend_with_reasons(app, approve, root, slapd, smtp):
                                  "--by", "helpdesk"])
     assert result.exit_code == 0, result.output
     assert read_entry(root, DN).portalStatus.value == "active"
-    assert binds(slapd) and in_main_group(root)
+    assert bind_works(slapd) and in_main_group(root)
 
     history = runner.invoke(args=["members", "history", "tiijima"]).output.splitlines()
     actions = [json.loads(line)["action"] for line in history]

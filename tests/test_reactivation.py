@@ -10,7 +10,9 @@ from helpers import (
     MAIN_GROUP,
     PEOPLE,
     STRONG_PASSWORD,
+    binds,
     csrf_token,
+    decide,
     links_in,
     local_path,
     mails_to,
@@ -24,13 +26,6 @@ DN = f"uid=tiijima,{PEOPLE}"
 CONTACT = "toru.iijima@kek.example"
 
 
-def binds(slapd, dn, password) -> bool:
-    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), dn, password)
-    ok = conn.bind()
-    conn.unbind()
-    return ok
-
-
 def ask(client, login: str, institution: str = "desy"):
     html = client.get("/reactivate").get_data(as_text=True)
     response = client.post("/reactivate", data={"csrf_token": csrf_token(html), "login": login,
@@ -41,9 +36,7 @@ def ask(client, login: str, institution: str = "desy"):
 
 @pytest.fixture
 def expired_member(app, client, register_and_verify, root):
-    review = register_and_verify(category="student")
-    html = client.get(review).get_data(as_text=True)
-    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    decide(client, register_and_verify(category="student"))
     result = app.test_cli_runner().invoke(args=["members", "expire", "--now", "2099-01-01T00:00:00Z"])
     assert "expired 1" in result.output
     return "tiijima"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 
 import ldap3
 import pytest
 
+import helpers
 from app import create_app
 from app.devstack.slapd import SlapdProcess, SlapdSettings, free_port
 from helpers import (
@@ -58,11 +58,8 @@ def count(server, base: str, search_filter: str = "(objectClass=*)") -> int:
     return found
 
 
-def wait_until(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "replication did not catch up"
-        time.sleep(0.05)
+def wait_until(condition) -> None:
+    helpers.wait_until(condition, timeout=10, message="replication did not catch up")
 
 
 def names(n: int) -> dict:
