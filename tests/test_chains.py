@@ -76,3 +76,13 @@ def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify
                                           "reason": "changed my mind"})
     assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == "pending-approval"
     assert "This stage is approved already" in response.get_data(as_text=True)
+
+
+def test_one_person_cannot_approve_two_stages(app, client, smtp, root, register_and_verify):
+    review = register_and_verify(category="physicist-permanent", institution="infn")
+    decide(client, review)
+    # irinfn is both INFN's IR and the only board member.
+    stage_1 = forge_link(app, tokens.REVIEW_REQUEST, {"r": "tiijima", "ir": "irinfn", "st": 1})
+    response = client.get(f"/review/{stage_1}")
+    assert response.status_code == 403
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None

@@ -6,6 +6,8 @@ import json
 import ldap3
 import pytest
 
+from app.services import tokens
+from app.services.audit import Actor
 from helpers import (
     NEW_PASSWORD,
     PEOPLE,
@@ -13,6 +15,7 @@ from helpers import (
     change_password,
     csrf_token,
     decide,
+    forge_link,
     links_in,
     local_path,
     login,
@@ -112,3 +115,13 @@ def test_the_old_ir_can_object(logged_in, root, smtp, client):
     # The new IR's link now shows the decision.
     ask = [m for m in mails_to(smtp, "giulia.rossi@infn.example") if "asks to move" in m["Subject"]][0]
     assert "already rejected" in client.get(local_path(links_in(ask)[0])).get_data(as_text=True)
+
+
+def test_a_manager_cannot_approve_their_own_group_application(app, client, smtp, root):
+    portal = app.extensions["portal"]
+    with app.app_context():
+        request = portal.changes.apply_for_group("irdesy", "naf", Actor("irdesy"))
+    assert not [m for m in mails_to(smtp, "anna.schmidt@desy.example") if "applies" in m["Subject"]]
+    assert mails_to(smtp, "helpdesk@example.org")  # nobody else can approve: the helpdesk is told
+    own = forge_link(app, tokens.REVIEW_REQUEST, {"r": request.id, "ir": "irdesy", "st": 0})
+    assert client.get(f"/review/{own}").status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ldap3
 import pytest
 
+from app.directory import DirectoryUnavailable
 from app.services import tokens
 from helpers import (
     MAIN_GROUP,
@@ -297,3 +298,41 @@ def test_approval_stands_when_mail_is_down_and_the_mail_follows(app, client, roo
     smtp.refuse_with = None
     assert "sent 1" in app.test_cli_runner().invoke(args=["mail", "retry"]).output
     assert [m for m in smtp.messages if "is ready" in str(m["Subject"])]
+
+
+def test_approvers_never_asked_are_asked_by_complete_approvals(app, client, smtp, root):
+    portal = app.extensions["portal"]
+    original = portal.reviewers.notify
+
+    def fail(request):
+        raise DirectoryUnavailable("down")
+    portal.reviewers.notify = fail
+    post_registration(client)
+    path = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[-1])[0])
+    html = client.get(path).get_data(as_text=True)
+    assert client.post(path, data={"csrf_token": csrf_token(html)}).status_code == 503
+    portal.reviewers.notify = original
+    assert not mails_to(smtp, "toru.sato@kek.example")
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 1" in result.output, result.output
+    assert mails_to(smtp, "toru.sato@kek.example")
+    assert "completed 0" in app.test_cli_runner().invoke(args=["portal", "complete-approvals"]).output
+
+
+def test_complete_approvals_goes_on_after_a_failing_request(app, client, root, register_and_verify):
+    portal = app.extensions["portal"]
+    register_and_verify()
+    portal.directory.transition_request("tiijima", "pending-approval", "approved", {}, '{"a": 1}')
+    original = portal.approval.complete
+    calls = []
+
+    def flaky(request):
+        calls.append(request.id)
+        if len(calls) == 1:
+            raise DirectoryUnavailable("flap")
+        return original(request)
+    portal.approval.complete = flaky
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert result.exit_code == 1 and "1 failed" in result.output
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 1" in result.output and read_entry(root, f"uid=tiijima,{PEOPLE}") is not None

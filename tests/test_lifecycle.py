@@ -14,6 +14,7 @@ from helpers import (
     binds,
     csrf_token,
     decide,
+    login,
     mails_to,
     read_entry,
 )
@@ -109,3 +110,11 @@ def test_suspend_and_unsuspend_with_reasons(app, approve, root, slapd, smtp):
     assert actions[-2:] == ["member.suspended", "member.unsuspended"]
     suspended = json.loads(history[-2])
     assert suspended["actor"] == "helpdesk" and suspended["reason"] == "Shared the password"
+
+
+def test_suspension_ends_the_members_sessions(app, client, member):
+    login(client)
+    assert client.get("/account/password").status_code == 200
+    app.test_cli_runner().invoke(args=["members", "suspend", "tiijima", "--reason", "x",
+                                       "--by", "helpdesk"])
+    assert client.get("/account/password").headers["Location"].endswith("/login")

@@ -6,6 +6,8 @@ import json
 import ldap3
 import pytest
 
+from app.directory import DirectoryUnavailable
+from app.services.audit import Actor
 from helpers import (
     MAIN_GROUP,
     PEOPLE,
@@ -141,3 +143,32 @@ def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, 
     root.search(PEOPLE, "(uid=mlopez)", attributes=["uid"])
     assert root.entries == []  # no second account
     wait_for_mail(smtp, "reset your password", before)
+
+
+def test_reactivation_interrupted_never_revives_the_old_password(app, client, root, slapd, smtp,
+                                                                register_and_verify):
+    decide(client, register_and_verify(category="student"))
+    portal = app.extensions["portal"]
+    app.test_cli_runner().invoke(args=["members", "expire", "--now", "2099-01-01T00:00:00Z"])
+    person = portal.directory.person("tiijima")
+    with app.app_context():
+        portal.reactivation.send_link(person, "kek")
+        link = local_path(links_in(mails_with(smtp, "reactivate your")[-1])[0])
+        request = portal.reactivation.submit(link.rsplit("/", 1)[1], "kek", "phd-student",
+                                             Actor("tiijima"))
+    portal.directory.transition_request(request.id, "pending-approval", "approved", {}, '{"b": 1}')
+    original = portal.directory.set_password
+
+    def fail(*args):
+        raise DirectoryUnavailable("down")
+    portal.directory.set_password = fail
+    with app.app_context(), pytest.raises(DirectoryUnavailable):
+        portal.approval.complete(portal.directory.request(request.id))
+    portal.directory.set_password = original
+    bind = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), f"uid=tiijima,{PEOPLE}",
+                            STRONG_PASSWORD)
+    assert not bind.bind()  # still locked, old password never works again
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 1" in result.output
+    assert not bind.bind()  # replaced: only the reset link mailed now sets one
+    assert [m for m in smtp.messages if "reset your password" in m["Subject"]]

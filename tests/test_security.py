@@ -202,3 +202,17 @@ def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
                                            "password": "y"})
     assert production.config["SESSION_COOKIE_SECURE"] is True
     assert not production.debug
+
+
+def test_members_cannot_read_each_others_private_attributes(member, slapd):
+    irkek = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
+                             f"uid=irkek,{PEOPLE}", "Demo-representative-2026", auto_bind=True)
+    irkek.search(f"uid=tiijima,{PEOPLE}", "(objectClass=*)", ldap3.BASE,
+                 attributes=["cn", "mail", "portalAuditEvent", "portalContactMail",
+                             "portalSessionEpoch"])
+    attributes = irkek.response[0]["attributes"]
+    assert attributes["cn"] and attributes["mail"]
+    assert not attributes.get("portalAuditEvent") and not attributes.get("portalContactMail")
+    irkek.search(f"uid=irkek,{PEOPLE}", "(objectClass=*)", ldap3.BASE,
+                 attributes=["portalContactMail"])
+    assert irkek.response[0]["attributes"]["portalContactMail"]  # one's own: yes
