@@ -142,8 +142,9 @@ def local_path(url: str) -> str:
     return url.replace("http://portal.test", "")
 
 
-def mails_to(smtp, address: str) -> list:
-    return [m for m in smtp.messages if address in str(m["To"])]
+def mails_to(smtp, address: str, about: str = "") -> list:
+    """The mails to ``address``; with ``about``, only those with it in the subject."""
+    return [m for m in smtp.messages if address in str(m["To"]) and about in str(m["Subject"])]
 
 
 def wait_until(condition, timeout: float = 5, message: str = "the condition never held"):

@@ -70,7 +70,7 @@ def test_expiry_sweep_locks_everywhere_and_is_idempotent(app, approve, root, sla
     assert person.portalStatus.value == "expired"
     assert not bind_works(slapd)  # another service's bind fails
     assert not in_main_group(root)
-    [mail] = [m for m in mails_to(smtp, CONTACT) if "membership has expired" in m["Subject"]]
+    [mail] = mails_to(smtp, CONTACT, "membership has expired")
     assert "do not register again" in mail.get_body(preferencelist=("plain",)).get_content()
 
     result = runner.invoke(args=["members", "expire", "--now", iso(until + timedelta(days=2))])
@@ -81,7 +81,8 @@ def test_expiry_sweep_locks_everywhere_and_is_idempotent(app, approve, root, sla
 
     # Nothing is deleted, and no reset link revives the account.
     html = client.get("/password/reset").get_data(as_text=True)
-    client.post("/password/reset", data={"csrf_token": csrf_token(html), "login": "tiijima"}).close()
+    client.post("/password/reset",
+                data={"csrf_token": csrf_token(html), "login": "tiijima"}).close()
     assert not [m for m in smtp.messages if "reset your password" in m["Subject"]]
 
 
@@ -93,7 +94,7 @@ def test_suspend_and_unsuspend_with_reasons(app, approve, root, slapd, smtp):
     assert result.exit_code == 0, result.output
     assert read_entry(root, DN).portalStatus.value == "suspended"
     assert not bind_works(slapd) and not in_main_group(root)
-    [mail] = [m for m in mails_to(smtp, CONTACT) if "suspended" in m["Subject"]]
+    [mail] = mails_to(smtp, CONTACT, "suspended")
     assert "Shared the password" in mail.get_body(preferencelist=("plain",)).get_content()
 
     result = runner.invoke(args=["members", "suspend", "tiijima", "--reason", "again", "--by", "x"])

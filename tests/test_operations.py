@@ -109,12 +109,12 @@ def test_service_account_writes_only_where_it_must(slapd, root):
     assert "userPassword" not in entry["attributes"] or not entry["attributes"]["userPassword"]
     assert entry["attributes"]["cn"]
     denied = [
-        ("cn=default,ou=policies,dc=example,dc=org", {"pwdMaxAge": [(ldap3.MODIFY_REPLACE, ["1"])]}),
-        ("uid=helpdesk,ou=staff,dc=example,dc=org", {"description": [(ldap3.MODIFY_REPLACE, ["x"])]}),
-        ("cn=portal,ou=services,dc=example,dc=org", {"description": [(ldap3.MODIFY_REPLACE, ["x"])]}),
+        ("cn=default,ou=policies,dc=example,dc=org", "pwdMaxAge", "1"),
+        ("uid=helpdesk,ou=staff,dc=example,dc=org", "description", "x"),
+        ("cn=portal,ou=services,dc=example,dc=org", "description", "x"),
     ]
-    for dn, change in denied:
-        assert not service.modify(dn, change)
+    for dn, attribute, value in denied:
+        assert not service.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, [value])]})
         assert service.result["description"] == "insufficientAccessRights", (dn, service.result)
     assert not service.add("cn=x,dc=example,dc=org", ["organizationalRole"], {"cn": "x"})
     service.unbind()

@@ -95,7 +95,8 @@ def test_twenty_parallel_approvals_make_one_account(gunicorn, smtp, root):
 
 
 def test_fifty_parallel_registrations_of_one_name_make_one_request(gunicorn, smtp, root):
-    families = ["Iijima" + a + b for a in string.ascii_lowercase[:5] for b in string.ascii_lowercase[:10]]
+    families = ["Iijima" + a + b
+                for a in string.ascii_lowercase[:5] for b in string.ascii_lowercase[:10]]
 
     def register(n, prepared):
         if prepared is None:

@@ -11,6 +11,7 @@ from app.services.audit import Actor
 from helpers import (
     MAIN_GROUP,
     PEOPLE,
+    REQUESTS,
     STRONG_PASSWORD,
     binds,
     csrf_token,
@@ -39,7 +40,8 @@ def ask(client, login: str, institution: str = "desy"):
 @pytest.fixture
 def expired_member(app, client, register_and_verify, root):
     decide(client, register_and_verify(category="student"))
-    result = app.test_cli_runner().invoke(args=["members", "expire", "--now", "2099-01-01T00:00:00Z"])
+    result = app.test_cli_runner().invoke(
+        args=["members", "expire", "--now", "2099-01-01T00:00:00Z"])
     assert "expired 1" in result.output
     return "tiijima"
 
@@ -55,7 +57,7 @@ def test_full_reactivation_by_mail_link(client, expired_member, root, slapd, smt
 
     html = client.get(path).get_data(as_text=True)  # GET: nothing changes
     assert '<option selected value="desy">' in html
-    root.search("ou=requests,dc=example,dc=org", "(portalRequestType=reactivation)", attributes=["uid"])
+    root.search(REQUESTS, "(portalRequestType=reactivation)", attributes=["uid"])
     assert root.entries == []
 
     before = len(smtp.messages)
@@ -115,7 +117,7 @@ def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, 
                                  account_name="mlopez", email="maria.lopez@kek.example",
                                  previous_account="hlabacct")
     assert "We may already know you" in response.get_data(as_text=True)
-    known = [m for m in mails_to(smtp, "maria.lopez@lab.example") if "already registered" in m["Subject"]]
+    known = mails_to(smtp, "maria.lopez@lab.example", "already registered")
     assert known and "http://portal.test/reactivate" in known[0].get_body(
         preferencelist=("plain",)).get_content()
 
