@@ -1,5 +1,6 @@
 # make run    - the portal with its own slapd and mail catcher (dev stack)
-# make test   - the whole test suite (what CI runs)
+# make test   - lint (ruff), then the whole test suite (what CI runs)
+# make lint   - ruff only
 # make reset  - forget the dev stack's directory and mail
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,13 +9,20 @@ PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils
 TEST_DEBS := chromium
 
-.PHONY: run test reset debs-run debs-test
+# What ruff checks. app is to join once its findings are fixed: then 'app tests'.
+LINT_PATHS ?= tests
+
+.PHONY: run test lint reset debs-run debs-test
 
 run: debs-run $(VENV)/.installed
 	$(PY) -m app.devstack run
 
 test: debs-run debs-test $(VENV)/.installed-test
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(PY) -m pytest
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 
 reset:
 	$(PY) -m app.devstack reset

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REQUESTS, csrf_token, form_errors, post_registration, valid_form
+from helpers import REQUESTS, csrf_token, form_errors, post_registration, valid_form
 
 
 def _requests(root) -> list:
@@ -26,8 +26,8 @@ def test_invalid_utf8_is_answered_without_a_server_error(client, root):
                                    "password"])
 def test_ten_thousand_characters_are_refused_on_the_field(client, root, field):
     value = "a" * 10_000 if field != "email" else "a" * 10_000 + "@kek.example"
-    response = post_registration(client, **{field: value,
-                                            **({"password_confirm": value} if field == "password" else {})})
+    confirm = {"password_confirm": value} if field == "password" else {}
+    response = post_registration(client, **{field: value, **confirm})
     assert response.status_code == 200
     assert form_errors(response.get_data(as_text=True))
     assert _requests(root) == []
@@ -54,7 +54,8 @@ def test_huge_bodies_and_too_many_fields_get_413(client, root):
                                               "junk": "x" * (10 * 1024 * 1024)})
     assert response.status_code == 413
     many = {f"f{n}": "x" for n in range(5000)}
-    response = client.post("/register", data={**valid_form(), "csrf_token": csrf_token(html), **many})
+    response = client.post("/register",
+                           data={**valid_form(), "csrf_token": csrf_token(html), **many})
     assert response.status_code == 413
     assert _requests(root) == []
 

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 
-import ldap3
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import (
-    PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in, mails_to, read_entry,
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    binds,
+    decide,
+    form_errors,
+    links_in,
+    mails_to,
+    mails_with,
+    read_entry,
+    wait_for_mail,
 )
 
 pytestmark = pytest.mark.browser
@@ -191,10 +199,7 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
     assert person is not None
     assert person.portalStatus.value == "active"
     assert person.mail.value == "toru.iijima@example.org"
-    member = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), member_dn,
-                              STRONG_PASSWORD)
-    assert member.bind(), member.result
-    member.unbind()
+    assert binds(slapd, member_dn, STRONG_PASSWORD)
 
     assert page.console_errors == []
 
@@ -211,20 +216,13 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     changed_password = "Copper-meadow-violin-73"
     reset_password = "Harbour-lantern-quartz-58"
 
-    def binds(password: str) -> bool:
-        conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), member_dn,
-                                password)
-        ok = conn.bind()
-        conn.unbind()
-        return ok
+    def bind_works(password: str) -> bool:
+        return binds(slapd, member_dn, password)
 
     # -- an approved member, quickly and without the browser -------------------------
-    review_path = register_and_verify()
-    html = client.get(review_path).get_data(as_text=True)
-    response = client.post(review_path, data={"csrf_token": csrf_token(html),
-                                              "decision": "approve"})
+    response = decide(client, register_and_verify())
     assert response.status_code in (200, 302), form_errors(response.get_data(as_text=True))
-    assert binds(STRONG_PASSWORD)
+    assert bind_works(STRONG_PASSWORD)
 
     # -- log in with the initial password: straight to the change page ----------------
     assert page.goto("/login").ok
@@ -261,8 +259,8 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     expect(page.locator("p.panel-warning")).to_be_visible()
     for field_id in ("#current_password", "#password", "#password_confirm"):
         expect(page.locator(field_id)).to_have_value("")
-    assert binds(STRONG_PASSWORD) and not binds(changed_password)
-    assert not [m for m in mails_to(smtp, contact) if "password was changed" in m["Subject"]]
+    assert bind_works(STRONG_PASSWORD) and not bind_works(changed_password)
+    assert not mails_to(smtp, contact, "password was changed")
 
     page.locator("#current_password").fill(STRONG_PASSWORD)
     page.locator("#password").fill(changed_password)
@@ -281,10 +279,9 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     account_shot = tmp_path / "my-account.png"
     page.screenshot(path=str(account_shot), full_page=True)
     print(f"\nscreenshot of My account: {account_shot}")
-    [changed_mail] = [m for m in mails_to(smtp, contact)
-                      if "password was changed" in m["Subject"]]
+    [changed_mail] = mails_to(smtp, contact, "password was changed")
     assert changed_password not in changed_mail.as_string()
-    assert binds(changed_password) and not binds(STRONG_PASSWORD)
+    assert bind_works(changed_password) and not bind_works(STRONG_PASSWORD)
 
     # -- log out from the header ------------------------------------------------------
     with page.expect_navigation():
@@ -306,12 +303,8 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
         page.get_by_role("button", name="Send me a reset link").click()
     expect(page.locator("h1")).to_have_text("Check your mail")
     # The mail goes out after the response.
-    deadline = time.monotonic() + 5
-    reset_mails = []
-    while not reset_mails and time.monotonic() < deadline:
-        reset_mails = [m for m in smtp.messages[before:]
-                       if "reset your password" in m["Subject"]]
-        time.sleep(0.05)
+    wait_for_mail(smtp, "reset your password", before)
+    reset_mails = mails_with(smtp, "reset your password", before)
     assert len(reset_mails) == 1, [m["Subject"] for m in smtp.messages[before:]]
     assert contact in str(reset_mails[0]["To"])
     reset_url = live_link(reset_mails[0], live_server)
@@ -340,8 +333,8 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     expect(page.locator("p.panel-warning")).to_have_count(0)
 
     # -- the directory: only the newest password binds ----------------------------------
-    assert binds(reset_password)
-    assert not binds(changed_password)
-    assert not binds(STRONG_PASSWORD)
+    assert bind_works(reset_password)
+    assert not bind_works(changed_password)
+    assert not bind_works(STRONG_PASSWORD)
 
     assert page.console_errors == []

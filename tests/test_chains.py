@@ -1,24 +1,25 @@
 """Approval chains by category: IR first, then the institutional board."""
 from __future__ import annotations
 
-from itsdangerous import URLSafeTimedSerializer
-
-from app.services.links import ResetLink, ReviewLink
-from conftest import PEOPLE, REQUESTS, csrf_token, links_in, local_path, mails_to, read_entry
+from app.services.links import ReviewLink
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    decide,
+    forge_link,
+    links_in,
+    local_path,
+    mails_to,
+    read_entry,
+)
 
 IB_MEMBER = "giulia.rossi@infn.example"  # irinfn is in cn=ib (demo data)
 DN = f"uid=tiijima,{PEOPLE}"
 
 
-def decide(client, path, decision="approve", reason=""):
-    html = client.get(path).get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
-                                   "reason": reason})
-
-
 def review_link(smtp, address):
-    return local_path(links_in([m for m in mails_to(smtp, address)
-                                if "membership request" in m["Subject"]][-1])[0])
+    return local_path(links_in(mails_to(smtp, address, "membership request")[-1])[0])
 
 
 def test_two_stages_each_mailed_when_the_previous_approves(client, register_and_verify, root, smtp):
@@ -43,7 +44,7 @@ def test_two_stages_each_mailed_when_the_previous_approves(client, register_and_
     response = decide(client, review_link(smtp, IB_MEMBER))
     assert "<h1>Approved</h1>" in response.get_data(as_text=True)
     assert read_entry(root, DN).portalStatus.value == "active"
-    assert [m for m in mails_to(smtp, "toru.iijima@kek.example") if "is ready" in m["Subject"]]
+    assert mails_to(smtp, "toru.iijima@kek.example", "is ready")
     assert "already approved by Giulia Rossi (irinfn)" in client.get(ir_path).get_data(as_text=True)
 
 
@@ -55,24 +56,34 @@ def test_a_rejection_at_any_stage_ends_it(client, register_and_verify, root, smt
     entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
     assert entry.portalRequestStatus.value == "rejected"
     assert read_entry(root, DN) is None
-    [mail] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    [mail] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
     assert "No formal application" in mail.get_body(preferencelist=("plain",)).get_content()
 
 
 def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify, root, smtp):
     ir_path = register_and_verify(category="physicist-permanent")
-    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"],
-                                        salt=f"portal.link.{ReviewLink.purpose}")
     # The KEK IR is not on the board; the board member is not KEK's IR.
     for payload in ({"r": "tiijima", "ir": "irkek", "st": 1},
                     {"r": "tiijima", "ir": "irinfn", "st": 0},
                     {"r": "tiijima", "ir": "irkek", "st": 7}):
-        status = client.get(f"/review/{serializer.dumps(payload)}").status_code
+        token = forge_link(app, ReviewLink.purpose, payload)
+        status = client.get(f"/review/{token}").status_code
         assert status in (403, 404), (payload, status)
     decide(client, ir_path)
     # The IR's own (stage 0) link cannot decide stage 1.
     html = client.get("/register").get_data(as_text=True)  # a CSRF token of this session
     response = client.post(ir_path, data={"csrf_token": csrf_token(html), "decision": "reject",
                                           "reason": "changed my mind"})
-    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalRequestStatus.value == "pending-approval"
+    request_entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
+    assert request_entry.portalRequestStatus.value == "pending-approval"
     assert "This stage is approved already" in response.get_data(as_text=True)
+
+
+def test_one_person_cannot_approve_two_stages(app, client, smtp, root, register_and_verify):
+    review = register_and_verify(category="physicist-permanent", institution="infn")
+    decide(client, review)
+    # irinfn is both INFN's IR and the only board member.
+    stage_1 = forge_link(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irinfn", "st": 1})
+    response = client.get(f"/review/{stage_1}")
+    assert response.status_code == 403
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None

@@ -6,29 +6,33 @@ import json
 import ldap3
 import pytest
 
-from conftest import (
-    PEOPLE, STRONG_PASSWORD, csrf_token, links_in, local_path, mails_to, read_entry,
+from app.services.audit import Actor
+from app.services.links import ReviewLink
+from helpers import (
+    NEW_PASSWORD,
+    PEOPLE,
+    STRONG_PASSWORD,
+    change_password,
+    csrf_token,
+    decide,
+    forge_link,
+    links_in,
+    local_path,
+    login,
+    mails_to,
+    read_entry,
 )
 
 DN = f"uid=tiijima,{PEOPLE}"
 NAF = "cn=naf,ou=groups,dc=example,dc=org"
 MANAGER = "anna.schmidt@desy.example"     # irdesy is in cn=naf-managers
-NEW_PASSWORD = "Copper-meadow-violin-73"
 
 
 @pytest.fixture
-def member(client, register_and_verify):
-    review = register_and_verify()  # a KEK member
-    html = client.get(review).get_data(as_text=True)
-    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
-    html = client.get("/login").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf_token(html), "account_name": "tiijima",
-                                "password": STRONG_PASSWORD})
-    html = client.get("/account/password").get_data(as_text=True)
-    client.post("/account/password", data={"csrf_token": csrf_token(html),
-                                            "current_password": STRONG_PASSWORD,
-                                            "password": NEW_PASSWORD,
-                                            "password_confirm": NEW_PASSWORD})
+def logged_in(client, member):
+    """The KEK member logged in with a password of their own."""
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
     return client
 
 
@@ -37,31 +41,25 @@ def post_from_account(client, path, **data):
     return client.post(path, data={"csrf_token": csrf_token(html), **data})
 
 
-def decide(client, path, decision="approve", reason=""):
-    html = client.get(path).get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
-                                   "reason": reason})
-
-
 def member_of(root) -> tuple:
     root.search(DN, "(objectClass=*)", ldap3.BASE, attributes=["memberOf"])
     return tuple(root.entries[0].memberOf.values) if "memberOf" in root.entries[0] else ()
 
 
-def test_group_application_approved_and_left(member, root, smtp, client):
+def test_group_application_approved_and_left(logged_in, root, smtp, client):
     assert "Apply to join" in client.get("/account").get_data(as_text=True)
     post_from_account(client, "/account/groups/naf/apply")
     assert "your application waits" in client.get("/account").get_data(as_text=True)
     response = post_from_account(client, "/account/groups/naf/apply")
     assert "already waiting" in client.get(response.headers["Location"]).get_data(as_text=True)
 
-    [mail] = [m for m in mails_to(smtp, MANAGER) if "applies to join naf" in m["Subject"]]
+    [mail] = mails_to(smtp, MANAGER, "applies to join naf")
     assert "join the group naf" in mail.get_body(preferencelist=("plain",)).get_content()
     review = local_path(links_in(mail)[0])
     assert "Application to join the group naf" in client.get(review).get_data(as_text=True)
     decide(client, review)
     assert NAF in member_of(root)
-    assert [m for m in mails_to(smtp, "toru.iijima@kek.example") if "you joined" in m["Subject"]]
+    assert mails_to(smtp, "toru.iijima@kek.example", "you joined")
     assert "Leave" in client.get("/account").get_data(as_text=True)
 
     post_from_account(client, "/account/groups/naf/leave")
@@ -70,25 +68,24 @@ def test_group_application_approved_and_left(member, root, smtp, client):
     assert "member.joined-group" in actions and "member.left-group" in actions
 
 
-def test_group_application_rejected_with_reason(member, root, smtp, client):
+def test_group_application_rejected_with_reason(logged_in, root, smtp, client):
     post_from_account(client, "/account/groups/naf/apply")
-    [mail] = [m for m in mails_to(smtp, MANAGER) if "applies to join" in m["Subject"]]
+    [mail] = mails_to(smtp, MANAGER, "applies to join")
     decide(client, local_path(links_in(mail)[0]), "reject", "Quota exhausted")
     assert NAF not in member_of(root)
-    [rejected] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    [rejected] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
     body = rejected.get_body(preferencelist=("plain",)).get_content()
     assert "join the group naf" in body and "Quota exhausted" in body
 
 
-def test_unknown_groups_cannot_be_applied_for(member, client, root):
+def test_unknown_groups_cannot_be_applied_for(logged_in, client, root):
     response = post_from_account(client, "/account/groups/members/apply")
     assert "no such group" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
-def test_institution_move_approved_by_the_new_ir(member, root, smtp, client):
+def test_institution_move_approved_by_the_new_ir(logged_in, root, smtp, client):
     post_from_account(client, "/account/institution", institution="desy")
-    [ask] = [m for m in mails_to(smtp, "anna.schmidt@desy.example")
-             if "asks to move to Deutsches" in m["Subject"]]
+    [ask] = mails_to(smtp, "anna.schmidt@desy.example", "asks to move to Deutsches")
     [notice] = mails_to(smtp, "toru.sato@kek.example")[-1:]
     assert "asks to move" in notice["Subject"]
     objection = local_path(links_in(notice)[0])
@@ -104,16 +101,26 @@ def test_institution_move_approved_by_the_new_ir(member, root, smtp, client):
     assert "cn=members,ou=groups,dc=example,dc=org" in member_of(root)  # groups kept
     actions = [json.loads(e)["action"] for e in person.portalAuditEvent.values]
     assert "member.moved" in actions and "member.created" in actions  # history kept
-    assert [m for m in mails_to(smtp, "toru.iijima@kek.example") if "home institution is now" in m["Subject"]]
+    assert mails_to(smtp, "toru.iijima@kek.example", "home institution is now")
 
 
-def test_the_old_ir_can_object(member, root, smtp, client):
+def test_the_old_ir_can_object(logged_in, root, smtp, client):
     post_from_account(client, "/account/institution", institution="infn")
-    notice = [m for m in mails_to(smtp, "toru.sato@kek.example") if "asks to move" in m["Subject"]][0]
+    notice = mails_to(smtp, "toru.sato@kek.example", "asks to move")[0]
     decide(client, local_path(links_in(notice)[0]), "reject", "Still under contract with us")
     assert read_entry(root, DN).portalHomeInstitution.value == "kek"
-    [rejected] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    [rejected] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
     assert "Still under contract" in rejected.get_body(preferencelist=("plain",)).get_content()
     # The new IR's link now shows the decision.
-    ask = [m for m in mails_to(smtp, "giulia.rossi@infn.example") if "asks to move" in m["Subject"]][0]
+    ask = mails_to(smtp, "giulia.rossi@infn.example", "asks to move")[0]
     assert "already rejected" in client.get(local_path(links_in(ask)[0])).get_data(as_text=True)
+
+
+def test_a_manager_cannot_approve_their_own_group_application(app, client, smtp, root):
+    portal = app.extensions["portal"]
+    with app.app_context():
+        request = portal.changes.apply_for_group("irdesy", "naf", Actor("irdesy"))
+    assert not mails_to(smtp, "anna.schmidt@desy.example", "applies")
+    assert mails_to(smtp, "helpdesk@example.org")  # nobody else can approve: the helpdesk is told
+    own = forge_link(app, ReviewLink.purpose, {"r": request.id, "ir": "irdesy", "st": 0})
+    assert client.get(f"/review/{own}").status_code == 403

@@ -5,29 +5,25 @@ import json
 
 from app import create_app
 from app.settings import DEFAULT_COLLABORATION_FILE
-from conftest import PEOPLE, STRONG_PASSWORD, csrf_token, form_errors, portal_environment, read_entry
+from helpers import (
+    NEW_PASSWORD,
+    PEOPLE,
+    STRONG_PASSWORD,
+    change_password,
+    csrf_token,
+    form_errors,
+    login,
+    portal_environment,
+    read_entry,
+)
 
 DN = f"uid=tiijima,{PEOPLE}"
-NEW_PASSWORD = "Copper-meadow-violin-73"
 
 
-def login(client, password):
-    html = client.get("/login").get_data(as_text=True)
-    return client.post("/login", data={"csrf_token": csrf_token(html), "account_name": "tiijima",
-                                       "password": password})
-
-
-def test_new_conditions_must_be_accepted_before_anything_else(client, register_and_verify, root,
+def test_new_conditions_must_be_accepted_before_anything_else(client, member, root,
                                                               slapd, smtp, tmp_path):
-    review = register_and_verify()
-    html = client.get(review).get_data(as_text=True)
-    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
-    login(client, STRONG_PASSWORD)
-    html = client.get("/account/password").get_data(as_text=True)
-    client.post("/account/password", data={"csrf_token": csrf_token(html),
-                                            "current_password": STRONG_PASSWORD,
-                                            "password": NEW_PASSWORD,
-                                            "password_confirm": NEW_PASSWORD})
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
     assert client.get("/account").status_code == 200  # version 2026-01 accepted at registration
 
     collaboration = tmp_path / "collaboration.toml"
@@ -36,7 +32,7 @@ def test_new_conditions_must_be_accepted_before_anything_else(client, register_a
     updated = create_app(portal_environment(slapd, smtp,
                                             PORTAL_COLLABORATION_FILE=str(collaboration)))
     member = updated.test_client()
-    response = login(member, NEW_PASSWORD)
+    response = login(member, password=NEW_PASSWORD)
     assert response.headers["Location"].endswith("/account")
     response = member.get("/account")
     assert response.headers["Location"].endswith("/account/conditions")
@@ -60,5 +56,5 @@ def test_new_conditions_must_be_accepted_before_anything_else(client, register_a
     assert accepted and accepted[0]["version"] == "2027-01"
 
     other = updated.test_client()
-    assert login(other, NEW_PASSWORD).headers["Location"].endswith("/account")
+    assert login(other, password=NEW_PASSWORD).headers["Location"].endswith("/account")
     assert other.get("/account").status_code == 200  # asked once only

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REQUESTS, form_errors, mails_to, post_registration, read_entry
+from app import create_app
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    decide,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    portal_environment,
+    post_registration,
+    read_entry,
+    valid_form,
+)
 
 KNOWN = "We may already know you"
 
@@ -94,7 +108,6 @@ def test_same_name_elsewhere_asks_for_confirmation(client, root, smtp):
 
 
 def confirm_juergen(client, smtp) -> None:
-    from conftest import csrf_token, links_in, local_path
     path = local_path(links_in(mails_to(smtp, "juergen.mueller@desy.example")[-1])[0])
     html = client.get(path).get_data(as_text=True)
     client.post(path, data={"csrf_token": csrf_token(html)})
@@ -131,10 +144,7 @@ def test_the_answer_is_the_same_for_every_strong_match(client, root):
 
 
 def test_approved_members_carry_the_name_key(client, root, register_and_verify):
-    from conftest import PEOPLE, csrf_token
-    review = register_and_verify()
-    html = client.get(review).get_data(as_text=True)
-    client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+    decide(client, register_and_verify())
     assert read_entry(root, f"uid=tiijima,{PEOPLE}").portalNameKey.value == "toru|iijima"
 
 
@@ -146,21 +156,17 @@ def test_live_hint_says_only_that_the_name_is_on_record(client, root):
 
 
 def test_same_certificate_subject_stops_the_registration(app, slapd, smtp, root):
-    from app import create_app
-    from conftest import portal_environment
     behind_proxy = create_app(portal_environment(
         slapd, smtp, PORTAL_CERT_SUBJECT_HEADER="X-SSL-Client-S-DN", PORTAL_TRUSTED_PROXIES="1"))
     client = behind_proxy.test_client()
     subject = "/C=JP/O=KEK/OU=CRC/CN=Toru Iijima"
     headers = {"X-SSL-Client-S-DN": subject}
     page = client.get("/register", headers=headers).get_data(as_text=True)
-    from conftest import csrf_token, valid_form
     response = client.post("/register", headers=headers,
                            data={"csrf_token": csrf_token(page), **valid_form()})
     assert response.status_code == 302
     root.search(REQUESTS, "(uid=tiijima)", attributes=["portalCertSubject"])
     assert root.entries[0].portalCertSubject.value == subject
-    from conftest import links_in, local_path
     path = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[-1])[0])
     client.post(path, data={"csrf_token": csrf_token(client.get(path).get_data(as_text=True))})
     other = valid_form(given_name="Tohru", family_name="Iyjima", account_name="tohru",

@@ -2,18 +2,28 @@
 against a real slapd and a real SMTP server."""
 from __future__ import annotations
 
-import threading
-import time
-
 import ldap3
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from app.services.links import ResetLink, ReviewLink
-from conftest import (
+from app.directory import DirectoryUnavailable
+from app.services.links import ReviewLink
+from helpers import (
+    MAIN_GROUP,
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    binds,
+    csrf_token,
+    forge_link,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    post_registration,
+    race,
+    read_entry,
     record_approval_only,
-    MAIN_GROUP, PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, links_in,
-    local_path, mails_to, post_registration, read_entry, valid_form,
+    valid_form,
 )
 
 
@@ -97,16 +107,13 @@ def test_whole_flow_ends_with_a_member_who_can_bind(client, root, smtp, slapd):
     actions = [e for e in request_entry.portalAuditEvent.values]
     assert any('"request.approved"' in a and '"irkek"' in a for a in actions)
 
-    [ready] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "is ready" in m["Subject"]]
+    [ready] = mails_to(smtp, "toru.iijima@kek.example", "is ready")
     body = ready.get_body(preferencelist=("plain",)).get_content()
     assert "tiijima" in body and "5 days" in body
     assert STRONG_PASSWORD not in ready.as_string()
 
     # Another service binds as the new member with the initial password.
-    member = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
-                              f"uid=tiijima,{PEOPLE}", STRONG_PASSWORD)
-    assert member.bind(), member.result
-    member.unbind()
+    assert binds(slapd, f"uid=tiijima,{PEOPLE}", STRONG_PASSWORD)
 
     # The link works once: a second click says who approved it and when.
     again = client.get(review_path).get_data(as_text=True)
@@ -134,7 +141,7 @@ def test_reject_needs_a_reason_and_mails_it(client, root, smtp, register_and_ver
     assert entry.portalRequestStatus.value == "rejected"
     assert entry.portalDecisionReason.value == reason
     assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
-    [mail] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    [mail] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
     assert reason in mail.get_body(preferencelist=("plain",)).get_content()
     assert "&lt;b&gt;" in mail.get_body(preferencelist=("html",)).get_content()
     assert "already rejected by" in client.get(review_path).get_data(as_text=True)
@@ -165,31 +172,21 @@ def test_tampered_and_swapped_purpose_links_are_refused(client, root, smtp, regi
         "pending-approval"
 
 
-def _forge(app, purpose: str, payload: dict, age_seconds: int = 0) -> str:
-    """A link signed with the app's key as the portal issues it, made
-    ``age_seconds`` ago."""
-    class AgedSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - age_seconds
-
-    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{purpose}",
-                                  signer=AgedSigner).dumps(payload)
-
-
 def test_expired_review_link_is_refused(app, client, root, register_and_verify):
     register_and_verify()
-    old = _forge(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irkek"},
+    old = forge_link(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irkek"},
                  age_seconds=15 * 86400)
-    fresh = _forge(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irkek"})
+    fresh = forge_link(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irkek"})
     response = client.get(f"/review/{old}")
     assert response.status_code == 410
     assert "expired" in response.get_data(as_text=True)
     assert client.get(f"/review/{fresh}").status_code == 200
 
 
-def test_representative_of_another_institution_cannot_decide(app, client, root, register_and_verify):
+def test_representative_of_another_institution_cannot_decide(app, client, root,
+                                                             register_and_verify):
     review_path = register_and_verify()  # a KEK request
-    foreign = _forge(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irdesy"})
+    foreign = forge_link(app, ReviewLink.purpose, {"r": "tiijima", "ir": "irdesy"})
     response = client.get(f"/review/{foreign}")
     assert response.status_code == 403
     html = client.get(review_path).get_data(as_text=True)
@@ -201,22 +198,16 @@ def test_representative_of_another_institution_cannot_decide(app, client, root, 
 
 def test_two_concurrent_approvals_create_one_account(app, root, smtp, register_and_verify):
     review_path = register_and_verify()
-    results = []
 
-    def approve():
-        client = app.test_client()
-        html = client.get(review_path).get_data(as_text=True)
-        barrier.wait()
-        response = client.post(review_path, data={"csrf_token": csrf_token(html),
-                                                  "decision": "approve"})
-        results.append(response.get_data(as_text=True))
+    def approve(n, prepared):
+        if prepared is None:
+            client = app.test_client()
+            return client, csrf_token(client.get(review_path).get_data(as_text=True))
+        client, token = prepared
+        response = client.post(review_path, data={"csrf_token": token, "decision": "approve"})
+        return response.get_data(as_text=True)
 
-    barrier = threading.Barrier(2)
-    threads = [threading.Thread(target=approve) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(2, approve)
     assert sum("already approved by" in r for r in results) == 1
     assert sum("<h1>Approved</h1>" in r for r in results) == 1
     root.search(PEOPLE, "(uid=tiijima)", attributes=["uid"])
@@ -227,22 +218,15 @@ def test_two_concurrent_approvals_create_one_account(app, root, smtp, register_a
 
 
 def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):
-    results = []
-
-    def register(n):
-        client = app.test_client()
-        html = client.get("/register").get_data(as_text=True)
-        barrier.wait()
-        response = client.post("/register", data={"csrf_token": csrf_token(html), **valid_form(
+    def register(n, prepared):
+        if prepared is None:
+            client = app.test_client()
+            return client, csrf_token(client.get("/register").get_data(as_text=True))
+        client, token = prepared
+        return client.post("/register", data={"csrf_token": token, **valid_form(
             email=f"person{n}@kek.example", given_name="Toru", family_name="Iijima")})
-        results.append(response)
 
-    barrier = threading.Barrier(2)
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(2, register)
     assert sorted(r.status_code for r in results) == [200, 302]
     [refused] = [r for r in results if r.status_code == 200]
     assert any("taken" in e for e in form_errors(refused.get_data(as_text=True)))
@@ -312,3 +296,42 @@ def test_approval_stands_when_mail_is_down_and_the_mail_follows(app, client, roo
     smtp.refuse_with = None
     assert "sent 1" in app.test_cli_runner().invoke(args=["mail", "retry"]).output
     assert [m for m in smtp.messages if "is ready" in str(m["Subject"])]
+
+
+def test_approvers_never_asked_are_asked_by_complete_approvals(app, client, smtp, root):
+    portal = app.extensions["portal"]
+    original = portal.reviewers.notify
+
+    def fail(request):
+        raise DirectoryUnavailable("down")
+    portal.reviewers.notify = fail
+    post_registration(client)
+    path = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[-1])[0])
+    html = client.get(path).get_data(as_text=True)
+    assert client.post(path, data={"csrf_token": csrf_token(html)}).status_code == 503
+    portal.reviewers.notify = original
+    assert not mails_to(smtp, "toru.sato@kek.example")
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 1" in result.output, result.output
+    assert mails_to(smtp, "toru.sato@kek.example")
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 0" in result.output
+
+
+def test_complete_approvals_goes_on_after_a_failing_request(app, client, root, register_and_verify):
+    portal = app.extensions["portal"]
+    register_and_verify()
+    record_approval_only(portal, "tiijima")
+    original = portal.approval.complete
+    calls = []
+
+    def flaky(request):
+        calls.append(request.id)
+        if len(calls) == 1:
+            raise DirectoryUnavailable("flap")
+        return original(request)
+    portal.approval.complete = flaky
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert result.exit_code == 1 and "1 failed" in result.output
+    result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
+    assert "completed 1" in result.output and read_entry(root, f"uid=tiijima,{PEOPLE}") is not None

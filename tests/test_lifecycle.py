@@ -7,7 +7,17 @@ from datetime import datetime, timedelta
 import ldap3
 import pytest
 
-from conftest import MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, mails_to, read_entry
+from helpers import (
+    MAIN_GROUP,
+    PEOPLE,
+    STRONG_PASSWORD,
+    binds,
+    csrf_token,
+    decide,
+    login,
+    mails_to,
+    read_entry,
+)
 
 DN = f"uid=tiijima,{PEOPLE}"
 CONTACT = "toru.iijima@kek.example"
@@ -16,18 +26,13 @@ CONTACT = "toru.iijima@kek.example"
 @pytest.fixture
 def approve(client, register_and_verify):
     def run(**changes) -> str:
-        review = register_and_verify(**changes)
-        html = client.get(review).get_data(as_text=True)
-        client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+        decide(client, register_and_verify(**changes))
         return "tiijima"
     return run
 
 
-def binds(slapd, password=STRONG_PASSWORD) -> bool:
-    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), DN, password)
-    ok = conn.bind()
-    conn.unbind()
-    return ok
+def bind_works(slapd) -> bool:
+    return binds(slapd, DN, STRONG_PASSWORD)
 
 
 def in_main_group(root) -> bool:
@@ -57,15 +62,15 @@ def test_expiry_sweep_locks_everywhere_and_is_idempotent(app, approve, root, sla
     runner = app.test_cli_runner()
     result = runner.invoke(args=["members", "expire", "--now", iso(until - timedelta(days=1))])
     assert "expired 0" in result.output
-    assert binds(slapd)
+    assert bind_works(slapd)
 
     result = runner.invoke(args=["members", "expire", "--now", iso(until + timedelta(hours=1))])
     assert "expired 1" in result.output
     person = read_entry(root, DN)
     assert person.portalStatus.value == "expired"
-    assert not binds(slapd)  # another service's bind fails
+    assert not bind_works(slapd)  # another service's bind fails
     assert not in_main_group(root)
-    [mail] = [m for m in mails_to(smtp, CONTACT) if "membership has expired" in m["Subject"]]
+    [mail] = mails_to(smtp, CONTACT, "membership has expired")
     assert "do not register again" in mail.get_body(preferencelist=("plain",)).get_content()
 
     result = runner.invoke(args=["members", "expire", "--now", iso(until + timedelta(days=2))])
@@ -76,7 +81,8 @@ def test_expiry_sweep_locks_everywhere_and_is_idempotent(app, approve, root, sla
 
     # Nothing is deleted, and no reset link revives the account.
     html = client.get("/password/reset").get_data(as_text=True)
-    client.post("/password/reset", data={"csrf_token": csrf_token(html), "login": "tiijima"}).close()
+    client.post("/password/reset",
+                data={"csrf_token": csrf_token(html), "login": "tiijima"}).close()
     assert not [m for m in smtp.messages if "reset your password" in m["Subject"]]
 
 
@@ -87,8 +93,8 @@ def test_suspend_and_unsuspend_with_reasons(app, approve, root, slapd, smtp):
                                  "--by", "helpdesk"])
     assert result.exit_code == 0, result.output
     assert read_entry(root, DN).portalStatus.value == "suspended"
-    assert not binds(slapd) and not in_main_group(root)
-    [mail] = [m for m in mails_to(smtp, CONTACT) if "suspended" in m["Subject"]]
+    assert not bind_works(slapd) and not in_main_group(root)
+    [mail] = mails_to(smtp, CONTACT, "suspended")
     assert "Shared the password" in mail.get_body(preferencelist=("plain",)).get_content()
 
     result = runner.invoke(args=["members", "suspend", "tiijima", "--reason", "again", "--by", "x"])
@@ -98,10 +104,18 @@ def test_suspend_and_unsuspend_with_reasons(app, approve, root, slapd, smtp):
                                  "--by", "helpdesk"])
     assert result.exit_code == 0, result.output
     assert read_entry(root, DN).portalStatus.value == "active"
-    assert binds(slapd) and in_main_group(root)
+    assert bind_works(slapd) and in_main_group(root)
 
     history = runner.invoke(args=["members", "history", "tiijima"]).output.splitlines()
     actions = [json.loads(line)["action"] for line in history]
     assert actions[-2:] == ["member.suspended", "member.unsuspended"]
     suspended = json.loads(history[-2])
     assert suspended["actor"] == "helpdesk" and suspended["reason"] == "Shared the password"
+
+
+def test_suspension_ends_the_members_sessions(app, client, member):
+    login(client)
+    assert client.get("/account/password").status_code == 200
+    app.test_cli_runner().invoke(args=["members", "suspend", "tiijima", "--reason", "x",
+                                       "--by", "helpdesk"])
+    assert client.get("/account/password").headers["Location"].endswith("/login")

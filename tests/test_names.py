@@ -7,7 +7,11 @@ import unicodedata
 import pytest
 
 from app.services.names import (
-    account_name_candidates, looks_swapped, mail_candidates, mail_local_part, name_problem,
+    account_name_candidates,
+    looks_swapped,
+    mail_candidates,
+    mail_local_part,
+    name_problem,
     normalise_name,
 )
 

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import time
 
+import ldap3
+
 from app import create_app
-from app.logs import redact
 from app.devstack.slapd import free_port
+from app.logs import redact
 from app.settings import ENV_NAMES, ROOT
-from conftest import (
-    REQUESTS, csrf_token, links_in, mails_to, portal_environment, post_registration, read_entry,
+from helpers import (
+    REQUESTS,
+    csrf_token,
+    links_in,
+    mails_to,
+    portal_environment,
+    post_registration,
+    read_entry,
     valid_form,
 )
 
@@ -93,7 +101,6 @@ def test_every_setting_is_documented_in_the_example_environment():
 
 
 def test_service_account_writes_only_where_it_must(slapd, root):
-    import ldap3
     service = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
                                slapd.settings.service_dn, slapd.settings.service_password,
                                auto_bind=True)
@@ -102,12 +109,12 @@ def test_service_account_writes_only_where_it_must(slapd, root):
     assert "userPassword" not in entry["attributes"] or not entry["attributes"]["userPassword"]
     assert entry["attributes"]["cn"]
     denied = [
-        ("cn=default,ou=policies,dc=example,dc=org", {"pwdMaxAge": [(ldap3.MODIFY_REPLACE, ["1"])]}),
-        ("uid=helpdesk,ou=staff,dc=example,dc=org", {"description": [(ldap3.MODIFY_REPLACE, ["x"])]}),
-        ("cn=portal,ou=services,dc=example,dc=org", {"description": [(ldap3.MODIFY_REPLACE, ["x"])]}),
+        ("cn=default,ou=policies,dc=example,dc=org", "pwdMaxAge", "1"),
+        ("uid=helpdesk,ou=staff,dc=example,dc=org", "description", "x"),
+        ("cn=portal,ou=services,dc=example,dc=org", "description", "x"),
     ]
-    for dn, change in denied:
-        assert not service.modify(dn, change)
+    for dn, attribute, value in denied:
+        assert not service.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, [value])]})
         assert service.result["description"] == "insufficientAccessRights", (dn, service.result)
     assert not service.add("cn=x,dc=example,dc=org", ["organizationalRole"], {"cn": "x"})
     service.unbind()

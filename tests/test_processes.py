@@ -2,16 +2,26 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import string
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from conftest import PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, links_in, read_entry, valid_form
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    csrf_token,
+    links_in,
+    race,
+    read_entry,
+    valid_form,
+    wait_for_mail,
+    wait_until,
+)
 
 
 class Browser:
@@ -57,21 +67,10 @@ def pending_request(gunicorn, smtp, **changes) -> str:
     return path_of(links_in(review)[0], gunicorn.url)
 
 
-def race(count: int, action) -> list:
-    results: list = []
-    barrier = threading.Barrier(count)
-
-    def run(n):
-        prepared = action(n, None)
-        barrier.wait()
-        results.append(action(n, prepared))
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+def browser_with_token(gunicorn, path: str) -> tuple[Browser, str]:
+    """A new visitor that has opened ``path``, and the page's CSRF token."""
+    browser = Browser(gunicorn.url)
+    return browser, csrf_token(browser.get(path)[1])
 
 
 def test_twenty_parallel_approvals_make_one_account(gunicorn, smtp, root):
@@ -80,8 +79,7 @@ def test_twenty_parallel_approvals_make_one_account(gunicorn, smtp, root):
 
     def approve(n, prepared):
         if prepared is None:
-            browser = Browser(gunicorn.url)
-            return browser, csrf_token(browser.get(review)[1])
+            return browser_with_token(gunicorn, review)
         browser, token = prepared
         return browser.post(review, {"csrf_token": token, "decision": "approve"})
 
@@ -97,12 +95,12 @@ def test_twenty_parallel_approvals_make_one_account(gunicorn, smtp, root):
 
 
 def test_fifty_parallel_registrations_of_one_name_make_one_request(gunicorn, smtp, root):
-    families = ["Iijima" + a + b for a in string.ascii_lowercase[:5] for b in string.ascii_lowercase[:10]]
+    families = ["Iijima" + a + b
+                for a in string.ascii_lowercase[:5] for b in string.ascii_lowercase[:10]]
 
     def register(n, prepared):
         if prepared is None:
-            browser = Browser(gunicorn.url)
-            return browser, csrf_token(browser.get("/register")[1])
+            return browser_with_token(gunicorn, "/register")
         browser, token = prepared
         return browser.post("/register", {"csrf_token": token, **valid_form(
             family_name=families[n], email=f"person{n}@kek.example", password=STRONG_PASSWORD)})
@@ -122,8 +120,7 @@ def test_approve_and_reject_racing_end_in_one_state(gunicorn, smtp, root, round_
 
     def decide(n, prepared):
         if prepared is None:
-            browser = Browser(gunicorn.url)
-            return browser, csrf_token(browser.get(review)[1])
+            return browser_with_token(gunicorn, review)
         browser, token = prepared
         decision = {"decision": "approve"} if n % 2 else {"decision": "reject", "reason": "No"}
         return browser.post(review, {"csrf_token": token, **decision})
@@ -149,19 +146,14 @@ def test_logs_hold_no_passwords_or_tokens(gunicorn, smtp, root):
                             "password": STRONG_PASSWORD})
     _, html = browser.get("/password/reset")
     browser.post("/password/reset", {"csrf_token": csrf_token(html), "login": "tiijima"})
-    deadline = time.monotonic() + 5
-    while not [m for m in smtp.messages if "reset your password" in str(m["Subject"])]:
-        assert time.monotonic() < deadline, "no reset mail"
-        time.sleep(0.05)
-    reset = [m for m in smtp.messages if "reset your password" in str(m["Subject"])][-1]
+    reset = wait_for_mail(smtp, "reset your password")
     browser.get(path_of(links_in(reset)[0], gunicorn.url))
     tokens = [link.rsplit("/", 1)[1] for m in smtp.messages for link in links_in(m)
               if "/review/" in link or "/verify/" in link or "/password/reset/" in link]
     assert tokens, "no links were mailed"
-    deadline = time.monotonic() + 5  # the access log line follows the response
-    while "GET /password/reset/[token]" not in gunicorn.log.read_text():
-        assert time.monotonic() < deadline, "the access log was not written"
-        time.sleep(0.05)
+    # The access log line follows the response.
+    wait_until(lambda: "GET /password/reset/[token]" in gunicorn.log.read_text(),
+               message="the access log was not written")
     log = gunicorn.log.read_text()
     assert "GET /review/[token]" in log
     for secret in [STRONG_PASSWORD, *tokens]:
@@ -169,7 +161,6 @@ def test_logs_hold_no_passwords_or_tokens(gunicorn, smtp, root):
 
 
 def test_app_logs_are_json_lines_with_request_ids(gunicorn, smtp, root):
-    import json
     browser = Browser(gunicorn.url)
     _, html = browser.get("/login")
     browser.post("/login", {"csrf_token": csrf_token(html), "account_name": "irkek",

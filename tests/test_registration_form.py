@@ -7,11 +7,16 @@ import re
 
 import pytest
 
-from conftest import (
-    PEOPLE, REQUESTS, STRONG_PASSWORD, csrf_token, form_errors, post_registration, read_entry,
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    csrf_token,
+    form_errors,
+    post_registration,
+    read_entry,
     valid_form,
 )
-
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -276,7 +281,8 @@ def test_institutional_domains_resembling_webmail_are_accepted(client, root, ema
 
 
 @pytest.mark.parametrize("email", [
-    "toru.iijima", "toru@kek", ("a" * 65) + "@kek.example", "toru iijima@kek.example", "toru@@kek.example", "@kek.example",
+    "toru.iijima", "toru@kek", ("a" * 65) + "@kek.example", "toru iijima@kek.example",
+    "toru@@kek.example", "@kek.example",
     "toru@kek.example.", "toru@kek.example\nBcc: x@evil.example",
     "to\x00ru@kek.example",
 ])

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 
 import ldap3
 import pytest
 
+import helpers
 from app import create_app
 from app.devstack.slapd import SlapdProcess, SlapdSettings, free_port
-from conftest import BASE_DN, PEOPLE, REQUESTS, csrf_token, links_in, local_path, portal_environment, valid_form
+from helpers import (
+    BASE_DN,
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    decide,
+    links_in,
+    local_path,
+    portal_environment,
+    valid_form,
+)
 
 
 @pytest.fixture
@@ -49,11 +59,8 @@ def count(server, base: str, search_filter: str = "(objectClass=*)") -> int:
     return found
 
 
-def wait_until(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "replication did not catch up"
-        time.sleep(0.05)
+def wait_until(condition) -> None:
+    helpers.wait_until(condition, timeout=10, message="replication did not catch up")
 
 
 def names(n: int) -> dict:
@@ -90,8 +97,7 @@ def test_failover_under_a_stream_of_registrations_and_approvals(providers, smtp)
             review = [m for m in smtp.messages if "membership request from" in str(m["Subject"])
                       and changes["family_name"] in str(m["Subject"])][-1]
             path = local_path(links_in(review)[0])
-            page = client.get(path).get_data(as_text=True)
-            response = client.post(path, data={"csrf_token": csrf_token(page), "decision": "approve"})
+            response = decide(client, path)
             assert "<h1>Approved</h1>" in response.get_data(as_text=True), n
             approved.append(changes["account_name"])
 

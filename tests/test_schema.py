@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.devstack.slapd import SCHEMA_DIR, slaptest_schema
+from app.devstack.slapd import SCHEMA_DIR, schema_as_ldif, slaptest_schema
 
 SCHEMA = SCHEMA_DIR / "portal.schema"
 LDIF = SCHEMA_DIR / "portal.ldif"
@@ -93,24 +93,20 @@ BREAKAGES = {
 
 @pytest.mark.parametrize("breakage", sorted(BREAKAGES))
 def test_a_broken_schema_file_fails_slaptest(tmp_path, breakage):
-    old, new, complaint = BREAKAGES[breakage]
-    text = SCHEMA.read_text()
-    assert old in text
-    broken = tmp_path / "broken.schema"
-    broken.write_text(text.replace(old, new, 1))
-    result = slaptest_schema(broken, tmp_path / "work")
-    assert result.returncode != 0
-    assert complaint in result.stdout + result.stderr
+    assert_breakage_fails(SCHEMA.read_text(), tmp_path / "broken.schema", breakage)
 
 
 @pytest.mark.parametrize("breakage", sorted(BREAKAGES))
 def test_a_broken_ldif_file_fails_slaptest(tmp_path, breakage):
+    assert_breakage_fails(unfold_ldif(LDIF.read_text()), tmp_path / "broken.ldif", breakage)
+
+
+def assert_breakage_fails(text: str, broken, breakage: str) -> None:
+    """slaptest refuses ``text`` with ``breakage`` applied, saying why."""
     old, new, complaint = BREAKAGES[breakage]
-    text = unfold_ldif(LDIF.read_text())
     assert old in text
-    broken = tmp_path / "broken.ldif"
     broken.write_text(text.replace(old, new, 1))
-    result = slaptest_schema(broken, tmp_path / "work")
+    result = slaptest_schema(broken, broken.parent / "work")
     assert result.returncode != 0
     assert complaint in result.stdout + result.stderr
 
@@ -118,5 +114,4 @@ def test_a_broken_ldif_file_fails_slaptest(tmp_path, breakage):
 def test_the_ldif_is_the_schema_converted(tmp_path):
     """portal.ldif is what slaptest makes of portal.schema (regenerate with
     `python -m app.devstack schema-ldif`)."""
-    from app.devstack.slapd import schema_as_ldif
     assert LDIF.read_text() == schema_as_ldif(SCHEMA, tmp_path)

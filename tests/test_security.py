@@ -9,10 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.operation.search import MATCH_EQUAL, ROOT, parse_filter
 
+from app import create_app
 from app.directory import escape_filter_value
-from conftest import (
-    BASE_DN, PEOPLE, REQUESTS, csrf_token, form_errors, links_in, local_path, mails_to,
-    post_registration, read_entry,
+from helpers import (
+    BASE_DN,
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    portal_environment,
+    post_registration,
+    read_entry,
 )
 
 INJECTIONS = [
@@ -93,13 +103,14 @@ def test_markup_and_template_syntax_show_literally(client, root, smtp, register_
     page = response.get_data(as_text=True)
     assert "<img src=x" not in page and "<script>alert" not in page
     assert "&lt;img src=x onerror=alert(1)&gt; {{7*7}}" in page and "49" not in page
-    [mail] = [m for m in mails_to(smtp, "toru.iijima@kek.example") if "not approved" in m["Subject"]]
+    [mail] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
     html_part = mail.get_body(preferencelist=("html",)).get_content()
     assert "<img src=x" not in html_part and "&lt;img src=x onerror=alert(1)&gt;" in html_part
     assert "{{7*7}}" in mail.get_body(preferencelist=("plain",)).get_content()
 
 
-@pytest.mark.parametrize("name", ["<img src=x onerror=alert(1)>", "{{7*7}}", "Toru\r\nBcc: x@evil.example"])
+@pytest.mark.parametrize("name", ["<img src=x onerror=alert(1)>", "{{7*7}}",
+                                  "Toru\r\nBcc: x@evil.example"])
 def test_markup_in_names_is_refused_on_the_field(client, root, name):
     response = post_registration(client, given_name=name)
     assert response.status_code == 200
@@ -180,8 +191,6 @@ def test_the_service_account_cannot_change_the_directory_configuration(slapd):
 
 
 def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
-    from app import create_app
-    from conftest import portal_environment
     production = create_app(portal_environment(
         slapd, smtp, PORTAL_ENV="production", PORTAL_BASE_URL="https://members.example.org",
         PORTAL_SECRET_KEY="p" * 48))
@@ -194,3 +203,17 @@ def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
                                            "password": "y"})
     assert production.config["SESSION_COOKIE_SECURE"] is True
     assert not production.debug
+
+
+def test_members_cannot_read_each_others_private_attributes(member, slapd):
+    irkek = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE),
+                             f"uid=irkek,{PEOPLE}", "Demo-representative-2026", auto_bind=True)
+    irkek.search(f"uid=tiijima,{PEOPLE}", "(objectClass=*)", ldap3.BASE,
+                 attributes=["cn", "mail", "portalAuditEvent", "portalContactMail",
+                             "portalSessionEpoch"])
+    attributes = irkek.response[0]["attributes"]
+    assert attributes["cn"] and attributes["mail"]
+    assert not attributes.get("portalAuditEvent") and not attributes.get("portalContactMail")
+    irkek.search(f"uid=irkek,{PEOPLE}", "(objectClass=*)", ldap3.BASE,
+                 attributes=["portalContactMail"])
+    assert irkek.response[0]["attributes"]["portalContactMail"]  # one's own: yes

@@ -7,7 +7,12 @@ import pytest
 
 from app import create_app
 from app.settings import (
-    DEFAULT_COLLABORATION_FILE, ENV_NAMES, ROOT, Category, SettingsError, load_settings,
+    DEFAULT_COLLABORATION_FILE,
+    ENV_NAMES,
+    ROOT,
+    Category,
+    SettingsError,
+    load_settings,
 )
 
 STRONG_KEY = "k" * 8 + "3x9-Vq_Lz7Rw2Pb5Nt8Hs4Jd6Fc1Gm0Y"  # 40 characters

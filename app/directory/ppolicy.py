@@ -31,14 +31,19 @@ class PolicyResponse:
 
 
 def _read(data: bytes, offset: int) -> tuple[int, bytes, int]:
-    """One BER element at ``offset``: (tag, contents, next offset)."""
+    """One BER element at ``offset``: (tag, contents, next offset).
+    IndexError when ``data`` ends before the element does."""
     tag = data[offset]
     length = data[offset + 1]
     offset += 2
     if length & 0x80:
         size = length & 0x7F
+        if offset + size > len(data):
+            raise IndexError("BER length cut short")
         length = int.from_bytes(data[offset:offset + size], "big")
         offset += size
+    if offset + length > len(data):
+        raise IndexError("BER contents cut short")
     return tag, data[offset:offset + length], offset + length
 
 

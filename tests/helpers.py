@@ -1,0 +1,200 @@
+"""Constants and helpers shared by the test modules (fixtures live in
+tests/fixtures/, registered by tests/conftest.py)."""
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import ldap3
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from app.vocabulary import RequestStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_DN = "dc=example,dc=org"
+PEOPLE = f"ou=people,{BASE_DN}"
+REQUESTS = f"ou=requests,{BASE_DN}"
+MAIN_GROUP = f"cn=members,ou=groups,{BASE_DN}"
+URL_RE = re.compile(r"https?://[^\s<>\"]+")
+STRONG_PASSWORD = "Glacier-lantern-orbit-42"  # the registration's (initial) password
+NEW_PASSWORD = "Copper-meadow-violin-73"      # the one a member chooses at first login
+
+
+def root_connection(slapd) -> ldap3.Connection:
+    """A rootdn connection; with the schema, values come back typed (int, datetime)."""
+    return ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.SCHEMA),
+                            slapd.settings.root_dn, slapd.settings.root_password,
+                            auto_bind=True, raise_exceptions=True)
+
+
+def portal_environment(slapd, smtp, **extra) -> dict[str, str]:
+    return {
+        "PORTAL_ENV": "test",
+        "PORTAL_SECRET_KEY": "test-" + secrets.token_urlsafe(32),
+        "PORTAL_BASE_URL": "http://portal.test",
+        "PORTAL_LDAP_URLS": slapd.url,
+        "PORTAL_LDAP_BASE_DN": BASE_DN,
+        "PORTAL_LDAP_BIND_DN": slapd.settings.service_dn,
+        "PORTAL_LDAP_BIND_PASSWORD": slapd.settings.service_password,
+        "PORTAL_LDAP_CONNECT_TIMEOUT": "2",
+        "PORTAL_LDAP_RECEIVE_TIMEOUT": "5",
+        "PORTAL_SMTP_HOST": "127.0.0.1",
+        "PORTAL_SMTP_PORT": str(smtp.port),
+        "PORTAL_SMTP_TIMEOUT": "5",
+        "PORTAL_MAIL_FROM": "Registry <registry@example.org>",
+        "PORTAL_COLLABORATION_NAME": "Example Collaboration",
+        "PORTAL_MAIL_DOMAIN": "example.org",
+        "PORTAL_HELPDESK_EMAIL": "helpdesk@example.org",
+        **extra,
+    }
+
+
+# -- pages and forms ------------------------------------------------------------------------
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def form_errors(html: str) -> list[str]:
+    return [re.sub(r"\s+", " ", e).strip()
+            for e in re.findall(r'<p class="error"[^>]*>(.*?)</p>', html, re.S)]
+
+
+def valid_form(**changes) -> dict[str, str]:
+    data = {
+        "given_name": "Toru", "middle_name": "", "family_name": "Iijima",
+        "account_name": "tiijima", "email": "toru.iijima@kek.example",
+        "institution": "kek", "category": "phd-student", "password": STRONG_PASSWORD,
+        "password_confirm": STRONG_PASSWORD, "accept_conditions": "y",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def post_registration(client, **changes):
+    page = client.get("/register")
+    return client.post("/register", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                          **valid_form(**changes)})
+
+
+def decide(client, path: str, decision: str = "approve", reason: str = ""):
+    """Open a review (or objection) link and post a decision from its page."""
+    html = client.get(path).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(html), "decision": decision,
+                                   "reason": reason})
+
+
+def login(client, account_name: str = "tiijima", password: str = STRONG_PASSWORD, **kwargs):
+    html = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"csrf_token": csrf_token(html),
+                                       "account_name": account_name, "password": password},
+                       **kwargs)
+
+
+def change_password(client, current: str, new: str, confirm: str | None = None):
+    html = client.get("/account/password").get_data(as_text=True)
+    return client.post("/account/password", data={
+        "csrf_token": csrf_token(html), "current_password": current, "password": new,
+        "password_confirm": confirm if confirm is not None else new})
+
+
+def forge_link(app, purpose: str, payload: dict, age_seconds: int = 0) -> str:
+    """A link token signed with the app's key as the portal issues it, made
+    ``age_seconds`` ago."""
+    class AgedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age_seconds
+
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=f"portal.link.{purpose}",
+                                  signer=AgedSigner).dumps(payload)
+
+
+def race(count: int, action) -> list:
+    """Run ``action(n, None)`` in ``count`` threads to prepare, then, all at
+    once, ``action(n, prepared)``; the second results, in finishing order."""
+    results: list = []
+    barrier = threading.Barrier(count)
+
+    def run(n):
+        prepared = action(n, None)
+        barrier.wait()
+        results.append(action(n, prepared))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+# -- mail -------------------------------------------------------------------------------------
+
+def links_in(message) -> list[str]:
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    return URL_RE.findall(body)
+
+
+def local_path(url: str) -> str:
+    return url.replace("http://portal.test", "")
+
+
+def mails_to(smtp, address: str, about: str = "") -> list:
+    """The mails to ``address``; with ``about``, only those with it in the subject."""
+    return [m for m in smtp.messages if address in str(m["To"]) and about in str(m["Subject"])]
+
+
+def wait_until(condition, timeout: float = 5, message: str = "the condition never held"):
+    """Poll ``condition`` until it returns something true (returned) or fail
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)
+
+
+def mails_with(smtp, subject_part: str, before: int = 0) -> list:
+    """The mails since the ``before``-th whose subject contains ``subject_part``."""
+    return [m for m in smtp.messages[before:] if subject_part in str(m["Subject"])]
+
+
+def wait_for_mail(smtp, subject_part: str, before: int = 0, timeout: float = 5):
+    """The newest mail since the ``before``-th with ``subject_part`` in its
+    subject, once it has arrived."""
+    return wait_until(lambda: mails_with(smtp, subject_part, before), timeout,
+                      f"no mail with {subject_part!r}")[-1]
+
+
+# -- the directory ----------------------------------------------------------------------------
+
+def binds(slapd, dn: str, password: str) -> bool:
+    """Does a simple bind succeed, as another service of the collaboration does it?"""
+    conn = ldap3.Connection(ldap3.Server(slapd.url, get_info=ldap3.NONE), dn, password)
+    ok = conn.bind()
+    conn.unbind()
+    return ok
+
+
+def read_entry(conn: ldap3.Connection, dn: str, attributes=("*", "+")):
+    try:
+        conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes))
+    except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+        return None
+    return conn.entries[0] if conn.entries else None
+
+
+def record_approval_only(portal, request_id: str) -> None:
+    """The decision alone, as if the process died right after recording it."""
+    portal.directory.record_decision(
+        request_id, 0, RequestStatus.APPROVED, approver="irkek",
+        approver_label="Toru Sato (irkek)", at=datetime.now(timezone.utc), from_="127.0.0.1",
+        audit_event='{"action": "request.approved"}')
