@@ -10,10 +10,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from . import portal
-from .directory import DirectoryError
+from .portal import portal
 from .mail import mail
 from .services.audit import Actor, parse_events
+from .services.errors import DirectoryError
 from .services.lifecycle import LifecycleError
 
 portal_cli = AppGroup("portal", help="Check and repair the portal.")

@@ -1,9 +1,7 @@
 """Login, "My account", password change and lost-password reset."""
 from __future__ import annotations
 
-import functools
 import logging
-import time
 
 from flask import (
     Blueprint, flash, g, make_response, redirect, render_template, request, session,
@@ -13,23 +11,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from .. import after_response, limiter, portal
-from ..directory import PasswordRefused
+from ..extensions import limiter
+from ..portal import portal
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor, parse_events
 from ..services.changes import ChangeRefused
+from ..services.errors import PasswordRefused
 from ..vocabulary import RequestKind
+from ..web.deferred import after_response
+from ..web.sessions import login_required, start_session
 from .forms import (
     ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
 )
 
 bp = Blueprint("account", __name__)
 log = logging.getLogger(__name__)
-
-# What a member may reach before changing the initial password, or before
-# accepting a new version of the conditions of use.
-_ALLOWED_BEFORE_CHANGE = {"account.change_password", "account.logout", "static"}
-_ALLOWED_BEFORE_ACCEPTING = {"account.accept_conditions", "account.logout", "static"}
 
 
 def _address() -> str:
@@ -42,60 +38,6 @@ def _login_account_key() -> str:
 
 def _reset_login_key() -> str:
     return "reset-login:" + request.form.get("login", "").strip().lower()[:254]
-
-
-@bp.before_app_request
-def load_session() -> None:
-    """Expire idle and too old sessions; remember who is logged in."""
-    g.account = None
-    account = session.get("account")
-    if not account:
-        return
-    settings = portal().settings
-    now = time.time()
-    idle = now - session.get("seen_at", 0) > settings.session_idle_minutes * 60
-    too_old = now - session.get("auth_at", 0) > settings.session_max_hours * 3600
-    if idle or too_old:
-        session.clear()
-        flash(_("You were logged out after a period of inactivity.") if idle
-              else _("Your session has ended. Please log in again."), "info")
-        return
-    if session.get("epoch") != portal().accounts.session_epoch(account):
-        session.clear()  # logged out elsewhere, or the password was changed
-        flash(_("Your session has ended. Please log in again."), "info")
-        return
-    session["seen_at"] = now
-    g.account = account
-
-
-@bp.after_app_request
-def no_store_when_logged_in(response):
-    if g.get("account"):
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def login_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if not g.get("account"):
-            return redirect(url_for("account.login"))
-        if session.get("must_change") and request.endpoint not in _ALLOWED_BEFORE_CHANGE:
-            return redirect(url_for("account.change_password"))
-        if not session.get("must_change") and session.get("must_accept") \
-                and request.endpoint not in _ALLOWED_BEFORE_ACCEPTING:
-            return redirect(url_for("account.accept_conditions"))
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def _start_session(account_name: str, must_change: bool, must_accept: bool) -> None:
-    session.clear()  # a new session (and cookie) at every login
-    session.permanent = True
-    now = time.time()
-    session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
-                   must_accept=must_accept,
-                   epoch=portal().accounts.session_epoch(account_name))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -113,7 +55,7 @@ def login():
                                  "actor": result.account_name or "unknown"})
         if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
             must_change = result.outcome is LoginOutcome.MUST_CHANGE
-            _start_session(result.account_name, must_change, result.must_accept_conditions)
+            start_session(result.account_name, must_change, result.must_accept_conditions)
             if must_change:
                 flash(_("Welcome! Please choose your own password now: the initial password "
                         "works only for a few days after your account was created."), "warning")

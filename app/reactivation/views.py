@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, render_template, request
 
-from .. import after_response, limiter, portal
+from ..extensions import limiter
+from ..portal import portal
 from ..services.audit import Actor
 from ..services.errors import AlreadyDone
+from ..web.deferred import after_response
 from .forms import ReactivationConfirmForm, ReactivationRequestForm
 
 bp = Blueprint("reactivation", __name__, url_prefix="/reactivate")

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from .. import portal
+from ..portal import portal
 from ..services import names
 from ..services.passwords import password_problems
 from ..vocabulary import ACCOUNT_NAME_RE

@@ -6,13 +6,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from .. import limiter, portal
-from ..directory import DirectoryUnavailable
+from ..extensions import limiter
+from ..portal import portal
 from ..services import names
 from ..services.audit import Actor
 from ..services.errors import (
-    AccountNameUnavailable, AlreadyDone, PossiblyKnown, SimilarPersonExists,
-    UnknownInstitution, UnknownPreviousAccount,
+    AccountNameUnavailable, AlreadyDone, DirectoryUnavailable, PossiblyKnown,
+    SimilarPersonExists, UnknownInstitution, UnknownPreviousAccount,
 )
 from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus

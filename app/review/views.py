@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from .. import portal
+from ..portal import portal
 from ..services.errors import AlreadyDone
 from ..vocabulary import RequestStatus
 from .forms import ApproveForm, RejectForm
