@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 
 from .portal import portal
 from .mail import mail
-from .services.audit import Actor, parse_events
+from .services.audit import Actor
 from .services.errors import DirectoryError
 from .services.lifecycle import LifecycleError
 
@@ -28,7 +28,7 @@ def check() -> None:
     settings = portal().settings
     failed = False
     try:
-        identity = portal().directory.ping()
+        identity = portal().directory_identity()
         click.echo(f"directory  OK      {', '.join(settings.ldap_urls)} as {identity}")
     except DirectoryError as exc:
         failed = True
@@ -54,7 +54,7 @@ def complete_approvals() -> None:
 @mail_cli.command("list")
 def list_outbox() -> None:
     """Messages waiting in the outbox: recipients, attempts, last error."""
-    waiting = portal().directory.outbox_messages()
+    waiting = portal().mailer.outbox()
     for message in waiting:
         queued = message.queued_at.strftime("%Y-%m-%d %H:%M") if message.queued_at else "?"
         click.echo(f"{message.id}  {queued}  attempts {message.attempts}  "
@@ -131,10 +131,10 @@ def unsuspend(account_name: str, reason: str, actor: str) -> None:
 @click.argument("account_name")
 def history(account_name: str) -> None:
     """The audit records of a member (who, when, from where, why)."""
-    person = portal().directory.person(account_name)
-    if person is None:
+    events = portal().lifecycle.history(account_name)
+    if events is None:
         raise click.ClickException(f"no member {account_name}")
-    for event in parse_events(person.audit):
+    for event in events:
         click.echo(json.dumps(event, ensure_ascii=False))
 
 

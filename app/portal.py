@@ -33,6 +33,10 @@ class Portal:
     reactivation: ReactivationService
     changes: MembershipChanges
 
+    def directory_identity(self) -> str:
+        """Bind as the service account and ask who it is (``flask portal check``)."""
+        return self.directory.ping()
+
 
 def portal() -> Portal:
     return current_app.extensions["portal"]

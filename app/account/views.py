@@ -82,23 +82,17 @@ def overview():
     if details is None:
         session.clear()
         return redirect(url_for("account.login"))
-    p = portal()
-    institution = p.directory.institution(details.person.institution)
-    member_of = {dn.lower() for dn in details.person.groups}
-    waiting = p.changes.open_applications(g.account)
-    groups = [{"cn": group.cn, "label": group.label,
-               "member": p.directory.group_dn(group.cn).lower() in member_of,
-               "waiting": any(r.target_group == group.cn for r in waiting)}
-              for group in p.settings.extra_groups]
+    changes, person = portal().changes, details.person
+    waiting = changes.open_applications(g.account)
     move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
     return render_template("account/overview.html", details=details,
-                           history=parse_events(details.person.audit), extra_groups=groups,
+                           history=parse_events(person.audit),
+                           extra_groups=changes.extra_groups(person, waiting),
                            move_waiting=move_waiting[0] if move_waiting else None,
                            move_form=MoveForm(institutions=[
-                               i for i in p.directory.institutions()
-                               if i.id != details.person.institution]),
-                           category=portal().settings.category_label(details.person.category),
-                           institution=institution.name if institution else details.person.institution)
+                               i for i in changes.institutions() if i.id != person.institution]),
+                           category=portal().settings.category_label(person.category),
+                           institution=changes.institution_name(person.institution))
 
 
 _REFUSALS = {
@@ -129,7 +123,7 @@ def _show_refusal(form, refusal: PasswordRefused) -> None:
 @login_required
 def change_password():
     accounts = portal().accounts
-    person = portal().directory.person(g.account)
+    person = accounts.person(g.account)
     form = ChangePasswordForm(strength_check=lambda pw: accounts.strength_problems(person, pw))
     if form.validate_on_submit():
         try:
@@ -174,7 +168,7 @@ def leave_group(cn: str):
 @bp.post("/account/institution")
 @login_required
 def request_move():
-    form = MoveForm(institutions=portal().directory.institutions())
+    form = MoveForm(institutions=portal().changes.institutions())
     if form.validate_on_submit():
         try:
             portal().changes.request_move(g.account, form.institution.data,

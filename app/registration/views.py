@@ -24,7 +24,7 @@ bp = Blueprint("registration", __name__, url_prefix="/register")
 def _form() -> RegistrationForm:
     p = portal()
     try:
-        institutions = p.directory.institutions()
+        institutions = p.registration.institutions()
     except DirectoryUnavailable:
         institutions = None
     form = RegistrationForm(institutions=institutions or (), categories=p.settings.categories)
@@ -122,7 +122,7 @@ def _render_form(form: RegistrationForm, directory_down: bool = False):
     p = portal()
     directory_down = directory_down or form.directory_down
     try:
-        hints, days = _hints(form), p.directory.initial_password_period().days
+        hints, days = _hints(form), p.registration.initial_password_days()
     except DirectoryUnavailable:
         hints, days, directory_down = {"suggestions": [], "mail_preview": ""}, None, True
     return render_template(

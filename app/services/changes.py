@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Callable
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
+from ..directory import (
+    Directory, EntryExists, Institution, NewRequest, Person, Request, ldap_time,
+)
 from ..settings import Settings
 from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus, group_stage
 from .audit import Actor, audit_event
@@ -88,3 +90,23 @@ class MembershipChanges:
     def open_applications(self, account_name: str) -> list[Request]:
         return (self._directory.open_requests_for(account_name, RequestKind.GROUP)
                 + self._directory.open_requests_for(account_name, RequestKind.INSTITUTION_CHANGE))
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        """The institutions a member may move to (their own included), by name."""
+        return self._directory.institutions()
+
+    def institution_name(self, institution_id: str) -> str:
+        """The name of an institution; its id when it is not (or no longer) known."""
+        institution = self._directory.institution(institution_id)
+        return institution.name if institution else institution_id
+
+    def extra_groups(self, person: Person, waiting: list[Request]) -> list[dict]:
+        """Each extra group: cn, label, whether the member is in it and whether
+        one of the ``waiting`` applications is for it."""
+        member_of = {dn.lower() for dn in person.groups}
+        return [{"cn": group.cn, "label": group.label,
+                 "member": self._directory.group_dn(group.cn).lower() in member_of,
+                 "waiting": any(r.target_group == group.cn for r in waiting)}
+                for group in self._settings.extra_groups]

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Callable
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Person, Request, ldap_time
+from ..directory import (
+    Directory, EntryExists, Institution, NewRequest, Person, Request, ldap_time,
+)
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import REACTIVATION_ELIGIBLE, RequestKind, RequestStatus
@@ -96,3 +98,9 @@ class ReactivationService:
         request = self._directory.request(new.request_id)
         self._reviewers.notify(request)
         return request
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        """The institutions to choose from, by name."""
+        return self._directory.institutions()

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Callable
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, EntryExists, NewRequest, Request, StateConflict
+from ..directory import (
+    Directory, EntryExists, Institution, NewRequest, Request, StateConflict,
+)
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import RequestStatus
@@ -208,3 +210,13 @@ class RegistrationService:
         request = self._directory.request(request.id)
         self._reviewers.notify(request)
         return request
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        """The institutions to choose from, by name."""
+        return self._directory.institutions()
+
+    def initial_password_days(self) -> int:
+        """How many days an initial password works."""
+        return self._directory.initial_password_period().days
