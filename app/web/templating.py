@@ -13,7 +13,6 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
     app.jinja_env.globals.update(
         collaboration=settings.collaboration_name,
         helpdesk_email=settings.helpdesk_email,
-        base_url=settings.base_url,
         dev_mode=settings.is_dev,
         password_min_length=settings.password_min_length,
         RequestStatus=RequestStatus, RequestKind=RequestKind, MemberStatus=MemberStatus,
