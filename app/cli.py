@@ -107,11 +107,7 @@ def expire_members(now_text: str | None) -> None:
 @click.option("--by", "actor", required=True, help="Who decides (recorded).")
 def suspend(account_name: str, reason: str, actor: str) -> None:
     """Suspend a member: locked everywhere, out of the main group."""
-    try:
-        portal().lifecycle.suspend(account_name, reason, Actor(actor, "cli"))
-    except LifecycleError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{account_name} suspended")
+    _change_member(portal().lifecycle.suspend, account_name, reason, actor, "suspended")
 
 
 @members_cli.command("unsuspend")
@@ -120,11 +116,15 @@ def suspend(account_name: str, reason: str, actor: str) -> None:
 @click.option("--by", "actor", required=True)
 def unsuspend(account_name: str, reason: str, actor: str) -> None:
     """End a suspension: unlocked, back in the main group."""
+    _change_member(portal().lifecycle.unsuspend, account_name, reason, actor, "active again")
+
+
+def _change_member(change, account_name: str, reason: str, actor: str, done: str) -> None:
     try:
-        portal().lifecycle.unsuspend(account_name, reason, Actor(actor, "cli"))
+        change(account_name, reason, Actor(actor, "cli"))
     except LifecycleError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{account_name} active again")
+    click.echo(f"{account_name} {done}")
 
 
 @members_cli.command("history")

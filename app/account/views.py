@@ -141,28 +141,29 @@ def change_password():
                            must_change=session.get("must_change"))
 
 
-@bp.post("/account/groups/<cn>/apply")
-@login_required
-def apply_for_group(cn: str):
+def _group_change(change, cn: str, done: str):
+    """Apply for or leave group ``cn`` (the form's token checked), then back
+    to the overview with ``done`` or the reason of a refusal."""
     if FlaskForm().validate_on_submit():
         try:
-            portal().changes.apply_for_group(g.account, cn, Actor(g.account, _address()))
-            flash(_("Your application was sent to the group's managers."), "success")
+            change(g.account, cn, Actor(g.account, _address()))
+            flash(done, "success")
         except ChangeRefused as refused:
             flash(str(refused), "error")
     return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/groups/<cn>/apply")
+@login_required
+def apply_for_group(cn: str):
+    return _group_change(portal().changes.apply_for_group, cn,
+                         _("Your application was sent to the group's managers."))
 
 
 @bp.post("/account/groups/<cn>/leave")
 @login_required
 def leave_group(cn: str):
-    if FlaskForm().validate_on_submit():
-        try:
-            portal().changes.leave_group(g.account, cn, Actor(g.account, _address()))
-            flash(_("You left the group."), "success")
-        except ChangeRefused as refused:
-            flash(str(refused), "error")
-    return redirect(url_for("account.overview"))
+    return _group_change(portal().changes.leave_group, cn, _("You left the group."))
 
 
 @bp.post("/account/institution")
