@@ -1,86 +1,61 @@
 """The membership portal: application factory."""
 from __future__ import annotations
 
-import logging
 import os
-import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Mapping
+from typing import Mapping
 
-from flask import Flask, abort, current_app, render_template, request, url_for
-from flask_babel import Babel, format_datetime
-from flask_babel import lazy_gettext as _l
-from flask_limiter import Limiter
-from flask_limiter.errors import RateLimitExceeded
-from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .directory import Directory, DirectoryError, DirectoryUnavailable
+from .account.views import bp as account_bp
+from .cli import register_cli
+from .devmail.views import bp as devmail_bp
+from .extensions import init_extensions
 from .logs import register_request_ids
-from .mail import Mailer, mail
-from .services.accounts import AccountService
-from .services.approval import ApprovalService
-from .services.changes import MembershipChanges
-from .services.lifecycle import LifecycleService
-from .services.reactivation import ReactivationService
-from .services.review import Reviewers
-from .services.errors import LinkExpired, LinkInvalid, NotAuthorised
-from .services.registration import RegistrationService
-from .services.addresses import CollaborationAddresses
-from .services.links import Links
-from .web.urls import url_builder
+from .main.views import bp as main_bp
+from .portal import init_portal
+from .reactivation.views import bp as reactivation_bp
+from .registration.views import bp as registration_bp
+from .review.views import bp as review_bp
 from .settings import ROOT, Settings, load_settings
-from .vocabulary import MemberStatus, RequestKind, RequestStatus
-
-log = logging.getLogger(__name__)
-csrf = CSRFProtect()
-babel = Babel()
-# Limits are set per view; storage from PORTAL_RATELIMIT_STORAGE_URI.
-limiter = Limiter(key_func=get_remote_address)
-
-
-@dataclass(frozen=True)
-class Portal:
-    """Everything the views need, built once per application."""
-    settings: Settings
-    directory: Directory
-    mailer: Mailer
-    registration: RegistrationService
-    approval: ApprovalService
-    reviewers: Reviewers
-    accounts: AccountService
-    lifecycle: LifecycleService
-    reactivation: ReactivationService
-    changes: MembershipChanges
-
-
-def portal() -> Portal:
-    return current_app.extensions["portal"]
-
-
-def after_response(response, work: Callable[[], None], what: str):
-    """Run ``work`` (in an app context) once the response has been sent, so
-    that its duration tells the client nothing; failures are logged."""
-    app = current_app._get_current_object()
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                work()
-            except DirectoryError:
-                log.exception("%s failed after the response", what)
-    response.call_on_close(run)
-    return response
+from .web.errors import register_error_pages
+from .web.security import register_input_limits, register_security_headers
+from .web.sessions import register_sessions
+from .web.templating import register_template_helpers
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     """Build the app from ``PORTAL_*`` variables (``overrides`` win)."""
     settings = load_settings({**os.environ, **(overrides or {})})
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
-    app.config.update(
+    app.config.update(_flask_config(settings))
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies,
+                                x_host=settings.trusted_proxies)
+    init_extensions(app)
+    init_portal(app, settings)
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(reactivation_bp)
+    app.register_blueprint(registration_bp)
+    app.register_blueprint(review_bp)
+    if settings.is_dev and settings.dev_mail_dir:
+        app.register_blueprint(devmail_bp)
+    register_cli(app)
+    register_sessions(app)
+    register_template_helpers(app, settings)
+    register_error_pages(app)
+    register_security_headers(app, settings.is_production)
+    register_input_limits(app)
+    register_request_ids(app)
+    return app
+
+
+def _flask_config(settings: Settings) -> dict:
+    return dict(
         SECRET_KEY=settings.secret_key,
         SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         TESTING=settings.env == "test",
@@ -105,163 +80,4 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="en",
-        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
     )
-    if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
-                                x_proto=settings.trusted_proxies,
-                                x_host=settings.trusted_proxies)
-    csrf.init_app(app)
-    babel.init_app(app)
-    limiter.init_app(app)
-    mail.init_app(app)
-
-    directory = Directory(
-        settings.ldap_urls, settings.ldap_base_dn, settings.ldap_bind_dn,
-        settings.ldap_bind_password, connect_timeout=settings.ldap_connect_timeout,
-        receive_timeout=settings.ldap_receive_timeout, main_group=settings.main_group,
-    )
-    mailer = Mailer(directory, settings.mail_from)
-    links = Links(settings.secret_key, settings.secret_key_fallbacks,
-                  settings.link_max_age_days, url_builder(app, settings.base_url))
-    addresses = CollaborationAddresses(directory, settings.mail_domain)
-    reviewers = Reviewers(directory, mailer, links, settings)
-    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses)
-    accounts = AccountService(directory, mailer, links, settings)
-    lifecycle = LifecycleService(directory, mailer, links)
-    reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
-                                       accounts.send_reset_link)
-    changes = MembershipChanges(directory, mailer, settings, reviewers)
-    # Each workflow carries out its own kind of approved request.
-    approval = ApprovalService(directory, mailer, links, reviewers, {
-        RequestKind.REGISTRATION: registration.complete,
-        RequestKind.REACTIVATION: reactivation.complete,
-        RequestKind.GROUP: changes.complete,
-        RequestKind.INSTITUTION_CHANGE: changes.complete,
-    })
-    app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      reviewers, accounts, lifecycle, reactivation, changes)
-
-    from .account.views import bp as account_bp
-    from .cli import register_cli
-    from .main.views import bp as main_bp
-    from .reactivation.views import bp as reactivation_bp
-    from .registration.views import bp as registration_bp
-    from .review.views import bp as review_bp
-
-    app.register_blueprint(main_bp)
-    app.register_blueprint(account_bp)
-    app.register_blueprint(reactivation_bp)
-    app.register_blueprint(registration_bp)
-    app.register_blueprint(review_bp)
-    if settings.is_dev and settings.dev_mail_dir:
-        from .devmail.views import bp as devmail_bp
-        app.register_blueprint(devmail_bp)
-    register_cli(app)
-    _register_template_globals(app, settings)
-    _register_error_pages(app)
-    _register_security_headers(app, settings.is_production)
-    _register_input_limits(app)
-    register_request_ids(app)
-    return app
-
-
-def _register_template_globals(app: Flask, settings: Settings) -> None:
-    app.jinja_env.globals.update(
-        collaboration=settings.collaboration_name,
-        helpdesk_email=settings.helpdesk_email,
-        base_url=settings.base_url,
-        dev_mode=settings.is_dev,
-        password_min_length=settings.password_min_length,
-        RequestStatus=RequestStatus, RequestKind=RequestKind, MemberStatus=MemberStatus,
-    )
-
-    @app.template_filter("when")
-    def when(value):
-        return format_datetime(value, "yyyy-MM-dd HH:mm 'UTC'") if value else ""
-
-
-def _register_error_pages(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(error):
-        return render_template(
-            "error.html", code=400, title=_l("The form has expired"),
-            message=_l("Please go back, reload the page and submit the form again."),
-        ), 400
-
-    # A signed link that cannot be used, wherever it was opened.
-    @app.errorhandler(LinkExpired)
-    def link_expired(error):
-        return render_template("link_problem.html", problem="expired"), 410
-
-    @app.errorhandler(LinkInvalid)
-    def link_invalid(error):
-        return render_template("link_problem.html", problem="invalid"), 404
-
-    @app.errorhandler(NotAuthorised)
-    def not_authorised(error):
-        return render_template("link_problem.html", problem="not-authorised"), 403
-
-    @app.errorhandler(DirectoryUnavailable)
-    def directory_unavailable(error):
-        log.error("directory unavailable: %s", error)
-        return render_template(
-            "error.html", code=503, title=_l("Temporarily unavailable"),
-            message=_l("The membership directory cannot be reached right now. Nothing was "
-                       "changed. Please try again in a few minutes."),
-        ), 503
-
-    @app.errorhandler(RateLimitExceeded)
-    def too_many_requests(error):
-        response = app.make_response((render_template(
-            "error.html", code=429, title=_l("Too many attempts"),
-            message=_l("Please wait a few minutes before you try again. If you forgot your "
-                       "password, use the password reset.")), 429))
-        return response
-
-    @app.errorhandler(HTTPException)
-    def http_error(error):
-        return render_template("error.html", code=error.code, title=error.name,
-                               message=error.description), error.code
-
-    @app.errorhandler(Exception)
-    def unexpected_error(error):
-        incident = uuid.uuid4().hex[:12]
-        log.exception("unexpected error, incident %s", incident,
-                      extra={"event": "error", "incident": incident})
-        return render_template(
-            "error.html", code=500, title=_l("Something went wrong"),
-            message=_l("The error was recorded. If it persists, write to the helpdesk and "
-                       "quote incident %(incident)s.", incident=incident),
-        ), 500
-
-
-# No form of the portal has more than a few dozen fields.
-MAX_FORM_FIELDS = 100
-
-
-def _register_input_limits(app: Flask) -> None:
-    # MAX_CONTENT_LENGTH caps the body; this caps url-encoded field counts,
-    # which MAX_FORM_PARTS (multipart only) does not.
-    @app.before_request
-    def limit_form_fields():
-        if request.method == "POST" and \
-                sum(1 for _ in request.form.items(multi=True)) > MAX_FORM_FIELDS:
-            abort(413)
-
-
-def _register_security_headers(app: Flask, production: bool) -> None:
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        # Production is served over https only (PORTAL_BASE_URL must be https).
-        if request.scheme == "https" or production:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
-        return response

@@ -10,10 +10,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from . import portal
-from .directory import DirectoryError
+from .portal import portal
 from .mail import mail
-from .services.audit import Actor, parse_events
+from .services.audit import Actor
+from .services.errors import DirectoryError
 from .services.lifecycle import LifecycleError
 
 portal_cli = AppGroup("portal", help="Check and repair the portal.")
@@ -28,7 +28,7 @@ def check() -> None:
     settings = portal().settings
     failed = False
     try:
-        identity = portal().directory.ping()
+        identity = portal().directory_identity()
         click.echo(f"directory  OK      {', '.join(settings.ldap_urls)} as {identity}")
     except DirectoryError as exc:
         failed = True
@@ -54,7 +54,7 @@ def complete_approvals() -> None:
 @mail_cli.command("list")
 def list_outbox() -> None:
     """Messages waiting in the outbox: recipients, attempts, last error."""
-    waiting = portal().directory.outbox_messages()
+    waiting = portal().mailer.outbox()
     for message in waiting:
         queued = message.queued_at.strftime("%Y-%m-%d %H:%M") if message.queued_at else "?"
         click.echo(f"{message.id}  {queued}  attempts {message.attempts}  "
@@ -107,11 +107,7 @@ def expire_members(now_text: str | None) -> None:
 @click.option("--by", "actor", required=True, help="Who decides (recorded).")
 def suspend(account_name: str, reason: str, actor: str) -> None:
     """Suspend a member: locked everywhere, out of the main group."""
-    try:
-        portal().lifecycle.suspend(account_name, reason, Actor(actor, "cli"))
-    except LifecycleError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{account_name} suspended")
+    _change_member(portal().lifecycle.suspend, account_name, reason, actor, "suspended")
 
 
 @members_cli.command("unsuspend")
@@ -120,21 +116,25 @@ def suspend(account_name: str, reason: str, actor: str) -> None:
 @click.option("--by", "actor", required=True)
 def unsuspend(account_name: str, reason: str, actor: str) -> None:
     """End a suspension: unlocked, back in the main group."""
+    _change_member(portal().lifecycle.unsuspend, account_name, reason, actor, "active again")
+
+
+def _change_member(change, account_name: str, reason: str, actor: str, done: str) -> None:
     try:
-        portal().lifecycle.unsuspend(account_name, reason, Actor(actor, "cli"))
+        change(account_name, reason, Actor(actor, "cli"))
     except LifecycleError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{account_name} active again")
+    click.echo(f"{account_name} {done}")
 
 
 @members_cli.command("history")
 @click.argument("account_name")
 def history(account_name: str) -> None:
     """The audit records of a member (who, when, from where, why)."""
-    person = portal().directory.person(account_name)
-    if person is None:
+    events = portal().lifecycle.history(account_name)
+    if events is None:
         raise click.ClickException(f"no member {account_name}")
-    for event in parse_events(person.audit):
+    for event in events:
         click.echo(json.dumps(event, ensure_ascii=False))
 
 

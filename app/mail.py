@@ -111,3 +111,9 @@ class Mailer:
                 raise
             sent += 1
         return RetryReport(sent=sent, failed=failed)
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def outbox(self) -> list[OutboxMessage]:
+        """The messages waiting in the outbox (``flask mail list``)."""
+        return self._directory.outbox_messages()

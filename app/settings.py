@@ -213,10 +213,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         elif env == "production" and not base_url.startswith("https://"):
             problems.append("PORTAL_BASE_URL must use https:// in production")
         values["base_url"] = base_url.rstrip("/")
-    for name in ("ldap_urls",):
-        for url in values.get(name, ()):
-            if not url.startswith(("ldap://", "ldaps://", "ldapi://")):
-                problems.append(f"PORTAL_LDAP_URLS: {url!r} is not an ldap://, ldaps:// or ldapi:// URL")
+    for url in values.get("ldap_urls", ()):
+        if not url.startswith(("ldap://", "ldaps://", "ldapi://")):
+            problems.append(f"PORTAL_LDAP_URLS: {url!r} is not an ldap://, ldaps:// or ldapi:// URL")
     for attr, env_name, minimum in (
         ("password_min_length", "PORTAL_PASSWORD_MIN_LENGTH", 8),
         ("link_max_age_days", "PORTAL_LINK_MAX_AGE_DAYS", 1),

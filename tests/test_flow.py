@@ -236,11 +236,13 @@ def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):
 
 def test_approval_interrupted_after_the_decision_is_completed_later(app, client, root, smtp,
                                                                    register_and_verify):
-    """The decision is recorded first; the account is completed by the CLI."""
-    register_and_verify()
+    """The decision is recorded first; the account is completed by the CLI
+    (opening the review link again completes nothing)."""
+    review = register_and_verify()
     portal = app.extensions["portal"]
     # Record the decision only, as if the process died right after it.
     record_approval_only(portal, "tiijima")
+    assert client.get(review).status_code == 200
     assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
     result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
     assert "completed 1" in result.output

@@ -1,9 +1,7 @@
 """Login, "My account", password change and lost-password reset."""
 from __future__ import annotations
 
-import functools
 import logging
-import time
 
 from flask import (
     Blueprint, flash, g, make_response, redirect, render_template, request, session,
@@ -13,23 +11,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from .. import after_response, limiter, portal
-from ..directory import PasswordRefused
+from ..extensions import limiter
+from ..portal import portal
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor, parse_events
 from ..services.changes import ChangeRefused
+from ..services.errors import PasswordRefused
 from ..vocabulary import RequestKind
+from ..web.deferred import after_response
+from ..web.sessions import login_required, start_session
 from .forms import (
     ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
 )
 
 bp = Blueprint("account", __name__)
 log = logging.getLogger(__name__)
-
-# What a member may reach before changing the initial password, or before
-# accepting a new version of the conditions of use.
-_ALLOWED_BEFORE_CHANGE = {"account.change_password", "account.logout", "static"}
-_ALLOWED_BEFORE_ACCEPTING = {"account.accept_conditions", "account.logout", "static"}
 
 
 def _address() -> str:
@@ -42,60 +38,6 @@ def _login_account_key() -> str:
 
 def _reset_login_key() -> str:
     return "reset-login:" + request.form.get("login", "").strip().lower()[:254]
-
-
-@bp.before_app_request
-def load_session() -> None:
-    """Expire idle and too old sessions; remember who is logged in."""
-    g.account = None
-    account = session.get("account")
-    if not account:
-        return
-    settings = portal().settings
-    now = time.time()
-    idle = now - session.get("seen_at", 0) > settings.session_idle_minutes * 60
-    too_old = now - session.get("auth_at", 0) > settings.session_max_hours * 3600
-    if idle or too_old:
-        session.clear()
-        flash(_("You were logged out after a period of inactivity.") if idle
-              else _("Your session has ended. Please log in again."), "info")
-        return
-    if session.get("epoch") != portal().accounts.session_epoch(account):
-        session.clear()  # logged out elsewhere, or the password was changed
-        flash(_("Your session has ended. Please log in again."), "info")
-        return
-    session["seen_at"] = now
-    g.account = account
-
-
-@bp.after_app_request
-def no_store_when_logged_in(response):
-    if g.get("account"):
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def login_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if not g.get("account"):
-            return redirect(url_for("account.login"))
-        if session.get("must_change") and request.endpoint not in _ALLOWED_BEFORE_CHANGE:
-            return redirect(url_for("account.change_password"))
-        if not session.get("must_change") and session.get("must_accept") \
-                and request.endpoint not in _ALLOWED_BEFORE_ACCEPTING:
-            return redirect(url_for("account.accept_conditions"))
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def _start_session(account_name: str, must_change: bool, must_accept: bool) -> None:
-    session.clear()  # a new session (and cookie) at every login
-    session.permanent = True
-    now = time.time()
-    session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
-                   must_accept=must_accept,
-                   epoch=portal().accounts.session_epoch(account_name))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -113,7 +55,7 @@ def login():
                                  "actor": result.account_name or "unknown"})
         if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
             must_change = result.outcome is LoginOutcome.MUST_CHANGE
-            _start_session(result.account_name, must_change, result.must_accept_conditions)
+            start_session(result.account_name, must_change, result.must_accept_conditions)
             if must_change:
                 flash(_("Welcome! Please choose your own password now: the initial password "
                         "works only for a few days after your account was created."), "warning")
@@ -140,23 +82,17 @@ def overview():
     if details is None:
         session.clear()
         return redirect(url_for("account.login"))
-    p = portal()
-    institution = p.directory.institution(details.person.institution)
-    member_of = {dn.lower() for dn in details.person.groups}
-    waiting = p.changes.open_applications(g.account)
-    groups = [{"cn": group.cn, "label": group.label,
-               "member": p.directory.group_dn(group.cn).lower() in member_of,
-               "waiting": any(r.target_group == group.cn for r in waiting)}
-              for group in p.settings.extra_groups]
+    changes, person = portal().changes, details.person
+    waiting = changes.open_applications(g.account)
     move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
     return render_template("account/overview.html", details=details,
-                           history=parse_events(details.person.audit), extra_groups=groups,
+                           history=parse_events(person.audit),
+                           extra_groups=changes.extra_groups(person, waiting),
                            move_waiting=move_waiting[0] if move_waiting else None,
                            move_form=MoveForm(institutions=[
-                               i for i in p.directory.institutions()
-                               if i.id != details.person.institution]),
-                           category=portal().settings.category_label(details.person.category),
-                           institution=institution.name if institution else details.person.institution)
+                               i for i in changes.institutions() if i.id != person.institution]),
+                           category=portal().settings.category_label(person.category),
+                           institution=changes.institution_name(person.institution))
 
 
 _REFUSALS = {
@@ -187,7 +123,7 @@ def _show_refusal(form, refusal: PasswordRefused) -> None:
 @login_required
 def change_password():
     accounts = portal().accounts
-    person = portal().directory.person(g.account)
+    person = accounts.person(g.account)
     form = ChangePasswordForm(strength_check=lambda pw: accounts.strength_problems(person, pw))
     if form.validate_on_submit():
         try:
@@ -205,34 +141,35 @@ def change_password():
                            must_change=session.get("must_change"))
 
 
-@bp.post("/account/groups/<cn>/apply")
-@login_required
-def apply_for_group(cn: str):
+def _group_change(change, cn: str, done: str):
+    """Apply for or leave group ``cn`` (the form's token checked), then back
+    to the overview with ``done`` or the reason of a refusal."""
     if FlaskForm().validate_on_submit():
         try:
-            portal().changes.apply_for_group(g.account, cn, Actor(g.account, _address()))
-            flash(_("Your application was sent to the group's managers."), "success")
+            change(g.account, cn, Actor(g.account, _address()))
+            flash(done, "success")
         except ChangeRefused as refused:
             flash(str(refused), "error")
     return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/groups/<cn>/apply")
+@login_required
+def apply_for_group(cn: str):
+    return _group_change(portal().changes.apply_for_group, cn,
+                         _("Your application was sent to the group's managers."))
 
 
 @bp.post("/account/groups/<cn>/leave")
 @login_required
 def leave_group(cn: str):
-    if FlaskForm().validate_on_submit():
-        try:
-            portal().changes.leave_group(g.account, cn, Actor(g.account, _address()))
-            flash(_("You left the group."), "success")
-        except ChangeRefused as refused:
-            flash(str(refused), "error")
-    return redirect(url_for("account.overview"))
+    return _group_change(portal().changes.leave_group, cn, _("You left the group."))
 
 
 @bp.post("/account/institution")
 @login_required
 def request_move():
-    form = MoveForm(institutions=portal().directory.institutions())
+    form = MoveForm(institutions=portal().changes.institutions())
     if form.validate_on_submit():
         try:
             portal().changes.request_move(g.account, form.institution.data,

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, abort, render_template
 from markupsafe import Markup, escape
 
-from .. import portal
+from ..portal import portal
 
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mail")
 _NAME_RE = re.compile(r"^[0-9A-Za-z._-]+\.eml$")

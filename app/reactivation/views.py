@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, render_template, request
 
-from .. import after_response, limiter, portal
+from ..extensions import limiter
+from ..portal import portal
 from ..services.audit import Actor
 from ..services.errors import AlreadyDone
+from ..web.deferred import after_response
 from .forms import ReactivationConfirmForm, ReactivationRequestForm
 
 bp = Blueprint("reactivation", __name__, url_prefix="/reactivate")
@@ -19,7 +21,7 @@ def _login_key() -> str:
 @limiter.limit(lambda: portal().settings.rate_limit_reset, methods=["POST"], key_func=_login_key)
 @limiter.limit(lambda: portal().settings.rate_limit_login_address, methods=["POST"])
 def start():
-    form = ReactivationRequestForm(institutions=portal().directory.institutions())
+    form = ReactivationRequestForm(institutions=portal().reactivation.institutions())
     if not form.validate_on_submit():
         return render_template("reactivation/start.html", form=form)
     reactivation = portal().reactivation
@@ -39,7 +41,7 @@ def confirm(token: str):
     try:
         person, institution = reactivation.load(token)  # LinkInvalid/LinkExpired: error pages
         form = ReactivationConfirmForm(
-            institutions=portal().directory.institutions(),
+            institutions=reactivation.institutions(),
             categories=portal().settings.categories,
             data=None if request.method == "POST" else {
                 "institution": institution or person.institution, "category": person.category})

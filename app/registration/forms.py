@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
+from enum import Enum
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from .. import portal
+from ..portal import portal
 from ..services import names
 from ..services.passwords import password_problems
 from ..vocabulary import ACCOUNT_NAME_RE
@@ -17,6 +18,43 @@ from ..vocabulary import ACCOUNT_NAME_RE
 # are rare at institutes), a local part of at most 64 characters.
 EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
 MAX_NAME_LENGTH = 64
+
+
+class AccountNameProblem(Enum):
+    """Why an account name cannot be had, in the order it is checked."""
+    EMAIL = "email"
+    LENGTH = "length"
+    FORMAT = "format"
+    RESERVED = "reserved"
+    TAKEN = "taken"
+
+
+def account_name_problem(value: str) -> AccountNameProblem | None:
+    """What stands against an account name (None: it is free); used by the
+    form and by the live hints."""
+    if "@" in value:
+        return AccountNameProblem.EMAIL
+    if not 4 <= len(value) <= 8:
+        return AccountNameProblem.LENGTH
+    if not ACCOUNT_NAME_RE.match(value):
+        return AccountNameProblem.FORMAT
+    registration = portal().registration
+    if registration.account_name_reserved(value):
+        return AccountNameProblem.RESERVED
+    if registration.account_name_taken(value):
+        return AccountNameProblem.TAKEN
+    return None
+
+
+_ACCOUNT_NAME_MESSAGES = {
+    AccountNameProblem.EMAIL: _l("The account name is not an e-mail address: choose a short "
+                                 "name such as the suggestions below."),
+    AccountNameProblem.LENGTH: _l("The account name must be 4 to 8 characters long."),
+    AccountNameProblem.FORMAT: _l("Use only lowercase letters a-z and digits, starting with a "
+                                  "letter."),
+    AccountNameProblem.RESERVED: _l("This account name is reserved. Please choose another."),
+    AccountNameProblem.TAKEN: _l("This account name is already taken. Please choose another."),
+}
 
 
 def _lower(value):
@@ -95,21 +133,9 @@ class RegistrationForm(FlaskForm):
     # -- field rules ---------------------------------------------------------------
 
     def validate_account_name(self, field):
-        value = field.data or ""
-        if "@" in value:
-            raise ValidationError(_l("The account name is not an e-mail address: choose a short "
-                                     "name such as the suggestions below."))
-        if not 4 <= len(value) <= 8:
-            raise ValidationError(_l("The account name must be 4 to 8 characters long."))
-        if not ACCOUNT_NAME_RE.match(value):
-            raise ValidationError(_l("Use only lowercase letters a-z and digits, starting with a "
-                                     "letter."))
-        registration = portal().registration
-        if registration.account_name_reserved(value):
-            raise ValidationError(_l("This account name is reserved. Please choose another."))
-        if registration.account_name_taken(value):
-            raise ValidationError(_l("This account name is already taken. Please choose "
-                                     "another."))
+        problem = account_name_problem(field.data or "")
+        if problem is not None:
+            raise ValidationError(_ACCOUNT_NAME_MESSAGES[problem])
 
     def validate_previous_account(self, field):
         if field.data and not ACCOUNT_NAME_RE.match(field.data):

@@ -6,17 +6,17 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from .. import limiter, portal
-from ..directory import DirectoryUnavailable
+from ..extensions import limiter
+from ..portal import portal
 from ..services import names
 from ..services.audit import Actor
 from ..services.errors import (
-    AccountNameUnavailable, AlreadyDone, PossiblyKnown, SimilarPersonExists,
-    UnknownInstitution, UnknownPreviousAccount,
+    AccountNameUnavailable, AlreadyDone, DirectoryUnavailable, PossiblyKnown,
+    SimilarPersonExists, UnknownInstitution, UnknownPreviousAccount,
 )
 from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
-from .forms import RegistrationForm
+from .forms import AccountNameProblem, RegistrationForm, account_name_problem
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 
@@ -24,7 +24,7 @@ bp = Blueprint("registration", __name__, url_prefix="/register")
 def _form() -> RegistrationForm:
     p = portal()
     try:
-        institutions = p.directory.institutions()
+        institutions = p.registration.institutions()
     except DirectoryUnavailable:
         institutions = None
     form = RegistrationForm(institutions=institutions or (), categories=p.settings.categories)
@@ -49,13 +49,9 @@ def _certificate_subject() -> str:
 
 def _hints(form: RegistrationForm) -> dict:
     """Suggested account names and the collaboration mail address preview."""
-    given, middle, family = (form.given_name.data or "", form.middle_name.data or "",
-                             form.family_name.data or "")
-    if not (given and family) or any(names.name_problem(n) for n in (given, middle, family)):
-        return {"suggestions": [], "mail_preview": ""}
-    registration = portal().registration
-    return {"suggestions": registration.free_account_names(given, middle, family),
-            "mail_preview": registration.collaboration_mail(given, middle, family)}
+    return portal().registration.name_hints(form.given_name.data or "",
+                                            form.middle_name.data or "",
+                                            form.family_name.data or "")
 
 
 def _checking_names_only() -> bool:
@@ -122,7 +118,7 @@ def _render_form(form: RegistrationForm, directory_down: bool = False):
     p = portal()
     directory_down = directory_down or form.directory_down
     try:
-        hints, days = _hints(form), p.directory.initial_password_period().days
+        hints, days = _hints(form), p.registration.initial_password_days()
     except DirectoryUnavailable:
         hints, days, directory_down = {"suggestions": [], "mail_preview": ""}, None, True
     return render_template(
@@ -145,23 +141,17 @@ def hints():
     given = names.normalise_name(request.args.get("given_name", "")[:64])
     middle = names.normalise_name(request.args.get("middle_name", "")[:64])
     family = names.normalise_name(request.args.get("family_name", "")[:64])
-    result = {"suggestions": [], "mail_preview": "", "account_name": None,
-              "maybe_known": False}
-    if given and family and not any(names.name_problem(n) for n in (given, middle, family)):
-        registration = portal().registration
-        result["suggestions"] = registration.free_account_names(given, middle, family)
-        result["mail_preview"] = registration.collaboration_mail(given, middle, family)
-        # Only "someone of this name is on record": no details, no address check.
-        result["maybe_known"] = registration.name_on_record(given, family)
+    result = {**portal().registration.name_hints(given, middle, family, on_record=True),
+              "account_name": None}
     wanted = request.args.get("account_name", "").strip().lower()[:64]
     if wanted:
-        registration = portal().registration
-        if not ACCOUNT_NAME_RE.match(wanted):
-            result["account_name"] = _("4-8 lowercase letters and digits, starting with a letter.")
-        elif registration.account_name_reserved(wanted) or registration.account_name_taken(wanted):
+        problem = account_name_problem(wanted)
+        if problem is None:
+            result["account_name"] = ""
+        elif problem in (AccountNameProblem.RESERVED, AccountNameProblem.TAKEN):
             result["account_name"] = _("This account name is not available.")
         else:
-            result["account_name"] = ""
+            result["account_name"] = _("4-8 lowercase letters and digits, starting with a letter.")
     response = jsonify(result)
     response.headers["Cache-Control"] = "no-store"
     return response

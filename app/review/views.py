@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from .. import portal
+from ..portal import portal
 from ..services.errors import AlreadyDone
 from ..vocabulary import RequestStatus
 from .forms import ApproveForm, RejectForm
@@ -36,10 +36,10 @@ def review(token: str):
     approval = portal().approval
     approve_form, reject_form = ApproveForm(), RejectForm()
     try:
-        current = approval.review(token)  # LinkInvalid/Expired, NotAuthorised: error pages
-        if current.request.status == RequestStatus.APPROVED:
-            # A fault may have interrupted the account creation: finish it.
-            approval.complete(current.request)
+        # LinkInvalid/Expired, NotAuthorised: error pages. Opening the link
+        # changes nothing: an approval interrupted by a fault is finished by
+        # 'flask portal complete-approvals' (cron).
+        current = approval.review(token)
         if request.method == "POST":
             decision = request.form.get("decision")
             if decision == "approve" and approve_form.validate_on_submit():

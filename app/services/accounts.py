@@ -235,3 +235,8 @@ class AccountService:
                 "account.expiry-warning", SYSTEM, now, days=str(days)))
             sent[days] += 1
         return sent
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def person(self, account_name: str) -> Person | None:
+        return self._directory.person(account_name)

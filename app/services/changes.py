@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, NewRequest, Person, RequestRecord, later_request_id,
+    Directory, EntryExists, Institution, NewRequest, Person, RequestRecord,
+    later_request_id,
 )
 from ..mail import Mailer
 from ..settings import Settings
@@ -121,3 +122,23 @@ class MembershipChanges:
                           group=group.label if group else request.target_group,
                           institution=institution.name if institution else request.institution)
         return True
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        """The institutions a member may move to (their own included), by name."""
+        return self._directory.institutions()
+
+    def institution_name(self, institution_id: str) -> str:
+        """The name of an institution; its id when it is not (or no longer) known."""
+        institution = self._directory.institution(institution_id)
+        return institution.name if institution else institution_id
+
+    def extra_groups(self, person: Person, waiting: list[RequestRecord]) -> list[dict]:
+        """Each extra group: cn, label, whether the member is in it and whether
+        one of the ``waiting`` applications is for it."""
+        member_of = {dn.lower() for dn in person.groups}
+        return [{"cn": group.cn, "label": group.label,
+                 "member": self._directory.group_dn(group.cn).lower() in member_of,
+                 "waiting": any(r.target_group == group.cn for r in waiting)}
+                for group in self._settings.extra_groups]

@@ -1,5 +1,11 @@
 """Outcomes of the workflows that the views turn into pages."""
 
+# The directory's errors that views and commands catch, so that they need
+# not import app.directory.
+from ..directory.errors import DirectoryError as DirectoryError
+from ..directory.errors import DirectoryUnavailable as DirectoryUnavailable
+from ..directory.errors import PasswordRefused as PasswordRefused
+
 
 class ServiceError(Exception):
     """A workflow step cannot be done; the message is safe to show."""

@@ -10,7 +10,7 @@ from ..clock import Clock, utcnow
 from ..directory import Directory, Person, StateConflict
 from ..mail import Mailer
 from ..vocabulary import MemberStatus
-from .audit import SYSTEM, Actor, audit_event
+from .audit import SYSTEM, Actor, audit_event, parse_events
 from .links import Links, Page
 
 log = logging.getLogger(__name__)
@@ -77,3 +77,10 @@ class LifecycleService:
             account_name, SUSPENDED, ACTIVE,
             audit_event("member.unsuspended", actor, now, reason=reason.strip()))
         self._mailer.send("membership_restored", [person.contact_mail], person=person)
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def history(self, account_name: str) -> list[dict] | None:
+        """The audit records of a member, oldest first; None for no such member."""
+        person = self._directory.person(account_name)
+        return None if person is None else parse_events(person.audit)

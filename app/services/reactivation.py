@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, NewRequest, Person, RequestRecord, later_request_id,
+    Directory, EntryExists, Institution, NewRequest, Person, RequestRecord, later_request_id,
 )
 from ..mail import Mailer
 from ..settings import Settings
@@ -126,3 +126,9 @@ class ReactivationService:
             return False
         self._send_reset_link(self._directory.person(account))
         return True
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        """The institutions to choose from, by name."""
+        return self._directory.institutions()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, NewMember, NewRequest, RequestRecord, StateConflict,
+    Directory, EntryExists, Institution, NewMember, NewRequest, RequestRecord, StateConflict,
 )
 from ..mail import Mailer
 from ..settings import Settings
@@ -256,3 +256,30 @@ class RegistrationService:
                           deadline=person.initial_password_deadline,
                           initial_password_days=self._directory.initial_password_period().days)
         return True
+
+    # -- for the pages ----------------------------------------------------------------------
+
+    def institutions(self) -> list[Institution]:
+        """The institutions to choose from, by name."""
+        return self._directory.institutions()
+
+    def initial_password_days(self) -> int:
+        """How many days an initial password works."""
+        return self._directory.initial_password_period().days
+
+    def name_hints(self, given: str, middle: str, family: str, *,
+                   on_record: bool = False) -> dict:
+        """Suggested free account names and the collaboration mail preview
+        (``on_record``: also whether someone of this name is on record);
+        empty while the names are incomplete or not acceptable."""
+        hints = {"suggestions": [], "mail_preview": ""}
+        if on_record:
+            hints["maybe_known"] = False
+        if not (given and family) or any(names.name_problem(n) for n in (given, middle, family)):
+            return hints
+        hints["suggestions"] = self.free_account_names(given, middle, family)
+        hints["mail_preview"] = self.collaboration_mail(given, middle, family)
+        if on_record:
+            # Only "someone of this name is on record": no details, no address check.
+            hints["maybe_known"] = self.name_on_record(given, family)
+        return hints

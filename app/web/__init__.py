@@ -1,1 +1,2 @@
-"""The web layer: what only a web process needs (errors, headers, sessions, URLs)."""
+"""What every page shares: error pages, security headers and input limits,
+sessions and login, template helpers, work done after the response."""

@@ -1,0 +1,75 @@
+"""The composition root: the directory, the mailer and the services, built
+once per application; views and commands reach them through ``portal()``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from .directory import Directory
+from .mail import Mailer
+from .services.accounts import AccountService
+from .services.addresses import CollaborationAddresses
+from .services.approval import ApprovalService
+from .services.changes import MembershipChanges
+from .services.lifecycle import LifecycleService
+from .services.links import Links
+from .services.reactivation import ReactivationService
+from .services.registration import RegistrationService
+from .services.review import Reviewers
+from .settings import Settings
+from .vocabulary import RequestKind
+from .web.urls import url_builder
+
+
+@dataclass(frozen=True)
+class Portal:
+    """Everything the views need, built once per application."""
+    settings: Settings
+    directory: Directory
+    mailer: Mailer
+    registration: RegistrationService
+    approval: ApprovalService
+    reviewers: Reviewers
+    accounts: AccountService
+    lifecycle: LifecycleService
+    reactivation: ReactivationService
+    changes: MembershipChanges
+
+    def directory_identity(self) -> str:
+        """Bind as the service account and ask who it is (``flask portal check``)."""
+        return self.directory.ping()
+
+
+def portal() -> Portal:
+    return current_app.extensions["portal"]
+
+
+def init_portal(app: Flask, settings: Settings) -> Portal:
+    """Build the portal for ``app`` and keep it in ``app.extensions``."""
+    directory = Directory(
+        settings.ldap_urls, settings.ldap_base_dn, settings.ldap_bind_dn,
+        settings.ldap_bind_password, connect_timeout=settings.ldap_connect_timeout,
+        receive_timeout=settings.ldap_receive_timeout, main_group=settings.main_group,
+    )
+    mailer = Mailer(directory, settings.mail_from)
+    links = Links(settings.secret_key, settings.secret_key_fallbacks,
+                  settings.link_max_age_days, url_builder(app, settings.base_url))
+    addresses = CollaborationAddresses(directory, settings.mail_domain)
+    reviewers = Reviewers(directory, mailer, links, settings)
+    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses)
+    accounts = AccountService(directory, mailer, links, settings)
+    lifecycle = LifecycleService(directory, mailer, links)
+    reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
+                                       accounts.send_reset_link)
+    changes = MembershipChanges(directory, mailer, settings, reviewers)
+    # Each workflow carries out its own kind of approved request.
+    approval = ApprovalService(directory, mailer, links, reviewers, {
+        RequestKind.REGISTRATION: registration.complete,
+        RequestKind.REACTIVATION: reactivation.complete,
+        RequestKind.GROUP: changes.complete,
+        RequestKind.INSTITUTION_CHANGE: changes.complete,
+    })
+    app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
+                                      reviewers, accounts, lifecycle, reactivation, changes)
+    return app.extensions["portal"]

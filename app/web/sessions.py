@@ -1,0 +1,73 @@
+"""Sessions: signed cookies that expire when idle or too old and end when
+the member's session epoch in the directory changes; ``login_required``."""
+from __future__ import annotations
+
+import functools
+import time
+
+from flask import Flask, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from ..portal import portal
+
+# What a member may reach before changing the initial password, or before
+# accepting a new version of the conditions of use.
+_ALLOWED_BEFORE_CHANGE = {"account.change_password", "account.logout", "static"}
+_ALLOWED_BEFORE_ACCEPTING = {"account.accept_conditions", "account.logout", "static"}
+
+
+def load_session() -> None:
+    """Expire idle and too old sessions; remember who is logged in."""
+    g.account = None
+    account = session.get("account")
+    if not account:
+        return
+    settings = portal().settings
+    now = time.time()
+    idle = now - session.get("seen_at", 0) > settings.session_idle_minutes * 60
+    too_old = now - session.get("auth_at", 0) > settings.session_max_hours * 3600
+    if idle or too_old:
+        session.clear()
+        flash(_("You were logged out after a period of inactivity.") if idle
+              else _("Your session has ended. Please log in again."), "info")
+        return
+    if session.get("epoch") != portal().accounts.session_epoch(account):
+        session.clear()  # logged out elsewhere, or the password was changed
+        flash(_("Your session has ended. Please log in again."), "info")
+        return
+    session["seen_at"] = now
+    g.account = account
+
+
+def no_store_when_logged_in(response):
+    if g.get("account"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_sessions(app: Flask) -> None:
+    app.before_request(load_session)
+    app.after_request(no_store_when_logged_in)
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not g.get("account"):
+            return redirect(url_for("account.login"))
+        if session.get("must_change") and request.endpoint not in _ALLOWED_BEFORE_CHANGE:
+            return redirect(url_for("account.change_password"))
+        if not session.get("must_change") and session.get("must_accept") \
+                and request.endpoint not in _ALLOWED_BEFORE_ACCEPTING:
+            return redirect(url_for("account.accept_conditions"))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def start_session(account_name: str, must_change: bool, must_accept: bool) -> None:
+    session.clear()  # a new session (and cookie) at every login
+    session.permanent = True
+    now = time.time()
+    session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
+                   must_accept=must_accept,
+                   epoch=portal().accounts.session_epoch(account_name))
