@@ -48,7 +48,7 @@ def confirm(token: str):
         if form.validate_on_submit():
             filed = reactivation.submit(token, form.institution.data, form.category.data,
                                         Actor(person.account_name, request.remote_addr or ""))
-            return render_template("reactivation/submitted.html", request_=filed)
+            return render_template("reactivation/submitted.html", application=filed)
     except AlreadyDone as done:
-        return render_template("reactivation/submitted.html", request_=done.request, again=True)
+        return render_template("reactivation/submitted.html", application=done.request, again=True)
     return render_template("reactivation/confirm.html", form=form, person=person)

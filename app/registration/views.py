@@ -165,10 +165,10 @@ def verify(token: str):
     try:
         if request.method == "POST":
             confirmed = registration.confirm_email(token, Actor("applicant", request.remote_addr or ""))
-            return render_template("registration/verified.html", request_=confirmed)
+            return render_template("registration/verified.html", application=confirmed)
         pending = registration.request_for_verification(token)
     except AlreadyDone as done:
-        return render_template("registration/verified.html", request_=done.request, again=True)
+        return render_template("registration/verified.html", application=done.request, again=True)
     if pending.status != RequestStatus.PENDING_VERIFICATION:
-        return render_template("registration/verified.html", request_=pending, again=True)
-    return render_template("registration/verify.html", request_=pending)
+        return render_template("registration/verified.html", application=pending, again=True)
+    return render_template("registration/verify.html", application=pending)

@@ -11,14 +11,15 @@ from .forms import ApproveForm, RejectForm
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 
-def _stages(request_) -> list[dict]:
+def _stages(application) -> list[dict]:
     """The approval chain for display: label and whether done/current/next."""
     reviewers = portal().reviewers
     stages = []
-    for index, stage in enumerate(request_.approval_chain):
-        if request_.status == RequestStatus.APPROVED or index < request_.approval_stage:
+    for index, stage in enumerate(application.approval_chain):
+        if application.status == RequestStatus.APPROVED or index < application.approval_stage:
             state = "done"
-        elif request_.status == RequestStatus.PENDING_APPROVAL and index == request_.approval_stage:
+        elif application.status == RequestStatus.PENDING_APPROVAL and \
+                index == application.approval_stage:
             state = "current"
         else:
             state = "next"
@@ -26,9 +27,9 @@ def _stages(request_) -> list[dict]:
     return stages
 
 
-def _decided(request_, again: bool):
-    return render_template("review/decided.html", request_=request_, again=again,
-                           stages=_stages(request_))
+def _decided(application, again: bool):
+    return render_template("review/decided.html", application=application, again=again,
+                           stages=_stages(application))
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
@@ -52,6 +53,7 @@ def review(token: str):
     if not current.waits_for_this_stage:
         return _decided(current.request, again=True)
     status = 400 if request.method == "POST" else 200
+    category = portal().settings.category_label(current.request.category)
     return render_template("review/review.html", review=current, approve_form=approve_form,
                            reject_form=reject_form, stages=_stages(current.request),
-                           category=portal().settings.category_label(current.request.category)), status
+                           category=category), status
