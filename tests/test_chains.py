@@ -63,12 +63,12 @@ def test_a_rejection_at_any_stage_ends_it(client, register_and_verify, root, smt
 def test_only_the_stage_approvers_may_decide_it(app, client, register_and_verify, root, smtp):
     ir_path = register_and_verify(category="physicist-permanent")
     # The KEK IR is not on the board; the board member is not KEK's IR.
-    for payload in ({"r": "tiijima", "ir": "irkek", "st": 1},
-                    {"r": "tiijima", "ir": "irinfn", "st": 0},
-                    {"r": "tiijima", "ir": "irkek", "st": 7}):
+    for payload, expected in (({"r": "tiijima", "ir": "irkek", "st": 1}, 403),
+                              ({"r": "tiijima", "ir": "irinfn", "st": 0}, 403),
+                              ({"r": "tiijima", "ir": "irkek", "st": 7}, 404)):  # no such stage
         token = forge_link(app, ReviewLink.purpose, payload)
         status = client.get(f"/review/{token}").status_code
-        assert status in (403, 404), (payload, status)
+        assert status == expected, (payload, status)
     decide(client, ir_path)
     # The IR's own (stage 0) link cannot decide stage 1.
     html = client.get("/register").get_data(as_text=True)  # a CSRF token of this session

@@ -198,10 +198,9 @@ def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
     for path in ("/", "/login", "/no-such-page"):
         response = client.get(path)
         assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
-    html = client.get("/login").get_data(as_text=True)
-    response = client.post("/login", data={"csrf_token": csrf_token(html), "account_name": "x",
-                                           "password": "y"})
-    assert production.config["SESSION_COOKIE_SECURE"] is True
+    # The form's CSRF token lives in the session: its cookie is set here.
+    cookie = production.test_client().get("/login").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert not production.debug
 
 
