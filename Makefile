@@ -1,6 +1,7 @@
 # make run    - the portal with its own slapd and mail catcher (dev stack)
 # make test   - the whole test suite (what CI runs)
 # make reset  - forget the dev stack's directory and mail
+# make messages - extract the strings and update the catalogs in translations/
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,16 +9,33 @@ PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils
 TEST_DEBS := chromium
 
-.PHONY: run test reset debs-run debs-test
+PYBABEL := $(VENV)/bin/pybabel
+CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
 
-run: debs-run $(VENV)/.installed
+.PHONY: run test reset debs-run debs-test messages messages-compile
+
+run: debs-run $(VENV)/.installed messages-compile
 	$(PY) -m app.devstack run
 
-test: debs-run debs-test $(VENV)/.installed-test
+test: debs-run debs-test $(VENV)/.installed-test messages-compile
 	$(PY) -m pytest
 
 reset:
 	$(PY) -m app.devstack reset
+
+# Translations: the .po files are the source; .mo files are built from them.
+messages: $(VENV)/.installed
+	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --no-location \
+	  --project=portal -o translations/messages.pot .
+	$(PYBABEL) update -i translations/messages.pot -d translations --no-location \
+	  --ignore-obsolete --no-fuzzy-matching
+	$(MAKE) messages-compile
+
+messages-compile: $(COMPILED)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(PYBABEL) compile -l $* -i $< -o $@
 
 # Debian packages: installed with apt when running as root, otherwise named.
 define need_debs

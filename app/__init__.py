@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Callable, Mapping
 
 from flask import Flask, abort, current_app, render_template, request, url_for
-from flask_babel import Babel, format_datetime
+from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
@@ -32,6 +32,7 @@ from .services.registration import RegistrationService
 from .services.addresses import CollaborationAddresses
 from .services.links import Links
 from .vocabulary import RequestKind
+from .web.i18n import format_when, register_languages
 from .web.urls import url_builder
 from .settings import ROOT, Settings, load_settings
 from .vocabulary import MemberStatus, RequestKind, RequestStatus
@@ -160,6 +161,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         app.register_blueprint(devmail_bp)
     register_cli(app)
     _register_template_globals(app, settings)
+    register_languages(app, settings.languages)
     _register_error_pages(app)
     _register_security_headers(app, settings.is_production)
     _register_input_limits(app)
@@ -179,7 +181,7 @@ def _register_template_globals(app: Flask, settings: Settings) -> None:
 
     @app.template_filter("when")
     def when(value):
-        return format_datetime(value, "yyyy-MM-dd HH:mm 'UTC'") if value else ""
+        return format_when(value)
 
 
 def _register_error_pages(app: Flask) -> None:
