@@ -32,7 +32,7 @@ from .services.registration import RegistrationService
 from .services.addresses import CollaborationAddresses
 from .services.links import Links
 from .vocabulary import RequestKind
-from .web.i18n import format_when, register_languages
+from .web.i18n import format_when, http_error_text, register_languages
 from .web.urls import url_builder
 from .settings import ROOT, Settings, load_settings
 from .vocabulary import MemberStatus, RequestKind, RequestStatus
@@ -224,8 +224,9 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return render_template("error.html", code=error.code, title=error.name,
-                               message=error.description), error.code
+        title, message = http_error_text(error)
+        return render_template("error.html", code=error.code, title=title,
+                               message=message), error.code
 
     @app.errorhandler(Exception)
     def unexpected_error(error):

@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_babel import force_locale, get_babel, get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..settings import ROOT
 
@@ -76,6 +77,23 @@ def format_when(value: datetime | None) -> str:
     time = format_skeleton("Hm", value, tzinfo=timezone.utc, locale=locale)
     pattern = str(locale.datetime_formats.get("medium", "{1} {0}"))
     return pattern.replace("{1}", date).replace("{0}", time) + " UTC"
+
+
+# Werkzeug's names and descriptions of HTTP errors are English only.
+_HTTP_ERRORS = {
+    400: (_l("Bad request"), _l("The browser sent something the portal cannot understand.")),
+    403: (_l("Forbidden"), _l("You may not open this page.")),
+    404: (_l("Page not found"), _l("There is no page at this address. Check the link, or "
+                                   "start from the home page.")),
+    405: (_l("Not allowed"), _l("This page cannot be used this way.")),
+    413: (_l("Too much data"), _l("The form sent more data than the portal accepts.")),
+}
+
+
+def http_error_text(error) -> tuple:
+    """Title and message of an HTTP error page, in the page's language."""
+    return _HTTP_ERRORS.get(error.code, (_l("Error %(code)s", code=error.code),
+                                         _l("The request could not be completed.")))
 
 
 def safe_next(target: str | None) -> str:
