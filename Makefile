@@ -28,7 +28,7 @@ reset:
 messages: $(VENV)/.installed
 	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --no-location \
 	  --project=portal -o translations/messages.pot .
-	$(PYBABEL) update -i translations/messages.pot -d translations --no-location \
+	$(PYBABEL) update -i translations/messages.pot -d translations -w 76 \
 	  --ignore-obsolete --no-fuzzy-matching
 	$(MAKE) messages-compile
 
