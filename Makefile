@@ -2,6 +2,7 @@
 # make test   - lint (ruff), then the whole test suite (what CI runs)
 # make lint   - ruff only
 # make reset  - forget the dev stack's directory and mail
+# make messages - extract the strings and update the catalogs in translations/
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,15 +10,18 @@ PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils
 TEST_DEBS := chromium
 
-# What ruff checks. app is to join once its findings are fixed: then 'app tests'.
+# What ruff checks.
 LINT_PATHS ?= tests
+PYBABEL := $(VENV)/bin/pybabel
+CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test lint reset debs-run debs-test
+.PHONY: run test lint reset debs-run debs-test messages messages-compile
 
-run: debs-run $(VENV)/.installed
+run: debs-run $(VENV)/.installed messages-compile
 	$(PY) -m app.devstack run
 
-test: debs-run debs-test $(VENV)/.installed-test
+test: debs-run debs-test $(VENV)/.installed-test messages-compile
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(PY) -m pytest
 
@@ -26,6 +30,19 @@ lint: $(VENV)/.installed-test
 
 reset:
 	$(PY) -m app.devstack reset
+
+# Translations: the .po files are the source; .mo files are built from them.
+messages: $(VENV)/.installed
+	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --no-location \
+	  --project=portal -o translations/messages.pot .
+	$(PYBABEL) update -i translations/messages.pot -d translations -w 76 \
+	  --ignore-obsolete --no-fuzzy-matching
+	$(MAKE) messages-compile
+
+messages-compile: $(COMPILED)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(PYBABEL) compile -l $* -i $< -o $@
 
 # Debian packages: installed with apt when running as root, otherwise named.
 define need_debs

@@ -20,6 +20,7 @@ from .registration.views import bp as registration_bp
 from .review.views import bp as review_bp
 from .settings import ROOT, Settings, load_settings
 from .web.errors import register_error_pages
+from .web.i18n import register_languages
 from .web.security import register_input_limits, register_security_headers
 from .web.sessions import register_sessions
 from .web.templating import register_template_helpers
@@ -47,6 +48,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     register_cli(app)
     register_sessions(app)
     register_template_helpers(app, settings)
+    register_languages(app, settings.languages)
     register_error_pages(app)
     register_security_headers(app, settings.is_production)
     register_input_limits(app)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 import flask_mail
+from flask_babel import force_locale
 from flask_mail import Message
 
 from .clock import Clock, utcnow
@@ -57,24 +58,34 @@ def _render_blocks(template_name: str, context: dict) -> tuple[str, str]:
     return subject, body
 
 
+def _mail_language(language: str) -> str:
+    offered = current_app.extensions.get("languages") or ("en",)
+    return language if language in offered else offered[0]
+
+
 class Mailer:
     def __init__(self, directory: Directory, sender: str, clock: Clock = utcnow):
         self._directory = directory
         self._sender = sender
         self._clock = clock
 
-    def compose(self, template: str, recipients: list[str], **context) -> Message:
-        """``templates/mail/<template>.txt`` (subject and text) and ``.html``."""
+    def compose(self, template: str, recipients: list[str], language: str = "",
+                **context) -> Message:
+        """``templates/mail/<template>.txt`` (subject and text) and ``.html``,
+        in ``language`` (the recipient's; the default language if unset or
+        no longer offered)."""
         full_context = {**current_app.jinja_env.globals, **context}
-        subject, text = _render_blocks(f"mail/{template}.txt", full_context)
-        html = current_app.jinja_env.get_template(f"mail/{template}.html").render(
-            subject=subject, **full_context)
+        with force_locale(_mail_language(language)):
+            subject, text = _render_blocks(f"mail/{template}.txt", full_context)
+            html = current_app.jinja_env.get_template(f"mail/{template}.html").render(
+                subject=subject, **full_context)
         return Message(subject=subject, recipients=recipients, body=text, html=html,
                        sender=self._sender)
 
-    def send(self, template: str, recipients: list[str], **context) -> bool:
+    def send(self, template: str, recipients: list[str], language: str = "",
+             **context) -> bool:
         """Send now; on failure queue in the outbox. True when sent now."""
-        message = self.compose(template, recipients, **context)
+        message = self.compose(template, recipients, language, **context)
         try:
             mail.send(message)
             log.info("mail sent", extra={"event": "mail.sent", "template": template})

@@ -90,6 +90,7 @@ class Settings:
     rate_limit_register: str
     dev_mail_dir: str
     collaboration_file: str
+    languages: tuple[str, ...] = ("en",)  # the first is the default
     categories: tuple[Category, ...] = ()
     conditions: Conditions = Conditions("", "", "")
     webmail_domains: tuple[str, ...] = ()
@@ -162,6 +163,7 @@ _ENV = {
     "PORTAL_RATE_LIMIT_REGISTER": ("rate_limit_register", str, "20 per hour"),
     "PORTAL_DEV_MAIL_DIR": ("dev_mail_dir", str, ""),
     "PORTAL_COLLABORATION_FILE": ("collaboration_file", str, str(DEFAULT_COLLABORATION_FILE)),
+    "PORTAL_LANGUAGES": ("languages", tuple, "en de ja"),
 }
 ENV_NAMES = tuple(_ENV)
 
@@ -239,6 +241,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         if attr in values and not _valid_rate_limit(values[attr]):
             problems.append(f"{env_name}={values[attr]!r} is not a rate limit like "
                             "'10 per 15 minutes'")
+    _check_languages(values.get("languages", ()), problems)
     if "@" in values.get("mail_domain", ""):
         problems.append("PORTAL_MAIL_DOMAIN is a domain (example.org), not an address")
 
@@ -246,6 +249,23 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values, **collaboration)
+
+
+TRANSLATIONS = ROOT / "translations"
+SOURCE_LANGUAGE = "en"  # the message ids: needs no catalog
+
+
+def _check_languages(languages: tuple[str, ...], problems: list[str]) -> None:
+    """Each language a locale code (de, pt_BR) with a catalog in translations/."""
+    for code in languages:
+        if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", code):
+            problems.append(f"PORTAL_LANGUAGES: {code!r} is not a language code like de or pt_BR")
+        elif code != SOURCE_LANGUAGE and \
+                not (TRANSLATIONS / code / "LC_MESSAGES" / "messages.po").is_file():
+            problems.append(f"PORTAL_LANGUAGES: there is no catalog for {code!r} "
+                            f"(translations/{code}/LC_MESSAGES/messages.po)")
+    if len(set(languages)) != len(languages):
+        problems.append("PORTAL_LANGUAGES names a language twice")
 
 
 def _valid_rate_limit(text: str) -> bool:

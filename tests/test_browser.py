@@ -7,6 +7,7 @@ import re
 import threading
 from pathlib import Path
 
+import ldap3
 import pytest
 from werkzeug.serving import make_server
 
@@ -338,3 +339,90 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     assert not bind_works(STRONG_PASSWORD)
 
     assert page.console_errors == []
+
+
+@pytest.fixture
+def german_representative(slapd, root):
+    """The KEK representative (irkek) reads German; undone afterwards."""
+    from helpers import root_connection
+    dn = f"uid=irkek,{PEOPLE}"
+    conn = root_connection(slapd)
+    conn.modify(dn, {"preferredLanguage": [(ldap3.MODIFY_REPLACE, ["de"])]})
+    yield dn
+    conn = root_connection(slapd)
+    conn.modify(dn, {"preferredLanguage": [(ldap3.MODIFY_REPLACE, [])]})
+    conn.unbind()
+
+
+def test_a_japanese_browser_registers_and_a_german_representative_approves(
+        browser, live_server, root, smtp, german_representative):
+    """Accept-Language ja-JP: the pages and the applicant's mails in Japanese;
+    the IR (preferredLanguage de) gets a German mail and decides in German."""
+    from babel.support import Translations
+    from playwright.sync_api import expect
+
+    ja = Translations.load(str(Path(__file__).resolve().parents[1] / "translations"), ["ja"])
+    de = Translations.load(str(Path(__file__).resolve().parents[1] / "translations"), ["de"])
+    applicant = browser.new_context(base_url=live_server, locale="ja-JP")
+    applicant.set_default_timeout(TIMEOUT_MS)
+    page = applicant.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # -- register in Japanese -----------------------------------------------------------
+    assert page.goto("/register").ok
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.locator("h1")).to_have_text(ja.gettext("Register for membership"))
+    page.locator("#given_name").press_sequentially("Toru")
+    page.locator("#family_name").press_sequentially("Iijima")
+    expect(page.locator("#mail-preview")).to_contain_text(
+        ja.gettext("Your collaboration mail address will be"))
+    page.locator("#account_name").fill("tiijima")
+    expect(page.locator("#account-name-status")).to_have_text(
+        ja.gettext("This account name is available."))
+    page.locator("#email").fill("toru.iijima@kek.example")
+    page.locator("#institution").select_option("kek")
+    page.locator("#category").select_option("phd-student")
+    page.locator("#password").fill(STRONG_PASSWORD)
+    page.locator("#password_confirm").fill(STRONG_PASSWORD)
+    page.locator("#accept_conditions").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name=ja.gettext("Send registration request")).click()
+    assert page.url == f"{live_server}/register/created"
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").preferredLanguage.value == "ja"
+
+    # -- the confirmation mail is Japanese; confirm ----------------------------------------
+    [verify_mail] = mails_to(smtp, "toru.iijima@kek.example")
+    assert verify_mail["Subject"] == ja.gettext(
+        "%(collaboration)s: please confirm your e-mail address") % {
+        "collaboration": "Example Collaboration"}
+    assert page.goto(live_link(verify_mail, live_server)).ok
+    expect(page.locator("h1")).to_have_text(ja.gettext("Confirm your e-mail address"))
+    with page.expect_navigation():
+        page.get_by_role("button", name=ja.gettext("Confirm my address")).click()
+    expect(page.locator("h1")).to_have_text(ja.gettext("Thank you: your address is confirmed"))
+
+    # -- the IR's mail is German; the IR's German browser approves --------------------------
+    [review_mail] = mails_to(smtp, "toru.sato@kek.example")
+    assert review_mail["Subject"].startswith("Example Collaboration: Antrag auf Mitgliedschaft")
+    assert "Guten Tag" in review_mail.get_body(("plain",)).get_content()
+    representative = browser.new_context(base_url=live_server, locale="de-DE")
+    representative.set_default_timeout(TIMEOUT_MS)
+    ir_page = representative.new_page()
+    ir_page.on("pageerror", lambda exc: errors.append(str(exc)))
+    assert ir_page.goto(live_link(review_mail, live_server)).ok
+    expect(ir_page.locator("html")).to_have_attribute("lang", "de")
+    with ir_page.expect_navigation():
+        ir_page.get_by_role("button", name=de.gettext("Approve"), exact=True).click()
+    expect(ir_page.locator("h1")).to_have_text(de.gettext("Approved"))
+    representative.close()
+
+    # -- the new member's mail is Japanese ---------------------------------------------------
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}").preferredLanguage.value == "ja"
+    ready = mails_to(smtp, "toru.iijima@kek.example")[-1]
+    assert ready["Subject"] == ja.gettext(
+        "%(collaboration)s: your account %(account)s is ready") % {
+        "collaboration": "Example Collaboration", "account": "tiijima"}
+    applicant.close()
+    assert errors == []

@@ -7,6 +7,7 @@ from flask import (
     Blueprint, flash, g, make_response, redirect, render_template, request, session,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -19,6 +20,7 @@ from ..services.changes import ChangeRefused
 from ..services.errors import PasswordRefused
 from ..vocabulary import RequestKind
 from ..web.deferred import after_response
+from ..web.i18n import autonym, remember_language, supported
 from ..web.sessions import login_required, start_session
 from .forms import (
     ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
@@ -229,3 +231,19 @@ def reset_password(token: str):
             session.clear()
             return render_template("account/reset_done.html", person=person)
     return render_template("account/reset_form.html", form=form, person=person)
+
+
+@bp.post("/account/language")
+@login_required
+def set_language():
+    """A member's language for the portal and their mails (CSRF-checked)."""
+    chosen = supported(request.form.get("language"))
+    if not FlaskForm().validate_on_submit() or not chosen:
+        flash(_("Choose a language from the list."), "error")
+        return redirect(url_for("account.overview"))
+    portal().accounts.set_language(g.account, chosen, Actor(g.account, _address()))
+    # The message is read on the next page, which is in the new language.
+    with force_locale(chosen):
+        flash(_("Your language is saved: the portal and your mails are now in %(language)s.",
+                language=autonym(chosen)), "success")
+    return remember_language(redirect(url_for("account.overview")), chosen)

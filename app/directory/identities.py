@@ -22,6 +22,7 @@ EARLIER = AttributeMap(
     person_status=PERSON["status"],
     request_status=REQUEST["status"],
     cert_subjects=Attr(PERSON["cert_subject"], multi=True),
+    language=PERSON["language"],
 )
 
 

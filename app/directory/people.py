@@ -29,6 +29,7 @@ PERSON = AttributeMap(
     member_until=time_attr("portalMemberUntil"),
     audit=Attr("portalAuditEvent", multi=True),
     conditions_version="portalConditionsVersion",
+    language="preferredLanguage",
     # Written, not part of the record.
     object_classes=Attr("objectClass", multi=True),
     mails=Attr("mail", multi=True),
@@ -90,7 +91,8 @@ class People(DirectoryConnection):
             # Initial passwords live under their own, short-lived policy.
             password_policy=self.initial_policy_dn, audit=[member.audit_event],
             middle_name=member.middle_name, name_key=member.name_key,
-            member_until=member.member_until, cert_subject=member.cert_subject))
+            member_until=member.member_until, cert_subject=member.cert_subject,
+            language=member.language))
         return dn
 
     def prepare_member(self, account_name: str, *, institution: str, category: str,
@@ -155,6 +157,11 @@ class People(DirectoryConnection):
                                    audit_event: str) -> None:
         self._modify(self.person_dn(account_name), {
             **PERSON.replace(conditions_version=version), **PERSON.add(audit=[audit_event])})
+
+    def set_preferred_language(self, account_name: str, language: str,
+                               audit_event: str) -> None:
+        self._modify(self.person_dn(account_name), {
+            **PERSON.replace(language=language), **PERSON.add(audit=[audit_event])})
 
     def add_person_audit(self, account_name: str, audit_event: str) -> None:
         self._modify(self.person_dn(account_name), PERSON.add(audit=[audit_event]))

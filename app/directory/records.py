@@ -36,6 +36,7 @@ class Person:
     member_until: datetime | None = None
     audit: tuple[str, ...] = ()
     conditions_version: str = ""
+    language: str = ""  # preferredLanguage: the member's mails are in it ("" = default)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class RequestRecord:
     notified_stage: int | None = None  # the last stage whose approvers were asked
     target_group: str = ""  # group applications
     cert_subject: str = ""
+    language: str = ""  # the applicant's language, for the mails about the request
 
     @property
     def display_name(self) -> str:
@@ -122,6 +124,7 @@ class NewRequest:
     approval_chain: tuple[str, ...] = (IR_STAGE,)
     target_group: str = ""
     cert_subject: str = ""
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class NewMember:
     name_key: str = ""
     member_until: datetime | None = None
     cert_subject: str = ""
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class EarlierRecord:
     name_keys: tuple[str, ...]
     status: str
     cert_subjects: tuple[str, ...] = ()
+    language: str = ""
 
 
 @dataclass(frozen=True)

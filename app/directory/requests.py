@@ -50,6 +50,7 @@ REQUEST = AttributeMap(
     notified_stage=int_attr("portalNotifiedStage"),
     target_group="portalTargetGroup",
     cert_subject="portalCertSubject",
+    language="preferredLanguage",
     # Written, not part of the record.
     object_classes=Attr("objectClass", multi=True),
     display_name="cn",
@@ -88,7 +89,8 @@ class Requests(DirectoryConnection):
             submitted_from=new.submitted_from, password_hash=new.password_hash,
             audit=[new.audit_event], middle_name=new.middle_name, name_key=new.name_key,
             previous_account=new.previous_account, request_id=new.request_id,
-            target_group=new.target_group, cert_subject=new.cert_subject))
+            target_group=new.target_group, cert_subject=new.cert_subject,
+            language=new.language))
         return dn
 
     def request(self, request_id: str, with_password_hash: bool = False) -> RequestRecord | None:

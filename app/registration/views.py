@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import (
     Blueprint, jsonify, redirect, render_template, request, session, url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..extensions import limiter
@@ -90,6 +91,7 @@ def _register(form: RegistrationForm):
                 previous_account=form.previous_account.data or "",
                 not_me=bool(form.not_me.data),
                 cert_subject=_certificate_subject(),
+                language=str(get_locale() or ""),
             )
             try:
                 created = portal().registration.submit(

@@ -106,6 +106,11 @@ class AccountService:
             return LoginResult(LoginOutcome.MUST_CHANGE, account_name, must_accept)
         return LoginResult(LoginOutcome.OK, account_name, must_accept)
 
+    def set_language(self, account_name: str, language: str, actor: Actor) -> None:
+        """The member's language (preferredLanguage): pages and mails."""
+        self._directory.set_preferred_language(account_name, language, audit_event(
+            "member.language-changed", actor, self._clock(), language=language))
+
     def accept_conditions(self, account_name: str, actor: Actor) -> None:
         version = self._settings.conditions.version
         self._directory.record_conditions_accepted(
@@ -155,7 +160,8 @@ class AccountService:
         self._directory.add_person_audit(account_name, audit_event(action, actor, now))
         log.info("password set", extra={"event": action, "account": account_name})
         person = self._directory.person(account_name)
-        self._mailer.send(template, [person.contact_mail], person=person, when=now)
+        self._mailer.send(template, [person.contact_mail], person.language, person=person,
+                          when=now)
 
     # -- lost password ----------------------------------------------------------------------
 
@@ -172,7 +178,8 @@ class AccountService:
         state = self._directory.password_state(person.account_name)
         link = ResetLink(person.account_name, nonce,
                          ldap_time(state.changed_at) if state and state.changed_at else "")
-        self._mailer.send("password_reset_link", [person.contact_mail], person=person,
+        self._mailer.send("password_reset_link", [person.contact_mail], person.language,
+                          person=person,
                           link=self._links.url(link),
                           minutes=self._settings.reset_link_max_age_minutes)
 
@@ -228,7 +235,8 @@ class AccountService:
                 continue
             if not self._directory.add_expiry_notice(person.account_name, notice):
                 continue  # another run recorded it first
-            self._mailer.send("password_expiring", [person.contact_mail], person=person,
+            self._mailer.send("password_expiring", [person.contact_mail], person.language,
+                              person=person,
                               expires=expires, days_left=max(left.days, 0),
                               reset_link=self._links.page(Page.PASSWORD_RESET))
             self._directory.add_person_audit(person.account_name, audit_event(

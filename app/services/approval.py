@@ -93,8 +93,8 @@ class ApprovalService:
         if not reason:
             raise ValueError("a rejection needs a reason")
         request = self._decide(review, actor_address, RequestStatus.REJECTED, reason)
-        self._mailer.send("request_rejected", [request.contact_mail], request=request,
-                          reason=reason)
+        self._mailer.send("request_rejected", [request.contact_mail], request.language,
+                          request=request, reason=reason)
         return request
 
     def _decide(self, review: Review, actor_address: str, outcome: RequestStatus,

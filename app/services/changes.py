@@ -4,6 +4,8 @@ approved like a registration (see Reviewers); ``complete`` carries out an
 approved one."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from ..clock import Clock, utcnow
 from ..directory import (
     Directory, EntryExists, Institution, NewRequest, Person, RequestRecord,
@@ -35,7 +37,8 @@ class MembershipChanges:
               actor: Actor, target_group: str = "") -> RequestRecord:
         waiting = self._directory.open_requests_for(person.account_name, kind)
         if any(r.target_group == target_group for r in waiting):
-            raise ChangeRefused("An application of this kind is already waiting for approval.")
+            raise ChangeRefused(_l(
+                "An application of this kind is already waiting for approval."))
         now = self._clock()
         new = NewRequest(
             account_name=person.account_name, given_name=person.given_name,
@@ -47,21 +50,21 @@ class MembershipChanges:
             audit_event=audit_event(f"request.{kind}-submitted", actor, now,
                                     group=target_group, institution=institution),
             password_hash=b"", kind=kind, request_id=later_request_id(person.account_name, now),
-            approval_chain=chain, target_group=target_group,
+            approval_chain=chain, target_group=target_group, language=person.language,
         )
         try:
             self._directory.add_request(new)
         except EntryExists as exc:
-            raise ChangeRefused("This was just asked for; please wait a moment.") from exc
+            raise ChangeRefused(_l("This was just asked for; please wait a moment.")) from exc
         return self._directory.request(new.request_id)
 
     def apply_for_group(self, account_name: str, cn: str, actor: Actor) -> RequestRecord:
         group = self._settings.extra_group(cn)
         person = self._directory.person(account_name)
         if group is None or person is None or person.status != MemberStatus.ACTIVE:
-            raise ChangeRefused("There is no such group to apply for.")
+            raise ChangeRefused(_l("There is no such group to apply for."))
         if self._directory.group_dn(cn).lower() in {g.lower() for g in person.groups}:
-            raise ChangeRefused("You are a member of this group already.")
+            raise ChangeRefused(_l("You are a member of this group already."))
         request = self._file(person, RequestKind.GROUP, person.institution,
                              (group_stage(group.managers),), actor, target_group=cn)
         self._reviewers.notify(request)
@@ -69,7 +72,7 @@ class MembershipChanges:
 
     def leave_group(self, account_name: str, cn: str, actor: Actor) -> None:
         if self._settings.extra_group(cn) is None:
-            raise ChangeRefused("There is no such group.")
+            raise ChangeRefused(_l("There is no such group."))
         person = self._directory.person(account_name)
         self._directory.remove_group_member(self._directory.group_dn(cn), person.dn)
         self._directory.add_person_audit(account_name, audit_event(
@@ -78,11 +81,11 @@ class MembershipChanges:
     def request_move(self, account_name: str, institution_id: str, actor: Actor) -> RequestRecord:
         person = self._directory.person(account_name)
         if self._directory.institution(institution_id) is None:
-            raise ChangeRefused("Choose an institution from the list.")
+            raise ChangeRefused(_l("Choose an institution from the list."))
         if person is None or person.status != MemberStatus.ACTIVE:
-            raise ChangeRefused("Only active members can move.")
+            raise ChangeRefused(_l("Only active members can move."))
         if institution_id == person.institution:
-            raise ChangeRefused("This is your home institution already.")
+            raise ChangeRefused(_l("This is your home institution already."))
         request = self._file(person, RequestKind.INSTITUTION_CHANGE, institution_id,
                              (IR_STAGE,), actor)
         self._reviewers.notify(request)
@@ -118,7 +121,8 @@ class MembershipChanges:
             return False
         group = self._settings.extra_group(request.target_group)
         institution = self._directory.institution(request.institution)
-        self._mailer.send("change_done", [request.contact_mail], request=request,
+        self._mailer.send("change_done", [request.contact_mail], person.language,
+                          request=request,
                           group=group.label if group else request.target_group,
                           institution=institution.name if institution else request.institution)
         return True

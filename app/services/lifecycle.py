@@ -45,7 +45,8 @@ class LifecycleService:
             return False
         log.info("member withdrawn", extra={"event": f"member.{new_status}",
                                             "account": person.account_name})
-        self._mailer.send(template, [person.contact_mail], person=person, reason=reason,
+        self._mailer.send(template, [person.contact_mail], person.language, person=person,
+                          reason=reason,
                           reactivate_link=self._links.page(Page.REACTIVATION))
         return True
 
@@ -76,7 +77,8 @@ class LifecycleService:
         self._directory.transition_member(
             account_name, SUSPENDED, ACTIVE,
             audit_event("member.unsuspended", actor, now, reason=reason.strip()))
-        self._mailer.send("membership_restored", [person.contact_mail], person=person)
+        self._mailer.send("membership_restored", [person.contact_mail], person.language,
+                          person=person)
 
     # -- for the pages ----------------------------------------------------------------------
 

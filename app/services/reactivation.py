@@ -49,11 +49,12 @@ class ReactivationService:
             log.warning("no address on record for %s; reactivation not mailed", person.account_name)
             return
         if person.status not in REACTIVATION_ELIGIBLE:
-            self._mailer.send("reactivation_not_needed", [address], person=person,
+            self._mailer.send("reactivation_not_needed", [address], person.language,
+                              person=person,
                               reset_link=self._links.page(Page.PASSWORD_RESET))
             return
         link = ReactivationLink(person.account_name, institution_id, person.status)
-        self._mailer.send("reactivation_link", [address], person=person,
+        self._mailer.send("reactivation_link", [address], person.language, person=person,
                           link=self._links.url(link), max_age_days=self._links.max_age_days)
 
     def load(self, token: str) -> tuple[Person, str]:
@@ -89,7 +90,7 @@ class ReactivationService:
             password_hash=b"", name_key=names.person_key(given, family),
             kind=RequestKind.REACTIVATION,
             request_id=later_request_id(person.account_name, now),
-            approval_chain=self._settings.approval_chain(category),
+            approval_chain=self._settings.approval_chain(category), language=person.language,
         )
         try:
             self._directory.add_request(new)

@@ -43,6 +43,7 @@ class Application:
     not_me: bool = False  # confirmed: not the person of a similar record
     # Subject of a verified client certificate, passed on by the TLS terminator.
     cert_subject: str = ""
+    language: str = ""  # the page's language: the applicant's mails are in it
 
 
 class RegistrationService:
@@ -122,7 +123,8 @@ class RegistrationService:
             if address:
                 by_address.setdefault(address.lower(), []).append(record)
         for address, mine in by_address.items():
-            self._mailer.send("known_person", [address], records=mine,
+            language = next((r.language for r in mine if r.language), "")
+            self._mailer.send("known_person", [address], language, records=mine,
                               reset_link=self._links.page(Page.PASSWORD_RESET),
                               reactivate_link=self._links.page(Page.REACTIVATION))
         log.info("registration stopped: earlier records", extra={
@@ -161,6 +163,7 @@ class RegistrationService:
             previous_account=application.previous_account,
             approval_chain=self._settings.approval_chain(application.category),
             cert_subject=application.cert_subject,
+            language=application.language,
         )
         if self.account_name_taken(new.account_name):
             raise AccountNameUnavailable(new.account_name)
@@ -176,7 +179,8 @@ class RegistrationService:
 
     def _send_verification(self, request: RequestRecord) -> None:
         link = VerifyLink(request.id, request.submitted_at.isoformat())
-        self._mailer.send("verify_email", [request.contact_mail], request=request,
+        self._mailer.send("verify_email", [request.contact_mail], request.language,
+                          request=request,
                           link=self._links.url(link), max_age_days=self._links.max_age_days)
 
     def request_for_verification(self, token: str) -> RequestRecord:
@@ -240,6 +244,7 @@ class RegistrationService:
                 name_key=names.person_key(request.given_name, request.family_name),
                 member_until=self._settings.membership_end(request.category, now),
                 cert_subject=request.cert_subject,
+                language=request.language,
             )
             try:
                 self._directory.add_member(member)
@@ -251,7 +256,7 @@ class RegistrationService:
                 request.id, now, audit_event("request.account-created", SYSTEM, now)):
             return False
         person = self._directory.person(account_name)
-        self._mailer.send("account_ready", [request.contact_mail],
+        self._mailer.send("account_ready", [request.contact_mail], request.language,
                           request=self._directory.request(request.id), person=person,
                           deadline=person.initial_password_deadline,
                           initial_password_days=self._directory.initial_password_period().days)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from flask_babel import lazy_gettext as _l
+
 from ..clock import Clock, utcnow
 from ..directory import Directory, Person, RequestRecord
 from ..mail import Mailer
@@ -56,7 +58,7 @@ class Reviewers:
 
     def stage_label(self, stage: str) -> str:
         if stage == IR_STAGE:
-            return "institute representative"
+            return _l("institute representative")
         name = stage_group(stage) or stage
         return self._settings.stage_labels.get(name, name)
 
@@ -69,7 +71,7 @@ class Reviewers:
         for ir in representatives:
             link = self._links.url(ReviewLink(request.id, ir.account_name, 0, objection=True))
             self._mailer.send("institution_change_notice", [ir.contact_mail or ir.mail],
-                              request=request, representative=ir, institution=institution,
+                              ir.language, request=request, representative=ir, institution=institution,
                               target=target, link=link, max_age_days=self._links.max_age_days)
         return len(representatives)
 
@@ -81,7 +83,8 @@ class Reviewers:
         approvers = self.approvers(request, index)
         for approver in approvers:
             self._mailer.send(
-                "review_request", [approver.contact_mail or approver.mail], request=request,
+                "review_request", [approver.contact_mail or approver.mail], approver.language,
+                request=request,
                 representative=approver, institution=institution,
                 category=self._settings.category_label(request.category),
                 stage_label=self.stage_label(stage),

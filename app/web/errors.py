@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..services.errors import DirectoryUnavailable, LinkExpired, LinkInvalid, NotAuthorised
+from .i18n import http_error_text
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ def register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return render_template("error.html", code=error.code, title=error.name,
-                               message=error.description), error.code
+        title, message = http_error_text(error)
+        return render_template("error.html", code=error.code, title=title,
+                               message=message), error.code
 
     @app.errorhandler(Exception)
     def unexpected_error(error):

@@ -3,10 +3,10 @@ and the ``when`` filter for times."""
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import format_datetime
 
 from ..settings import Settings
 from ..vocabulary import MemberStatus, RequestKind, RequestStatus
+from .i18n import format_when
 
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
@@ -20,4 +20,4 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
 
     @app.template_filter("when")
     def when(value):
-        return format_datetime(value, "yyyy-MM-dd HH:mm 'UTC'") if value else ""
+        return format_when(value)
