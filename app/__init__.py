@@ -117,6 +117,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         settings.ldap_urls, settings.ldap_base_dn, settings.ldap_bind_dn,
         settings.ldap_bind_password, connect_timeout=settings.ldap_connect_timeout,
         receive_timeout=settings.ldap_receive_timeout, main_group=settings.main_group,
+        ca_file=settings.ldap_ca_file, start_tls=settings.ldap_start_tls,
     )
     mailer = Mailer(directory, settings.mail_from)
     links = LinkTokens(settings.secret_key, settings.secret_key_fallbacks,

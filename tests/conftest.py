@@ -59,11 +59,13 @@ def _snapshot(conn: ldap3.Connection) -> dict:
     for subtree in MUTABLE_SUBTREES:
         conn.search(subtree, "(objectClass=*)", attributes=[])
         dns |= {e.entry_dn for e in conn.entries}
-    conn.search(MAIN_GROUP, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    conn.search(MAIN_GROUP, "(objectClass=*)", ldap3.BASE, attributes=["member", "memberUid"])
     members = list(conn.entries[0].member.values)
+    member_uids = list(conn.entries[0].memberUid.values)
     conn.search(f"cn=uidnumber,ou=counters,{BASE_DN}", "(objectClass=*)", ldap3.BASE,
                 attributes=["uidNumber"])
-    return {"dns": dns, "members": members, "uid": str(conn.entries[0].uidNumber.value)}
+    return {"dns": dns, "members": members, "member_uids": member_uids,
+            "uid": str(conn.entries[0].uidNumber.value)}
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +87,8 @@ def root(slapd, directory_snapshot):
         extra = {e.entry_dn for e in conn.entries} - directory_snapshot["dns"]
         for dn in sorted(extra, key=lambda d: -d.count(",")):
             conn.delete(dn)
-    conn.modify(MAIN_GROUP, {"member": [(ldap3.MODIFY_REPLACE, directory_snapshot["members"])]})
+    conn.modify(MAIN_GROUP, {"member": [(ldap3.MODIFY_REPLACE, directory_snapshot["members"])],
+                             "memberUid": [(ldap3.MODIFY_REPLACE, directory_snapshot["member_uids"])]})
     conn.unbind()
 
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, TypeVar
 
 from ldap3 import (
-    BASE, FIRST, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE, SYNC,
-    Connection, Server, ServerPool,
+    AUTO_BIND_TLS_BEFORE_BIND, BASE, FIRST, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE,
+    SUBTREE, SYNC, Connection, Server, ServerPool, Tls,
 )
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.config import set_config_parameter
@@ -67,6 +68,7 @@ _UNREACHABLE_ERRORS = (
     ldap_errors.LDAPSocketOpenError,
     ldap_errors.LDAPServerPoolExhaustedError,
     ldap_errors.LDAPMaximumRetriesError,
+    ldap_errors.LDAPStartTLSError,  # e.g. a certificate that does not verify
 )
 # An open connection broke (server restarted, failed over): reconnect once.
 _COMMUNICATION_ERRORS = (
@@ -127,8 +129,14 @@ class Directory:
     def __init__(
         self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",
+        ca_file: str = "", start_tls: bool = False,
     ):
-        servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout) for url in urls]
+        # ldaps:// and StartTLS verify the server's certificate and name
+        # (ldap3 verifies nothing by default), against ca_file if given.
+        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
+        self._start_tls = start_tls
+        servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout, tls=tls)
+                   for url in urls]
         # active=1: try each server once per connection attempt instead of
         # ldap3's endless retry; exhaust=False: a server that was down is
         # tried again at the next connection (it may be back already).
@@ -157,7 +165,8 @@ class Directory:
         if conn is None or conn.closed:
             conn = Connection(
                 self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
-                auto_bind=True, raise_exceptions=True, receive_timeout=self._receive_timeout,
+                auto_bind=AUTO_BIND_TLS_BEFORE_BIND if self._start_tls else True,
+                raise_exceptions=True, receive_timeout=self._receive_timeout,
             )
             self._local.conn = conn
         return conn
@@ -351,20 +360,37 @@ class Directory:
         return dn
 
     def add_group_member(self, group_dn: str, member_dn: str) -> None:
-        """Add ``member_dn`` to a groupOfNames; already a member is fine."""
-        try:
-            self._modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]})
-        except DirectoryError as exc:
-            if isinstance(exc.__cause__, ldap_errors.LDAPAttributeOrValueExistsResult):
-                return
-            raise
+        """Add ``member_dn`` to a group: as a DN in member (rfc2307bis
+        clients) and, for a person, by account name in memberUid (rfc2307
+        clients). Already a member is fine."""
+        changes = [("member", member_dn)]
+        account_name = self._account_name_of(member_dn)
+        if account_name:
+            changes.append(("memberUid", account_name))
+        for attribute, value in changes:
+            try:
+                self._modify(group_dn, {attribute: [(MODIFY_ADD, [value])]})
+            except DirectoryError as exc:
+                if not isinstance(exc.__cause__, ldap_errors.LDAPAttributeOrValueExistsResult):
+                    raise
 
     def remove_group_member(self, group_dn: str, member_dn: str) -> None:
-        """Remove ``member_dn`` from a groupOfNames; not a member is fine."""
-        try:
-            self._modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]})
-        except StateConflict:
-            return
+        """Remove ``member_dn`` (member and memberUid); not a member is fine."""
+        changes = [("member", member_dn)]
+        account_name = self._account_name_of(member_dn)
+        if account_name:
+            changes.append(("memberUid", account_name))
+        for attribute, value in changes:
+            try:
+                self._modify(group_dn, {attribute: [(MODIFY_DELETE, [value])]})
+            except StateConflict:
+                continue
+
+    def _account_name_of(self, member_dn: str) -> str:
+        """The account name of a DN in ou=people, else ""."""
+        match = re.fullmatch(r"uid=([a-z][a-z0-9]{3,7})," + re.escape(self.people_dn),
+                             member_dn or "", re.IGNORECASE)
+        return match.group(1).lower() if match else ""
 
     def members_due_to_expire(self, now: datetime) -> list[Person]:
         entries = self._search(
@@ -424,12 +450,20 @@ class Directory:
             "portalAuditEvent": [(MODIFY_ADD, [audit_event])]})
 
     def lock_account(self, account_name: str) -> None:
-        """ppolicy's administrative lock: every bind fails, for every service."""
-        self._modify(self.person_dn(account_name),
-                     {"pwdAccountLockedTime": [(MODIFY_REPLACE, [PERMANENT_LOCK])]})
+        """Withdraw the account from every service: ppolicy's administrative
+        lock (every bind fails), shadowExpire in the past (SSSD's and other
+        POSIX clients' account check, ssh keys included) and out of every
+        group (extra groups are applied for again after a reactivation)."""
+        dn = self.person_dn(account_name)
+        self._modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [PERMANENT_LOCK])],
+                          "shadowExpire": [(MODIFY_REPLACE, ["1"])]})
+        for group in self._search(self.groups_dn, f"(&(objectClass=groupOfNames){_eq('member', dn)})",
+                                  ["cn"]):
+            self.remove_group_member(group["dn"], dn)
 
     def unlock_account(self, account_name: str) -> None:
-        self._modify(self.person_dn(account_name), {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]})
+        self._modify(self.person_dn(account_name), {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])],
+                                                    "shadowExpire": [(MODIFY_REPLACE, [])]})
 
     def group_gid_number(self, group_dn: str) -> int:
         entry = self._read(group_dn, ["gidNumber"])
@@ -455,13 +489,16 @@ class Directory:
     # -- members' passwords (ppolicy applies) ----------------------------------
 
     def authenticate(self, account_name: str, password: str) -> BindResult:
-        """A simple bind as the member, as any collaborative service does it."""
+        """A simple bind as the member, as any collaborative service does it:
+        the password goes as its UTF-8 bytes (ldap3 would SASLprep a str, and
+        refuse one with a control character), as registration hashed them."""
         if not ACCOUNT_NAME_RE.match(account_name or "") or not password:
             return BindResult(False, ppolicy.PolicyResponse())
-        conn = Connection(self._pool, self.person_dn(account_name), password,
+        conn = Connection(self._pool, self.person_dn(account_name), password.encode("utf-8"),
                           client_strategy=SYNC, raise_exceptions=False,
                           receive_timeout=self._receive_timeout)
         try:
+            self._open_member_connection(conn)
             ok = conn.bind(controls=[ppolicy.REQUEST_CONTROL])
             return BindResult(bool(ok), _policy_response(conn.result))
         except (*_UNREACHABLE_ERRORS, *_COMMUNICATION_ERRORS) as exc:
@@ -469,33 +506,45 @@ class Directory:
         finally:
             _close(conn)
 
+    def _open_member_connection(self, conn: Connection) -> None:
+        """Open a member's connection, with StartTLS when configured (a TLS
+        failure is the directory being unavailable, never a wrong password)."""
+        conn.open()
+        if self._start_tls:
+            try:
+                conn.start_tls()
+            except ldap_errors.LDAPException as exc:
+                raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
+
     def change_own_password(self, account_name: str, current: str, new: str) -> None:
-        """Password Modify (RFC 3062) bound as the member: slapd hashes the
-        password and applies the policy (quality, history). Raises
-        PasswordRefused."""
+        """Check ``current`` with a bind as the member, then set ``new`` with
+        Password Modify as the portal: members cannot write userPassword
+        themselves (acl.conf), so every change passes the portal's rules;
+        slapd hashes the cleartext and applies the policy (length, history).
+        Passwords go as their UTF-8 bytes. Raises PasswordRefused."""
         dn = self.person_dn(account_name)
-        conn = Connection(self._pool, dn, current, client_strategy=SYNC, raise_exceptions=False,
-                          receive_timeout=self._receive_timeout)
+        conn = Connection(self._pool, dn, current.encode("utf-8"), client_strategy=SYNC,
+                          raise_exceptions=False, receive_timeout=self._receive_timeout)
         try:
+            self._open_member_connection(conn)
             if not conn.bind(controls=[ppolicy.REQUEST_CONTROL]):
                 policy = _policy_response(conn.result)
                 raise PasswordRefused(policy.error or "invalidCredentials")
-            conn.extend.standard.modify_password(dn, current, new,
-                                                 controls=[ppolicy.REQUEST_CONTROL])
-            _raise_if_refused(conn.result)
         except (*_UNREACHABLE_ERRORS, *_COMMUNICATION_ERRORS) as exc:
             raise DirectoryUnavailable(str(exc)) from exc
         finally:
             _close(conn)
+        self.set_password(account_name, new)
 
     def set_password(self, account_name: str, new: str) -> None:
-        """Password Modify by the portal (reset): policy and history apply,
-        a lockout ends. Raises PasswordRefused."""
+        """Password Modify by the portal (reset, change): the UTF-8 bytes in
+        clear, slapd hashes them; policy and history apply, a lock by
+        failures ends. Raises PasswordRefused."""
         dn = self.person_dn(account_name)
 
         def run(conn: Connection) -> None:
             try:
-                conn.extend.standard.modify_password(dn, None, new,
+                conn.extend.standard.modify_password(dn, None, new.encode("utf-8"),
                                                      controls=[ppolicy.REQUEST_CONTROL])
             except ldap_errors.LDAPOperationResult:
                 pass  # the result (and its policy control) is read below
