@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from . import portal
 from .directory import DirectoryError
+from .directory_cli import directory_cli
 from .mail import mail
 from .services.audit import Actor, parse_events
 from .services.lifecycle import LifecycleError
@@ -143,3 +144,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(mail_cli)
     app.cli.add_command(accounts_cli)
     app.cli.add_command(members_cli)
+    app.cli.add_command(directory_cli)
