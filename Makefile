@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils
-TEST_DEBS := chromium apache2 libldap-dev libsasl2-dev gcc
+TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev gcc
 
 .PHONY: run test reset debs-run debs-test
 

@@ -205,3 +205,114 @@ def wait_until(check, timeout: float = 5.0, interval: float = 0.02):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
+
+DOVECOT_LDAP_CONF = """\
+uris = {ldap_url}
+dn = {bind_dn}
+dnpass = {bind_password}
+# The password is checked by a bind as the entry pass_filter finds.
+auth_bind = yes
+base = {people}
+pass_filter = (&(objectClass=posixAccount)(uid=%n)(portalStatus=active))
+pass_attrs = uid=user
+user_filter = (&(objectClass=posixAccount)(uid=%n)(portalStatus=active))
+user_attrs = homeDirectory=home,uidNumber=uid,gidNumber=gid
+"""
+
+DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols =
+listen = 127.0.0.1
+ssl = no
+auth_mechanisms = plain
+disable_plaintext_auth = no
+# No delay after a failure in the tests (Dovecot's default is 2 s).
+auth_failure_delay = 0
+passdb {{
+  driver = ldap
+  args = {root}/dovecot-ldap.conf.ext
+}}
+userdb {{
+  driver = ldap
+  args = {root}/dovecot-ldap.conf.ext
+}}
+{users}
+"""
+
+
+class Dovecot:
+    """Dovecot's auth service only (no mail protocols), asked with doveadm."""
+
+    def __init__(self, root: Path, process: subprocess.Popen):
+        self.root, self.process = root, process
+        self.conf = root / "dovecot.conf"
+        self.calls = 0
+
+    def auth(self, user: str, password: str | bytes) -> bool:
+        """doveadm auth test: the passdb (status filter, then a bind). Each
+        call comes from another loopback address: Dovecot delays the next
+        attempt from an address after a failure (2, 4, 8... s)."""
+        secret = password if isinstance(password, bytes) else password.encode("utf-8")
+        self.calls += 1
+        address = f"127.0.{self.calls // 250}.{self.calls % 250 + 1}"
+        result = subprocess.run([DOVEADM, "-c", str(self.conf), "auth", "test",
+                                 "-x", f"rip={address}", user, secret],
+                                capture_output=True, timeout=30)
+        return result.returncode == 0
+
+    def user(self, user: str) -> dict[str, str] | None:
+        """doveadm user: the userdb's fields, None when it has no such user."""
+        result = subprocess.run([DOVEADM, "-c", str(self.conf), "user", user],
+                                capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            return None
+        return dict(line.split("\t", 1) for line in result.stdout.splitlines()[1:] if "\t" in line)
+
+
+def start_dovecot(ldap_url: str, bind_dn: str, bind_password: str) -> Dovecot:
+    root = Path(tempfile.mkdtemp(prefix="portal-dovecot-"))
+    ldap_conf = root / "dovecot-ldap.conf.ext"
+    ldap_conf.write_text(DOVECOT_LDAP_CONF.format(ldap_url=ldap_url, bind_dn=bind_dn,
+                                                  bind_password=bind_password, people=PEOPLE))
+    ldap_conf.chmod(0o600)
+    # As root, the auth processes stay root to read the 0600 files of this folder.
+    users = ("service auth {\n  user = root\n}\nservice auth-worker {\n  user = root\n}\n"
+             if os.geteuid() == 0 else "")
+    (root / "dovecot.conf").write_text(DOVECOT_CONF.format(root=root, users=users))
+    process = subprocess.Popen([DOVECOT, "-F", "-c", str(root / "dovecot.conf")], cwd=root,
+                               stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "ab"),
+                               start_new_session=True)
+    dovecot = Dovecot(root, process)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and process.poll() is None:
+        if (root / "run" / "auth-userdb").exists() and (root / "run" / "auth-client").exists():
+            return dovecot
+        time.sleep(0.05)
+    stop_dovecot(dovecot, remove=False)
+    raise RuntimeError("dovecot did not start: " + (root / "stderr.log").read_text())
+
+
+def stop_dovecot(dovecot: Dovecot, remove: bool = True) -> None:
+    if dovecot.process.poll() is None:
+        dovecot.process.terminate()
+        try:
+            dovecot.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            dovecot.process.kill()
+            dovecot.process.wait()
+    if remove:
+        shutil.rmtree(dovecot.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot(slapd):
+    bind_dn, password = service_account(slapd, "dovecot")
+    server = start_dovecot(slapd.url, bind_dn, password)
+    yield server
+    stop_dovecot(server)

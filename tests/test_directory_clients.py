@@ -15,7 +15,9 @@ from ldap.controls.ppolicy import PasswordPolicyControl
 from app import portal
 from app.devstack.slapd import ARGON2_PARAMETERS
 from app.services.passwords import hash_password
-from tests.clients import GROUPS, PEOPLE, apache, python_ldap, service_account  # noqa: F401
+from tests.clients import (  # noqa: F401 (fixtures)
+    GROUPS, PEOPLE, apache, dovecot, python_ldap, service_account,
+)
 from tests.conftest import BASE_DN, STRONG_PASSWORD, csrf_token
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"
@@ -134,6 +136,29 @@ def test_apache_extra_group_rule_and_groups_for_both_posix_schemas(apache, appro
     finally:
         with app.app_context():
             portal().directory.remove_group_member(naf, MEMBER_DN)
+
+
+# -- Dovecot (passdb and userdb ldap) -----------------------------------------------------
+
+def test_dovecot_follows_the_members_status(dovecot, approve, app, root):
+    approve(category="student")
+    assert dovecot.auth("tiijima", STRONG_PASSWORD)
+    assert not dovecot.auth("tiijima", "Wrong-password-1")
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["uidNumber"])
+    fields = dovecot.user("tiijima")
+    assert (fields["uid"], fields["gid"], fields["home"]) == (
+        str(root.entries[0].uidNumber.value), "30000", "/home/tiijima")
+    cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert not dovecot.auth("tiijima", STRONG_PASSWORD)
+    assert dovecot.user("tiijima") is None  # the userdb no longer knows them
+    cli(app, "members", "unsuspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert dovecot.auth("tiijima", STRONG_PASSWORD) and dovecot.user("tiijima")
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalMemberUntil"])
+    until = root.entries[0].portalMemberUntil.value
+    cli(app, "members", "expire", "--now",
+        (until + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert not dovecot.auth("tiijima", STRONG_PASSWORD)
+    assert dovecot.user("tiijima") is None
 
 
 # -- passwords reach the directory only through the portal -------------------------------
