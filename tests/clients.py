@@ -196,17 +196,6 @@ def apache(slapd):
     stop_apache(server)
 
 
-def wait_until(check, timeout: float = 5.0, interval: float = 0.02):
-    """Poll ``check`` until it returns something true (refint and dynlist
-    work after the response); the last value otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 

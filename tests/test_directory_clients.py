@@ -3,7 +3,6 @@ portal does not use: Apache httpd (mod_authnz_ldap) and python-ldap
 (libldap). Each binds with a service account of its own."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import ldap
