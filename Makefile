@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils
-TEST_DEBS := chromium
+TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev gcc
 
 # What ruff checks.
 LINT_PATHS ?= tests

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import smtplib
 import sys
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ from flask.cli import AppGroup
 from .portal import portal
 from .mail import mail
 from .services.audit import Actor
-from .services.errors import DirectoryError
+from .services.errors import DirectoryError, EntryExists, NoSuchEntry
 from .services.lifecycle import LifecycleError
 
 portal_cli = AppGroup("portal", help="Check and repair the portal.")
@@ -138,8 +139,74 @@ def history(account_name: str) -> None:
         click.echo(json.dumps(event, ensure_ascii=False))
 
 
+# -- service accounts: bound as the directory's rootdn, given only to the
+# operator's shell (PORTAL_LDAP_ADMIN_DN, PORTAL_LDAP_ADMIN_PASSWORD), never to
+# the web portal, whose own account cannot create another service's credentials.
+
+directory_cli = AppGroup("directory", help="Service accounts in the directory (as the rootdn).")
+
+
+def _service_accounts():
+    admin_dn = os.environ.get("PORTAL_LDAP_ADMIN_DN", "")
+    admin_password = os.environ.get("PORTAL_LDAP_ADMIN_PASSWORD", "")
+    if not admin_dn or not admin_password:
+        raise click.ClickException(
+            "set PORTAL_LDAP_ADMIN_DN and PORTAL_LDAP_ADMIN_PASSWORD (the directory's rootdn)")
+    return portal().service_accounts(admin_dn, admin_password)
+
+
+@directory_cli.command("add-service")
+@click.argument("name")
+@click.option("--description", default="", help="What the service is (stored with it).")
+@click.option("--rotate", is_flag=True, help="The account exists: give it a new password.")
+def add_service(name: str, description: str, rotate: bool) -> None:
+    """Create cn=NAME,ou=services with a generated password (shown once)."""
+    accounts = _service_accounts()
+    try:
+        password = accounts.rotate(name) if rotate else accounts.add(name, description)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except EntryExists as exc:
+        raise click.ClickException(f"{name} exists; use --rotate for a new password") from exc
+    except NoSuchEntry as exc:
+        raise click.ClickException(f"no service account {name}") from exc
+    except DirectoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"bind DN   {accounts.dn(name)}")
+    click.echo(f"password  {password}")
+    click.echo("The password is shown only now; store it in the service's configuration.")
+
+
+@directory_cli.command("list-services")
+def list_services() -> None:
+    """The service accounts: name, bind DN, policy, description."""
+    try:
+        found = _service_accounts().list()
+    except DirectoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for account in found:
+        click.echo(f"{account.name}\t{account.dn}\t{account.policy or '-'}\t{account.description}")
+    click.echo(f"{len(found)} service account(s)")
+
+
+@directory_cli.command("remove-service")
+@click.argument("name")
+def remove_service(name: str) -> None:
+    """Delete cn=NAME,ou=services: the service can no longer bind."""
+    try:
+        _service_accounts().remove(name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except NoSuchEntry as exc:
+        raise click.ClickException(f"no service account {name}") from exc
+    except DirectoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name} removed")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(accounts_cli)
     app.cli.add_command(members_cli)
+    app.cli.add_command(directory_cli)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from .directory import Directory
+from .directory.service_accounts import ServiceAccounts
 from .mail import Mailer
 from .services.accounts import AccountService
 from .services.addresses import CollaborationAddresses
@@ -36,6 +37,11 @@ class Portal:
     reactivation: ReactivationService
     changes: MembershipChanges
 
+    def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
+        """Service accounts, managed with the directory administrator's
+        credentials (given to the operator's commands, never to the portal)."""
+        return ServiceAccounts(self.directory, admin_dn, admin_password)
+
     def directory_identity(self) -> str:
         """Bind as the service account and ask who it is (``flask portal check``)."""
         return self.directory.ping()
@@ -51,6 +57,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         settings.ldap_urls, settings.ldap_base_dn, settings.ldap_bind_dn,
         settings.ldap_bind_password, connect_timeout=settings.ldap_connect_timeout,
         receive_timeout=settings.ldap_receive_timeout, main_group=settings.main_group,
+        ca_file=settings.ldap_ca_file, start_tls=settings.ldap_start_tls,
     )
     mailer = Mailer(directory, settings.mail_from)
     links = Links(settings.secret_key, settings.secret_key_fallbacks,

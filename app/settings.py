@@ -63,6 +63,9 @@ class Settings:
     ldap_bind_password: str
     ldap_connect_timeout: float
     ldap_receive_timeout: float
+    ldap_ca_file: str
+    ldap_start_tls: bool
+    ldap_allow_plain: bool
     smtp_host: str
     smtp_port: int
     smtp_use_tls: bool
@@ -136,6 +139,9 @@ _ENV = {
     "PORTAL_LDAP_BIND_PASSWORD": ("ldap_bind_password", str, None),
     "PORTAL_LDAP_CONNECT_TIMEOUT": ("ldap_connect_timeout", float, "5"),
     "PORTAL_LDAP_RECEIVE_TIMEOUT": ("ldap_receive_timeout", float, "10"),
+    "PORTAL_LDAP_CA_FILE": ("ldap_ca_file", str, ""),
+    "PORTAL_LDAP_START_TLS": ("ldap_start_tls", bool, "false"),
+    "PORTAL_LDAP_ALLOW_PLAIN": ("ldap_allow_plain", bool, "false"),
     "PORTAL_SMTP_HOST": ("smtp_host", str, "localhost"),
     "PORTAL_SMTP_PORT": ("smtp_port", int, "25"),
     "PORTAL_SMTP_USE_TLS": ("smtp_use_tls", bool, "false"),
@@ -217,7 +223,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         values["base_url"] = base_url.rstrip("/")
     for url in values.get("ldap_urls", ()):
         if not url.startswith(("ldap://", "ldaps://", "ldapi://")):
-            problems.append(f"PORTAL_LDAP_URLS: {url!r} is not an ldap://, ldaps:// or ldapi:// URL")
+            problems.append(f"PORTAL_LDAP_URLS: {url!r} is not an ldap://, ldaps:// or "
+                            "ldapi:// URL")
+        elif (env == "production" and url.startswith("ldap://") and not _loopback(url)
+              and not values.get("ldap_start_tls") and not values.get("ldap_allow_plain")):
+            problems.append(f"PORTAL_LDAP_URLS: {url!r} sends passwords in clear to another "
+                            "host: use ldaps://, PORTAL_LDAP_START_TLS=true, or set "
+                            "PORTAL_LDAP_ALLOW_PLAIN=true")
+    ca_file = values.get("ldap_ca_file")
+    if ca_file and not Path(ca_file).is_file():
+        problems.append(f"PORTAL_LDAP_CA_FILE: {ca_file} does not exist")
     for attr, env_name, minimum in (
         ("password_min_length", "PORTAL_PASSWORD_MIN_LENGTH", 8),
         ("link_max_age_days", "PORTAL_LINK_MAX_AGE_DAYS", 1),
@@ -249,6 +264,19 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values, **collaboration)
+
+
+def _loopback(url: str) -> bool:
+    """Is the host of an ldap:// URL this machine (127.0.0.0/8, ::1, localhost)?"""
+    import ipaddress
+    from urllib.parse import urlsplit
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 TRANSLATIONS = ROOT / "translations"

@@ -159,18 +159,15 @@ def test_repeated_failed_logins_are_throttled_per_account(client, member):
     assert login(client, account_name="irkek", password="x").status_code == 200
 
 
-def test_directory_lockout_applies_and_a_reset_unlocks(client, member, slapd, smtp):
+def test_failed_binds_elsewhere_lock_nobody_out(client, member, slapd, smtp):
+    """No directory lockout (README, "Lockout"): another service's failed
+    binds do not keep the member out of the portal or of the directory."""
     logged_in_member(client, member)
-    for _ in range(10):  # another service's failed binds
+    for _ in range(12):  # another service's failed binds
         assert not binds(slapd, MEMBER_DN, "Wrong-password-0")
-    assert not binds(slapd, MEMBER_DN, NEW_PASSWORD)  # locked even with the right password
+    assert binds(slapd, MEMBER_DN, NEW_PASSWORD)
     logout(client)
-    page = login(client, password=NEW_PASSWORD).get_data(as_text=True)
-    assert "The account name or password is not right." in page
-    assert "a password reset unlocks it" in page
-    reset_path = request_reset_link(client, smtp, "tiijima")
-    set_password_via_link(client, reset_path, "Harbour-lantern-quartz-58")
-    assert binds(slapd, MEMBER_DN, "Harbour-lantern-quartz-58")
+    assert login(client, password=NEW_PASSWORD).status_code == 302
 
 
 # -- password change ----------------------------------------------------------------------------

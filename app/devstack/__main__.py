@@ -34,6 +34,10 @@ def _ports() -> tuple[int, int, int]:
             int(os.environ.get("PORT", "5000")))
 
 
+def _ldaps_port() -> int:
+    return int(os.environ.get("PORTAL_DEV_LDAPS_PORT", "3636"))
+
+
 def _state() -> dict:
     """Secrets of this dev stack, made once and kept with its data."""
     if STATE.exists():
@@ -60,6 +64,9 @@ def portal_environment(state: dict) -> dict[str, str]:
         "PORTAL_SECRET_KEY": state["secret_key"],
         "PORTAL_BASE_URL": f"http://127.0.0.1:{web_port}",
         "PORTAL_LDAP_URLS": f"ldap://127.0.0.1:{ldap_port}",
+        # StartTLS, verified against the dev stack's own CA.
+        "PORTAL_LDAP_START_TLS": "true",
+        "PORTAL_LDAP_CA_FILE": str(s.ca_file),
         "PORTAL_LDAP_BASE_DN": s.base_dn,
         "PORTAL_LDAP_BIND_DN": s.service_dn,
         "PORTAL_LDAP_BIND_PASSWORD": state["service_password"],
@@ -78,7 +85,7 @@ def run() -> int:
     ensure_executables()
     ldap_port, smtp_port, web_port = _ports()
     state = _state()
-    slapd = SlapdProcess(_slapd_settings(state), port=ldap_port)
+    slapd = SlapdProcess(_slapd_settings(state), port=ldap_port, tls_port=_ldaps_port())
     if not slapd.initialised:
         print("Creating the dev directory under var/ldap (schema, tree, demo data)...")
         slapd.settings.workdir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +107,8 @@ def run() -> int:
 Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
   portal      http://127.0.0.1:{web_port}/          (register at /register)
   caught mail http://127.0.0.1:{web_port}/dev/mail  (files in var/mail/)
-  directory   {slapd.url}  base {s.base_dn}
+  directory   {slapd.url} (StartTLS) and {slapd.ldaps_url}  base {s.base_dn}
+              CA certificate {s.ca_file}
               admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' -b '{s.base_dn}'
   smtp        127.0.0.1:{smtp_port}
 Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
@@ -145,18 +153,32 @@ def write_schema_ldif() -> int:
     return 0
 
 
+def write_slapd_config() -> int:
+    from .slapd import render_production_slapd_conf
+    target = ROOT / "config" / "slapd" / "slapd.conf.template"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_production_slapd_conf())
+    print(f"{target.relative_to(ROOT)} written from app/devstack/slapd.py")
+    return 0
+
+
 def print_env() -> int:
-    for name, value in portal_environment(_state()).items():
+    state = _state()
+    for name, value in portal_environment(state).items():
         print(f"export {name}='{value}'")
+    # For the operator's commands (flask directory ...), not for the portal.
+    s = _slapd_settings(state)
+    print(f"export PORTAL_LDAP_ADMIN_DN='{s.root_dn}'")
+    print(f"export PORTAL_LDAP_ADMIN_PASSWORD='{state['root_password']}'")
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m app.devstack")
-    parser.add_argument("command", choices=("run", "reset", "env", "schema-ldif"))
+    parser.add_argument("command", choices=("run", "reset", "env", "schema-ldif", "slapd-config"))
     command = parser.parse_args().command
-    return {"run": run, "reset": reset, "env": print_env,
-            "schema-ldif": write_schema_ldif}[command]()
+    return {"run": run, "reset": reset, "env": print_env, "schema-ldif": write_schema_ldif,
+            "slapd-config": write_slapd_config}[command]()
 
 
 if __name__ == "__main__":

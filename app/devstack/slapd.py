@@ -33,6 +33,9 @@ DEMO_IR_PASSWORD = "Demo-representative-2026"
 DEMO_HELPDESK_PASSWORD = "Demo-helpdesk-2026"
 
 _DAY = 86400
+# Hashes slapd makes (Password Modify, hashed cleartext): OWASP's argon2
+# memory and time minimum. Debian's module (libargon2) makes argon2i only.
+ARGON2_PARAMETERS = "m=19456 t=2 p=1"
 
 
 @dataclass
@@ -63,6 +66,10 @@ class SlapdSettings:
         return f"cn=portal,ou=services,{self.base_dn}"
 
     @property
+    def services_dn(self) -> str:
+        return f"ou=services,{self.base_dn}"
+
+    @property
     def root_dn(self) -> str:
         return f"cn=admin,{self.base_dn}"
 
@@ -73,6 +80,27 @@ class SlapdSettings:
     @property
     def data_dir(self) -> Path:
         return self.workdir / "data"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.workdir / "tls"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.workdir
+
+    @property
+    def schema_dir(self) -> Path:
+        return SCHEMA_DIR
+
+    @property
+    def root_password_value(self) -> str:
+        # Dev and tests: the throwaway password itself (slapd.conf is 0600).
+        return self.root_password
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
 
 
 def _fill(path: Path, values: dict) -> str:
@@ -86,7 +114,7 @@ def _argon2(password: str) -> str:
 
 def render_slapd_conf(s: SlapdSettings) -> str:
     includes = [f"include /etc/ldap/schema/{name}.schema" for name in SYSTEM_SCHEMAS]
-    includes.append(f"include {SCHEMA_DIR / 'portal.schema'}")
+    includes.append(f"include {s.schema_dir / 'portal.schema'}")
     acl = _fill(SCHEMA_DIR / "acl.conf", {"base": s.base_dn, "service": s.service_dn})
     indexes = [
         "objectClass eq", "uid eq,sub", "mail eq", "cn eq,sub", "sn eq,sub", "givenName eq,sub",
@@ -97,36 +125,91 @@ def render_slapd_conf(s: SlapdSettings) -> str:
     replicated = bool(s.providers)
     lines = [
         *includes,
-        f"pidfile {s.workdir / 'slapd.pid'}",
-        f"argsfile {s.workdir / 'slapd.args'}",
+        f"pidfile {s.run_dir / 'slapd.pid'}",
+        f"argsfile {s.run_dir / 'slapd.args'}",
         *(f"serverID {n} {url}" for n, url in enumerate(s.providers, start=1)),
         "modulepath /usr/lib/ldap",
         "moduleload back_mdb",
         *(["moduleload syncprov"] if replicated else []),
         # Modules before password-hash, indexes and overlays (OPENLDAP-NOTES).
-        "moduleload argon2",
+        f"moduleload argon2 {ARGON2_PARAMETERS}",
         "moduleload ppolicy",
         "moduleload dynlist",
         "password-hash {ARGON2}",
+        f"TLSCACertificateFile {s.ca_file}",
+        f"TLSCertificateFile {s.tls_dir / 'server.pem'}",
+        f"TLSCertificateKeyFile {s.tls_dir / 'server.key'}",
+        "TLSProtocolMin 3.3",
         "sizelimit 500",
         "database mdb",
         "maxsize 1073741824",
         f'suffix "{s.base_dn}"',
         f'rootdn "{s.root_dn}"',
-        f"rootpw {s.root_password}",
+        f"rootpw {s.root_password_value}",
         f"directory {s.data_dir}",
         *(["dbnosync"] if s.nosync else []),
         *(f"index {ix}" for ix in indexes),
         f'limits dn.exact="{s.service_dn}" size=unlimited time=unlimited',
+        # Services page through every member; an unpaged search stays capped.
+        f'limits dn.children="{s.services_dn}" size.soft=500 size.hard=500 '
+        'size.prtotal=unlimited time=unlimited',
         *(_replication_lines(s) if replicated else []),
         "overlay ppolicy",
         f'ppolicy_default "cn=default,ou=policies,{s.base_dn}"',
-        "ppolicy_use_lockout",
+        # Cleartext in an add or modify is hashed (password-hash); a bind with
+        # a wrong password never says "locked" (no ppolicy_use_lockout).
+        "ppolicy_hash_cleartext",
         "overlay dynlist",
         "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames",
         acl,
     ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ProductionSlapdSettings(SlapdSettings):
+    """The production form of the same configuration: Debian's paths, the
+    base DN and the rootdn's password hash left as ${...} placeholders,
+    durable writes. ``python -m app.devstack slapd-config`` writes it to
+    config/slapd/slapd.conf.template (a test checks the file is current)."""
+    workdir: Path = Path("/var/lib/ldap")
+    base_dn: str = "${base}"
+    root_password: str = "${root_password_hash}"
+    nosync: bool = False
+    demo: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir
+
+    @property
+    def tls_dir(self) -> Path:
+        return Path("/etc/ldap/tls")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path("/run/slapd")
+
+    @property
+    def schema_dir(self) -> Path:
+        return Path("/etc/ldap/schema")
+
+
+PRODUCTION_CONF_HEADER = """\
+# slapd.conf of the membership portal's directory (OpenLDAP 2.5, Debian 12).
+# Generated by `python -m app.devstack slapd-config` from app/devstack/slapd.py,
+# the same source as the dev stack's and the tests' slapd: do not edit here.
+# Fill in ${base} (e.g. dc=example,dc=org) and ${root_password_hash}
+# (slappasswd -o module-load=argon2 -h {ARGON2}); copy ldap_schema/portal.schema
+# to /etc/ldap/schema/; install the CA, certificate and key in /etc/ldap/tls/
+# (key readable by the openldap user only); keep this file 0640 root:openldap.
+# Convert to cn=config if wanted: slaptest -f slapd.conf -F /etc/ldap/slapd.d
+# Then load ldap_schema/bootstrap.ldif (filled in) with slapadd.
+"""
+
+
+def render_production_slapd_conf() -> str:
+    return PRODUCTION_CONF_HEADER + render_slapd_conf(ProductionSlapdSettings())
 
 
 def _replication_lines(s: SlapdSettings) -> list[str]:
@@ -143,8 +226,11 @@ def _replication_lines(s: SlapdSettings) -> list[str]:
 
 def render_bootstrap_ldif(s: SlapdSettings) -> str:
     dc = s.base_dn.split(",")[0].split("=", 1)[1]
+    # An attribute's values must be contiguous in LDIF (slapadd keeps
+    # only the last run otherwise).
     members = "".join(
-        f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in DEMO_IRS.values()
+        [f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in DEMO_IRS.values()]
+        + [f"memberUid: {uid}\n" for uid in DEMO_IRS.values()]
     ) if s.demo else ""
     values = {
         "base": s.base_dn,
@@ -178,14 +264,21 @@ def free_port() -> int:
 class SlapdProcess:
     """Create (once), start and stop one slapd serving ``settings.workdir``."""
 
-    def __init__(self, settings: SlapdSettings, port: int | None = None):
+    def __init__(self, settings: SlapdSettings, port: int | None = None,
+                 tls_port: int | None = None):
         self.settings = settings
         self.port = port
+        self.tls_port = tls_port
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
+        """Plain LDAP (StartTLS offered) on loopback."""
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
 
     @property
     def initialised(self) -> bool:
@@ -198,33 +291,40 @@ class SlapdProcess:
         if s.data_dir.exists():
             shutil.rmtree(s.data_dir)
         s.data_dir.mkdir(parents=True)
-        s.conf_path.write_text(render_slapd_conf(s))
+        s.data_dir.chmod(0o700)  # the database holds password hashes
+        make_certificates(s.tls_dir)
+        write_secret(s.conf_path, render_slapd_conf(s))
         if not load:
             return
         ldif = s.workdir / "bootstrap.ldif"
-        ldif.write_text(render_bootstrap_ldif(s))
+        write_secret(ldif, render_bootstrap_ldif(s))
         server = ["-S", str(s.server_id), "-w"] if s.providers else []
         _run([SLAPADD, "-q", *server, "-f", str(s.conf_path), "-l", str(ldif)])
         ldif.unlink()
 
     def write_config(self) -> None:
-        self.settings.conf_path.write_text(render_slapd_conf(self.settings))
+        make_certificates(self.settings.tls_dir)
+        write_secret(self.settings.conf_path, render_slapd_conf(self.settings))
 
     def start(self, attempts: int = 5) -> None:
         fixed_port = self.port is not None
+        fixed_tls_port = self.tls_port is not None
         log = open(self.settings.workdir / "slapd.log", "ab")
         for _ in range(attempts):
             if not fixed_port:
                 self.port = free_port()
+            if not fixed_tls_port:
+                self.tls_port = free_port()
             self.process = subprocess.Popen(
-                [SLAPD, "-d", "none", "-f", str(self.settings.conf_path), "-h", self.url,
+                [SLAPD, "-d", "none", "-f", str(self.settings.conf_path),
+                 "-h", f"{self.url} {self.ldaps_url}",
                  *(["-n", f"slapd{self.settings.server_id}"] if self.settings.server_id else [])],
                 stdout=log, stderr=log, start_new_session=True,
             )
             if self._wait_listening():
                 return
             self.stop()
-            if fixed_port:
+            if fixed_port and fixed_tls_port:
                 break
         raise RuntimeError(
             f"slapd did not start on {self.url}; see {self.settings.workdir / 'slapd.log'}"
@@ -236,8 +336,10 @@ class SlapdProcess:
             if self.process.poll() is not None:
                 return False
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
+                for port in (self.port, self.tls_port):
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        pass
+                return True
             except OSError:
                 time.sleep(0.02)
         return False
@@ -251,6 +353,45 @@ class SlapdProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds passwords or keys),
+    created 0600 from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def make_certificates(tls_dir: Path, days: int = 825) -> None:
+    """A CA and a server certificate for 127.0.0.1/localhost, made once
+    (openssl; EC P-256 keys, private keys 0600)."""
+    if (tls_dir / "server.pem").exists() and (tls_dir / "ca.pem").exists():
+        return
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    tls_dir.chmod(0o700)
+    ca_key, ca, key = tls_dir / "ca.key", tls_dir / "ca.pem", tls_dir / "server.key"
+    request, ext = tls_dir / "server.csr", tls_dir / "server.ext"
+    old = os.umask(0o077)
+    try:
+        _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+              "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", str(days),
+              "-subj", "/CN=Membership portal development CA", "-addext",
+              "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        _run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+              "-keyout", str(key), "-out", str(request), "-subj", "/CN=localhost"])
+        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                       "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+        _run(["openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
+              "-CAcreateserial", "-out", str(tls_dir / "server.pem"), "-days", str(days),
+              "-extfile", str(ext)])
+    finally:
+        os.umask(old)
+    ca.chmod(0o644)
+    request.unlink()
+    ext.unlink()
 
 
 def _run(cmd: list[str]) -> None:

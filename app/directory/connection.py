@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from ldap3 import BASE, FIRST, NONE, SUBTREE, SYNC, Connection, Server, ServerPool
+from ldap3 import (
+    AUTO_BIND_TLS_BEFORE_BIND, BASE, FIRST, NONE, SUBTREE, SYNC, Connection, Server, ServerPool,
+    Tls,
+)
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.config import set_config_parameter
 from ldap3.utils.dn import escape_rdn
@@ -38,6 +42,7 @@ UNREACHABLE_ERRORS = (
     ldap_errors.LDAPSocketOpenError,
     ldap_errors.LDAPServerPoolExhaustedError,
     ldap_errors.LDAPMaximumRetriesError,
+    ldap_errors.LDAPStartTLSError,  # e.g. a certificate that does not verify
 )
 # An open connection broke (server restarted, failed over): reconnect once.
 COMMUNICATION_ERRORS = (
@@ -115,8 +120,14 @@ class DirectoryConnection:
     """The portal's own connection (its service account) and the DNs of the tree."""
 
     def __init__(self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
-                 connect_timeout: float = 5, receive_timeout: float = 10):
-        servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout) for url in urls]
+                 connect_timeout: float = 5, receive_timeout: float = 10, ca_file: str = "",
+                 start_tls: bool = False):
+        # ldaps:// and StartTLS verify the server's certificate and name
+        # (ldap3 verifies nothing by default), against ca_file if given.
+        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
+        self._start_tls = start_tls
+        servers = [Server(url, get_info=NONE, connect_timeout=connect_timeout, tls=tls)
+                   for url in urls]
         # active=1: try each server once per connection attempt instead of
         # ldap3's endless retry; exhaust=False: a server that was down is
         # tried again at the next connection (it may be back already).
@@ -167,7 +178,8 @@ class DirectoryConnection:
         if conn is None or conn.closed:
             conn = Connection(
                 self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
-                auto_bind=True, raise_exceptions=True, receive_timeout=self._receive_timeout,
+                auto_bind=AUTO_BIND_TLS_BEFORE_BIND if self._start_tls else True,
+                raise_exceptions=True, receive_timeout=self._receive_timeout,
             )
             self._local.conn = conn
         return conn
@@ -196,13 +208,21 @@ class DirectoryConnection:
         raise AssertionError("unreachable")
 
     @contextmanager
-    def _as(self, dn: str, password: str | bytes) -> Iterator[Connection]:
-        """A connection of its own bound as someone else (a member), not
-        bound yet: the caller binds and reads the result. Errors are mapped
-        as for the portal's own connection."""
+    def _as(self, dn: str, password: str | bytes,
+            raise_errors: bool = False) -> Iterator[Connection]:
+        """A connection of its own for someone else (a member), open (with
+        StartTLS when configured) but not bound: the caller binds and reads
+        the result. Errors are mapped as for the portal's own connection; a
+        TLS failure is the directory being unavailable, never a wrong password."""
         conn = Connection(self._pool, dn, password, client_strategy=SYNC,
-                          raise_exceptions=False, receive_timeout=self._receive_timeout)
+                          raise_exceptions=raise_errors, receive_timeout=self._receive_timeout)
         try:
+            conn.open()
+            if self._start_tls:
+                try:
+                    conn.start_tls()
+                except ldap_errors.LDAPException as exc:
+                    raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
             yield conn
         except ldap_errors.LDAPException as exc:
             raise translate(exc) from exc

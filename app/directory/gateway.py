@@ -21,7 +21,9 @@ class Directory(People, Requests, Groups, Passwords, Outbox, Identities):
     def __init__(
         self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",
+        ca_file: str = "", start_tls: bool = False,
     ):
         super().__init__(urls, base_dn, bind_dn, bind_password,
-                         connect_timeout=connect_timeout, receive_timeout=receive_timeout)
+                         connect_timeout=connect_timeout, receive_timeout=receive_timeout,
+                         ca_file=ca_file, start_tls=start_tls)
         self.main_group_dn = self.group_dn(main_group)

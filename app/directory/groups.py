@@ -1,7 +1,9 @@
 """Groups (ou=groups) and institutions (ou=institutions)."""
 from __future__ import annotations
 
-from .connection import IDENTIFIER_RE, DirectoryConnection
+import re
+
+from .connection import IDENTIFIER_RE, DirectoryConnection, eq
 from .errors import NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr
 from .records import Institution
@@ -13,7 +15,8 @@ INSTITUTION = AttributeMap(
     representative_dns=Attr("portalRepresentative", multi=True),
 )
 GROUP = AttributeMap(
-    members=Attr("member", multi=True),
+    members=Attr("member", multi=True),  # DNs, for rfc2307bis clients
+    member_uids=Attr("memberUid", multi=True),  # account names, for rfc2307 clients
     gid_number=int_attr("gidNumber"),
 )
 
@@ -39,18 +42,35 @@ class Groups(DirectoryConnection):
         return GROUP.read(entry, "members")["members"] if entry else ()
 
     def add_group_member(self, group_dn: str, member_dn: str) -> None:
-        """Add ``member_dn`` to a groupOfNames; already a member is fine."""
-        try:
-            self._modify(group_dn, GROUP.add(members=[member_dn]))
-        except ValueExists:
-            return
+        """Add ``member_dn`` to a group: as a DN in member and, for a person,
+        by account name in memberUid. Already a member is fine."""
+        for change in self._membership(member_dn):
+            try:
+                self._modify(group_dn, GROUP.add(**change))
+            except ValueExists:
+                continue
 
     def remove_group_member(self, group_dn: str, member_dn: str) -> None:
-        """Remove ``member_dn`` from a groupOfNames; not a member is fine."""
-        try:
-            self._modify(group_dn, GROUP.delete(members=[member_dn]))
-        except StateConflict:
-            return
+        """Remove ``member_dn`` (member and memberUid); not a member is fine."""
+        for change in self._membership(member_dn):
+            try:
+                self._modify(group_dn, GROUP.delete(**change))
+            except StateConflict:
+                continue
+
+    def remove_from_every_group(self, member_dn: str) -> None:
+        """Take ``member_dn`` out of every group it is in (repeatable)."""
+        search = f"(&(objectClass=groupOfNames){eq(GROUP['members'], member_dn)})"
+        for group in self._search(self.groups_dn, search, ["cn"]):
+            self.remove_group_member(group["dn"], member_dn)
+
+    def _membership(self, member_dn: str) -> list[dict]:
+        changes = [{"members": [member_dn]}]
+        match = re.fullmatch(r"uid=([a-z][a-z0-9]{3,7})," + re.escape(self.people_dn),
+                             member_dn or "", re.IGNORECASE)
+        if match:
+            changes.append({"member_uids": [match.group(1).lower()]})
+        return changes
 
     def group_gid_number(self, group_dn: str) -> int:
         entry = self._read(group_dn, GROUP.names("gid_number"))

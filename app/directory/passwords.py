@@ -12,7 +12,7 @@ from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from . import ppolicy
 from .connection import DirectoryConnection, eq
 from .errors import PasswordRefused, StateConflict, ValueExists
-from .mapping import Attr, AttributeMap, time_attr
+from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .people import PERSON, PERSON_ATTRS, person_record
 from .records import PasswordState, Person
 
@@ -23,6 +23,8 @@ PASSWORD = AttributeMap(
     policy="pwdPolicySubentry",
     locked_at=time_attr("pwdAccountLockedTime"),
     lock="pwdAccountLockedTime",
+    # POSIX clients' account check (SSSD, ssh keys): 1 = expired long ago.
+    shadow_expire=int_attr("shadowExpire"),
     expiry_notices=Attr("portalExpiryNotice", multi=True),
     reset_nonce_hash="portalResetNonce",
 )
@@ -67,34 +69,36 @@ class Passwords(DirectoryConnection):
         self._policy_max_age: dict[str, int] = {}
 
     def authenticate(self, account_name: str, password: str) -> BindResult:
-        """A simple bind as the member, as any collaborative service does it."""
+        """A simple bind as the member, as any collaborative service does it:
+        the password goes as its UTF-8 bytes (ldap3 would SASLprep a str, and
+        refuse one with a control character), as registration hashed them."""
         if not ACCOUNT_NAME_RE.match(account_name or "") or not password:
             return BindResult(False, ppolicy.PolicyResponse())
-        with self._as(self.person_dn(account_name), password) as conn:
+        with self._as(self.person_dn(account_name), password.encode("utf-8")) as conn:
             ok = conn.bind(controls=[ppolicy.REQUEST_CONTROL])
             return BindResult(bool(ok), _policy_response(conn.result))
 
     def change_own_password(self, account_name: str, current: str, new: str) -> None:
-        """Password Modify (RFC 3062) bound as the member: slapd hashes the
-        password and applies the policy (quality, history). Raises
-        PasswordRefused."""
-        dn = self.person_dn(account_name)
-        with self._as(dn, current) as conn:
+        """Check ``current`` with a bind as the member, then set ``new`` with
+        Password Modify as the portal: members cannot write userPassword
+        themselves (acl.conf), so every change passes the portal's rules;
+        slapd hashes the cleartext and applies the policy (length, history).
+        Raises PasswordRefused."""
+        with self._as(self.person_dn(account_name), current.encode("utf-8")) as conn:
             if not conn.bind(controls=[ppolicy.REQUEST_CONTROL]):
                 policy = _policy_response(conn.result)
                 raise PasswordRefused(policy.error or "invalidCredentials")
-            conn.extend.standard.modify_password(dn, current, new,
-                                                 controls=[ppolicy.REQUEST_CONTROL])
-            _raise_if_refused(conn.result)
+        self.set_password(account_name, new)
 
     def set_password(self, account_name: str, new: str) -> None:
-        """Password Modify by the portal (reset): policy and history apply,
-        a lockout ends. Raises PasswordRefused."""
+        """Password Modify by the portal (reset, change): the UTF-8 bytes in
+        clear, slapd hashes them; policy and history apply. Raises
+        PasswordRefused."""
         dn = self.person_dn(account_name)
 
         def run(conn: Connection) -> None:
             try:
-                conn.extend.standard.modify_password(dn, None, new,
+                conn.extend.standard.modify_password(dn, None, new.encode("utf-8"),
                                                      controls=[ppolicy.REQUEST_CONTROL])
             except ldap_errors.LDAPOperationResult:
                 pass  # the result (and its policy control) is read below
@@ -102,11 +106,15 @@ class Passwords(DirectoryConnection):
         self._call(run)
 
     def lock_account(self, account_name: str) -> None:
-        """ppolicy's administrative lock: every bind fails, for every service."""
-        self._modify(self.person_dn(account_name), PASSWORD.replace(lock=PERMANENT_LOCK))
+        """Withdraw the account from every service: ppolicy's administrative
+        lock (every bind fails) and shadowExpire in the past (SSSD's and
+        other POSIX clients' account check, ssh keys included)."""
+        self._modify(self.person_dn(account_name),
+                     PASSWORD.replace(lock=PERMANENT_LOCK, shadow_expire=1))
 
     def unlock_account(self, account_name: str) -> None:
-        self._modify(self.person_dn(account_name), PASSWORD.replace(lock=None))
+        self._modify(self.person_dn(account_name),
+                     PASSWORD.replace(lock=None, shadow_expire=None))
 
     # -- the policy's state ----------------------------------------------------------------
 

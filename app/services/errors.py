@@ -4,6 +4,8 @@
 # not import app.directory.
 from ..directory.errors import DirectoryError as DirectoryError
 from ..directory.errors import DirectoryUnavailable as DirectoryUnavailable
+from ..directory.errors import EntryExists as EntryExists
+from ..directory.errors import NoSuchEntry as NoSuchEntry
 from ..directory.errors import PasswordRefused as PasswordRefused
 
 

@@ -36,7 +36,8 @@ class LifecycleService:
         status change, which only one caller wins; that caller mails."""
         self._directory.lock_account(person.account_name)
         self._directory.new_session_epoch(person.account_name, secrets.token_urlsafe(12))
-        self._directory.remove_group_member(self._directory.main_group_dn, person.dn)
+        # Out of every group: extra groups are applied for again after a reactivation.
+        self._directory.remove_from_every_group(person.dn)
         try:
             self._directory.transition_member(
                 person.account_name, ACTIVE, new_status,

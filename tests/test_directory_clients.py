@@ -1,0 +1,463 @@
+"""The directory as the collaborative services see it, through clients the
+portal does not use: Apache httpd (mod_authnz_ldap) and python-ldap
+(libldap). Each binds with a service account of its own."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import ldap
+import ldap3
+import pytest
+from ldap.controls import DecodeControlTuples, SimplePagedResultsControl
+from ldap.controls.ppolicy import PasswordPolicyControl
+
+from app.devstack.slapd import ARGON2_PARAMETERS
+from app.portal import portal
+from app.services.passwords import hash_password
+from fixtures.clients import GROUPS, python_ldap, service_account
+from helpers import BASE_DN, PEOPLE, STRONG_PASSWORD, csrf_token
+
+MEMBER_DN = f"uid=tiijima,{PEOPLE}"
+CHANGED_PASSWORD = "Copper-meadow-violin-73"
+
+
+@pytest.fixture
+def approve(client, register_and_verify):
+    """Register and approve 'tiijima' (or another account) through the portal."""
+    def run(**changes) -> str:
+        review = register_and_verify(**changes)
+        html = client.get(review).get_data(as_text=True)
+        client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
+        return changes.get("account_name", "tiijima")
+    return run
+
+
+@pytest.fixture(scope="module")
+def reader(slapd):
+    """A service account, as a wiki or tracker sync would have it."""
+    return service_account(slapd, "sync")
+
+
+def login(client, account_name: str, password: str):
+    html = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"csrf_token": csrf_token(html),
+                                       "account_name": account_name, "password": password})
+
+
+def change_password(client, current: str, new: str):
+    html = client.get("/account/password").get_data(as_text=True)
+    return client.post("/account/password", data={
+        "csrf_token": csrf_token(html), "current_password": current, "password": new,
+        "password_confirm": new})
+
+
+def binds(slapd, dn: str, password: str | bytes) -> bool:
+    try:
+        python_ldap(slapd.url, dn, password).unbind_s()
+        return True
+    except ldap.INVALID_CREDENTIALS:
+        return False
+
+
+def cli(app, *args) -> str:
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+# -- Apache httpd with mod_authnz_ldap --------------------------------------------------
+
+def test_apache_lets_an_approved_member_in_and_refuses_a_wrong_password(apache, approve):
+    approve()
+    assert apache.get("/members/index.txt") == 401
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
+    assert apache.get("/members/index.txt", "tiijima", "Wrong-password-1") == 401
+    assert apache.get("/members/index.txt", "nobody1", STRONG_PASSWORD) == 401
+
+
+def test_apache_refuses_suspended_and_expired_members(apache, approve, app, root):
+    approve(category="student")
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
+    cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 401
+    cli(app, "members", "unsuspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalMemberUntil"])
+    until = root.entries[0].portalMemberUntil.value
+    cli(app, "members", "expire", "--now",
+        (until + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 401
+
+
+def test_apache_status_rule_holds_without_the_lock(apache, approve, root):
+    """Require ldap-attribute portalStatus=active refuses a member whose
+    status is not active even if the directory still lets them bind."""
+    approve()
+    root.modify(MEMBER_DN, {"portalStatus": [(ldap3.MODIFY_REPLACE, ["suspended"])]})
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 401
+    root.modify(MEMBER_DN, {"portalStatus": [(ldap3.MODIFY_REPLACE, ["active"])]})
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
+
+
+def test_apache_extra_group_rule_and_groups_for_both_posix_schemas(apache, approve, app, slapd,
+                                                                  reader):
+    approve()
+    assert apache.get("/naf/index.txt", "tiijima", STRONG_PASSWORD) == 401  # not in naf
+    naf = f"cn=naf,{GROUPS}"
+    with app.app_context():
+        portal().directory.add_group_member(naf, MEMBER_DN)
+    try:
+        assert apache.get("/naf/index.txt", "tiijima", STRONG_PASSWORD) == 200, apache.log()[-3000:]
+        service = python_ldap(slapd.url, *reader)
+        [(_, group)] = service.search_s(naf, ldap.SCOPE_BASE, attrlist=["*"])
+        # rfc2307bis (member DNs) and rfc2307 (memberUid), a gidNumber; the
+        # portal's placeholder is not shown to services.
+        assert group["member"] == [MEMBER_DN.encode()]
+        assert group["memberUid"] == [b"tiijima"]
+        assert group["gidNumber"]
+        for cn in ("members", "ib", "naf-managers", "naf"):
+            [(_, g)] = service.search_s(f"cn={cn},{GROUPS}", ldap.SCOPE_BASE,
+                                        attrlist=["gidNumber", "member"])
+            assert g.get("gidNumber"), cn
+            assert b"cn=portal,ou=services," + BASE_DN.encode() not in g.get("member", []), cn
+        # Suspension leaves every group (re-applied after reactivation).
+        cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+        [(_, group)] = service.search_s(naf, ldap.SCOPE_BASE, attrlist=["member", "memberUid"])
+        assert MEMBER_DN.encode() not in group.get("member", [])
+        assert b"tiijima" not in group.get("memberUid", [])
+        [(_, person)] = service.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["shadowExpire"])
+        assert person["shadowExpire"] == [b"1"]  # SSSD's account check refuses
+        cli(app, "members", "unsuspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+        [(_, person)] = service.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["shadowExpire"])
+        assert "shadowExpire" not in person
+    finally:
+        with app.app_context():
+            portal().directory.remove_group_member(naf, MEMBER_DN)
+
+
+# -- Dovecot (passdb and userdb ldap) -----------------------------------------------------
+
+def test_dovecot_follows_the_members_status(dovecot, approve, app, root):
+    approve(category="student")
+    assert dovecot.auth("tiijima", STRONG_PASSWORD)
+    assert not dovecot.auth("tiijima", "Wrong-password-1")
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["uidNumber"])
+    fields = dovecot.user("tiijima")
+    assert (fields["uid"], fields["gid"], fields["home"]) == (
+        str(root.entries[0].uidNumber.value), "30000", "/home/tiijima")
+    cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert not dovecot.auth("tiijima", STRONG_PASSWORD)
+    assert dovecot.user("tiijima") is None  # the userdb no longer knows them
+    cli(app, "members", "unsuspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert dovecot.auth("tiijima", STRONG_PASSWORD) and dovecot.user("tiijima")
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalMemberUntil"])
+    until = root.entries[0].portalMemberUntil.value
+    cli(app, "members", "expire", "--now",
+        (until + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert not dovecot.auth("tiijima", STRONG_PASSWORD)
+    assert dovecot.user("tiijima") is None
+
+
+# -- passwords reach the directory only through the portal -------------------------------
+
+def test_members_cannot_write_a_password_in_any_form(approve, slapd, root):
+    approve()
+    me = python_ldap(slapd.url, MEMBER_DN, STRONG_PASSWORD)
+    for value in (b"Cleartext-Stored-Pass-1", b"{SSHA}aGVsbG8gd29ybGQxMjM0NTY3OA==",
+                  hash_password("x")):
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            me.modify_s(MEMBER_DN, [(ldap.MOD_REPLACE, "userPassword", [value])])
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):  # ldappasswd's Password Modify
+        me.passwd_s(MEMBER_DN, STRONG_PASSWORD, "tiijima-Velvet-harbour-9")
+    assert binds(slapd, MEMBER_DN, STRONG_PASSWORD)
+
+
+def test_services_cannot_write_passwords_or_members(approve, slapd, reader):
+    approve()
+    service = python_ldap(slapd.url, *reader)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        service.modify_s(MEMBER_DN, [(ldap.MOD_REPLACE, "userPassword", [b"Cleartext-1234567"])])
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        service.passwd_s(MEMBER_DN, None, "Velvet-harbour-tide-31")
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        service.modify_s(MEMBER_DN, [(ldap.MOD_REPLACE, "mail", [b"x@example.org"])])
+
+
+def test_the_portals_account_cannot_store_weak_or_prehashed_passwords(approve, client, slapd):
+    """Under the default policy (after the first change) slapd itself refuses
+    what breaks its rules, even from the portal's own account."""
+    approve()
+    login(client, "tiijima", STRONG_PASSWORD)
+    assert change_password(client, STRONG_PASSWORD, CHANGED_PASSWORD).status_code == 302
+    conn = python_ldap(slapd.url, slapd.settings.service_dn, slapd.settings.service_password)
+    for value in (hash_password("Some-other-long-pass-1"), b"{SSHA}aGVsbG8gd29ybGQxMjM0NTY3OA=="):
+        with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+            conn.modify_s(MEMBER_DN, [(ldap.MOD_REPLACE, "userPassword", [value])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        conn.passwd_s(MEMBER_DN, None, "short")  # pwdMinLength
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        conn.passwd_s(MEMBER_DN, None, STRONG_PASSWORD)  # history
+    assert binds(slapd, MEMBER_DN, CHANGED_PASSWORD)
+
+
+def test_a_changed_password_is_hashed_by_slapd_with_the_configured_cost(approve, client, slapd,
+                                                                       root):
+    approve()
+    login(client, "tiijima", STRONG_PASSWORD)
+    assert change_password(client, STRONG_PASSWORD, CHANGED_PASSWORD).status_code == 302
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE,
+                attributes=["userPassword", "pwdPolicySubentry"])
+    [stored] = root.response[0]["raw_attributes"]["userPassword"]
+    # Debian's module makes argon2i; memory and time as configured (OWASP's minimum).
+    m, t, p = (part.split("=")[1] for part in ARGON2_PARAMETERS.split())
+    assert stored.startswith(f"{{ARGON2}}$argon2i$v=19$m={m},t={t},p={p}$".encode()), stored[:40]
+    assert not root.response[0]["attributes"]["pwdPolicySubentry"]  # the initial state ended
+    assert binds(slapd, MEMBER_DN, CHANGED_PASSWORD)
+
+
+# -- nothing private readable --------------------------------------------------------------
+
+PRIVATE = ["pwdHistory", "pwdFailureTime", "pwdAccountLockedTime", "pwdChangedTime",
+           "pwdGraceUseTime", "pwdReset", "pwdPolicySubentry", "portalAuditEvent",
+           "portalResetNonce", "portalSessionEpoch", "portalExpiryNotice", "portalNameKey",
+           "portalCertSubject", "portalContactMail", "userPassword"]
+
+
+def test_policy_state_and_private_attributes_are_invisible_to_members_and_services(
+        approve, client, slapd, root, reader):
+    approve()
+    login(client, "tiijima", STRONG_PASSWORD)
+    assert change_password(client, STRONG_PASSWORD, CHANGED_PASSWORD).status_code == 302
+    for _ in range(3):
+        binds(slapd, MEMBER_DN, "Wrong-password-1")
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["pwdHistory"])
+    assert root.response[0]["attributes"]["pwdHistory"]  # there, for the rootdn
+    viewers = {"another member": (f"uid=irkek,{PEOPLE}", "Demo-representative-2026"),
+               "a service": reader, "the member": (MEMBER_DN, CHANGED_PASSWORD)}
+    for who, (dn, password) in viewers.items():
+        conn = python_ldap(slapd.url, dn, password)
+        [(_, attributes)] = conn.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["*", "+"] + PRIVATE)
+        assert not set(attributes) & set(PRIVATE), (who, set(attributes) & set(PRIVATE))
+        assert attributes["uid"] == [b"tiijima"] and attributes["mail"], who
+        for probe in ("(pwdFailureTime=*)", "(pwdHistory=*)", "(portalContactMail=*)",
+                      "(pwdChangedTime=*)"):
+            assert conn.search_s(PEOPLE, ldap.SCOPE_SUBTREE, probe, ["uid"]) == [], (who, probe)
+
+
+def test_the_portal_reads_no_history_and_no_failures(approve, slapd):
+    approve()
+    binds(slapd, MEMBER_DN, "Wrong-password-1")
+    conn = python_ldap(slapd.url, slapd.settings.service_dn, slapd.settings.service_password)
+    [(_, attributes)] = conn.search_s(MEMBER_DN, ldap.SCOPE_BASE,
+                                      attrlist=["pwdHistory", "pwdFailureTime", "userPassword"])
+    assert attributes == {}
+    assert conn.search_s(PEOPLE, ldap.SCOPE_SUBTREE, "(pwdHistory=*)", ["uid"]) == []
+
+
+# -- lockout cannot be used against a member ---------------------------------------------
+
+def test_failed_binds_lock_nobody_out_and_reveal_nothing(approve, app, slapd, root):
+    approve()
+    for _ in range(15):
+        assert not binds(slapd, MEMBER_DN, "Wrong-password-1")
+    assert binds(slapd, MEMBER_DN, STRONG_PASSWORD)
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE,
+                attributes=["pwdFailureTime", "pwdAccountLockedTime"])
+    attributes = root.response[0]["attributes"]
+    assert not attributes["pwdFailureTime"] and not attributes["pwdAccountLockedTime"]
+    # A locked (suspended) account answers a wrong password exactly like any
+    # other wrong password: no "account locked" in the policy control.
+    cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    for password in ("Wrong-password-1", STRONG_PASSWORD):
+        conn = python_ldap(slapd.url)
+        with pytest.raises(ldap.INVALID_CREDENTIALS) as failure:
+            conn.simple_bind_s(MEMBER_DN, password, serverctrls=[PasswordPolicyControl()])
+        controls = DecodeControlTuples(failure.value.args[0].get("ctrls", []))
+        assert all(getattr(c, "error", None) is None for c in controls), password
+
+
+# -- service accounts ------------------------------------------------------------------------
+
+def test_service_accounts_survive_failed_binds_and_age(slapd, reader, root, client):
+    dn, password = reader
+    for account_dn, secret in ((dn, password),
+                               (slapd.settings.service_dn, slapd.settings.service_password)):
+        for _ in range(12):
+            assert not binds(slapd, account_dn, "wrong")
+        assert binds(slapd, account_dn, secret)
+        # Older than any member's maximum age (relax control: pwdChangedTime
+        # is not writable otherwise).
+        old = (datetime.now(timezone.utc) - timedelta(days=400)).strftime("%Y%m%d%H%M%SZ")
+        root.modify(account_dn, {"pwdChangedTime": [(ldap3.MODIFY_REPLACE, [old])]},
+                    controls=[("1.3.6.1.4.1.4203.666.5.12", True, None)])
+        assert binds(slapd, account_dn, secret)
+    assert client.get("/register").status_code == 200  # the portal still works
+    root.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["userPassword", "pwdPolicySubentry"])
+    assert root.response[0]["raw_attributes"]["userPassword"][0].startswith(b"{ARGON2}")
+    assert root.response[0]["attributes"]["pwdPolicySubentry"] == \
+        f"cn=services,ou=policies,{BASE_DN}"
+
+
+def test_a_service_pages_through_more_than_500_members(slapd, root, reader):
+    for n in range(620):
+        root.add(f"uid=bulk{n:04d},{PEOPLE}", ["inetOrgPerson", "posixAccount"], {
+            "uid": f"bulk{n:04d}", "cn": "Bulk Member", "sn": "Member", "uidNumber": 60000 + n,
+            "gidNumber": 30000, "homeDirectory": f"/home/bulk{n:04d}"})
+    service = python_ldap(slapd.url, *reader)
+    with pytest.raises(ldap.SIZELIMIT_EXCEEDED):  # unpaged: the default cap holds
+        service.search_s(PEOPLE, ldap.SCOPE_ONELEVEL, "(uid=bulk*)", ["uid"])
+    control = SimplePagedResultsControl(True, size=200, cookie="")
+    found = 0
+    while True:
+        msgid = service.search_ext(PEOPLE, ldap.SCOPE_ONELEVEL, "(uid=bulk*)", ["uid"],
+                                   serverctrls=[control])
+        _, entries, _, controls = service.result3(msgid)
+        found += len(entries)
+        [page] = [c for c in controls if c.controlType == SimplePagedResultsControl.controlType]
+        if not page.cookie:
+            break
+        control.cookie = page.cookie
+    assert found == 620
+
+
+# -- one treatment of passwords --------------------------------------------------------------
+
+@pytest.mark.parametrize("password", [
+    "Glacier\u00a0lantern-orbit-42",              # NBSP (SASLprep makes it a space)
+    "Cafe\u0301-lantern-orbit-42",                # NFD accent
+    "\uff27\uff4c\uff41\uff43\uff49\uff45\uff52-orbit-42",  # full-width letters
+], ids=["nbsp", "nfd", "fullwidth"])
+def test_a_password_works_the_same_through_the_portal_and_a_raw_bind(
+        password, approve, client, slapd, apache):
+    approve(password=password, password_confirm=password)
+    raw = password.encode("utf-8")
+    assert binds(slapd, MEMBER_DN, raw)
+    assert apache.get("/members/index.txt", "tiijima", raw) == 200
+    response = login(client, "tiijima", password)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    # A change to such a password: portal, raw bind and Apache agree again.
+    new = password.replace("42", "57")
+    assert change_password(client, password, new).status_code == 302
+    assert binds(slapd, MEMBER_DN, new.encode("utf-8"))
+    assert apache.get("/members/index.txt", "tiijima", new.encode("utf-8")) == 200
+    assert not binds(slapd, MEMBER_DN, raw)
+
+
+def test_a_control_character_in_a_login_password_is_a_plain_failure(approve, client):
+    approve()
+    for account in ("tiijima", "nobody1"):
+        response = login(client, account, "Glacier\x07lantern-orbit-42")
+        assert response.status_code == 200
+        assert "The account name or password is not right." in response.get_data(as_text=True)
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory):
+    """A CA that did not sign the directory's certificate."""
+    from app.devstack.slapd import make_certificates
+    folder = tmp_path_factory.mktemp("other-ca")
+    make_certificates(folder)
+    return str(folder / "ca.pem")
+
+
+def _portal_over(slapd, smtp, **extra):
+    from app import create_app
+    from helpers import portal_environment
+    return create_app(portal_environment(slapd, smtp, **extra))
+
+
+@pytest.mark.parametrize("mode", ["ldaps", "starttls"])
+def test_the_portal_talks_tls_and_verifies_the_certificate(mode, slapd, smtp, other_ca):
+    from app.directory import DirectoryUnavailable
+    url = slapd.ldaps_url if mode == "ldaps" else slapd.url
+    start_tls = "true" if mode == "starttls" else "false"
+    good = _portal_over(slapd, smtp, PORTAL_LDAP_URLS=url, PORTAL_LDAP_START_TLS=start_tls,
+                        PORTAL_LDAP_CA_FILE=str(slapd.settings.ca_file))
+    with good.app_context():
+        directory = portal().directory
+        assert directory.ping().startswith("dn:cn=portal")
+        assert directory.authenticate("irkek", "Demo-representative-2026").ok
+        assert not directory.authenticate("irkek", "Wrong-password-1").ok
+    bad = _portal_over(slapd, smtp, PORTAL_LDAP_URLS=url, PORTAL_LDAP_START_TLS=start_tls,
+                       PORTAL_LDAP_CA_FILE=other_ca)
+    with bad.app_context():
+        directory = portal().directory
+        with pytest.raises(DirectoryUnavailable):
+            directory.authenticate("irkek", "Demo-representative-2026")
+        with pytest.raises(DirectoryUnavailable) as failure:  # 503, never a login failure
+            directory.ping()
+        assert "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
+
+
+def test_python_ldap_over_tls_verifies_the_certificate(slapd, reader, other_ca):
+    ca = str(slapd.settings.ca_file)
+    python_ldap(slapd.ldaps_url, *reader, ca_file=ca).unbind_s()
+    python_ldap(slapd.url, *reader, ca_file=ca, start_tls=True).unbind_s()
+    with pytest.raises(ldap.SERVER_DOWN):
+        python_ldap(slapd.ldaps_url, *reader, ca_file=other_ca)
+    with pytest.raises(ldap.CONNECT_ERROR):
+        python_ldap(slapd.url, *reader, ca_file=other_ca, start_tls=True)
+
+
+def test_production_refuses_plain_ldap_to_another_host():
+    from app.settings import SettingsError, load_settings
+    from test_settings import production_environment
+    with pytest.raises(SettingsError) as caught:
+        load_settings(production_environment(PORTAL_LDAP_URLS="ldap://ldap1.example.org"))
+    assert any("sends passwords in clear" in p for p in caught.value.problems)
+    remote = "ldap://ldap1.example.org"
+    for allowed in ({"PORTAL_LDAP_URLS": remote, "PORTAL_LDAP_START_TLS": "true"},
+                    {"PORTAL_LDAP_URLS": remote, "PORTAL_LDAP_ALLOW_PLAIN": "true"},
+                    {"PORTAL_LDAP_URLS": "ldap://127.0.0.1:389"},
+                    {"PORTAL_LDAP_URLS": "ldaps://ldap1.example.org"}):
+        assert load_settings(production_environment(**allowed)).ldap_urls
+
+
+# -- the operator's commands for service accounts ------------------------------------------
+
+def test_add_rotate_list_and_remove_a_service_account(app, slapd, monkeypatch, root):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["directory", "add-service", "wiki"])
+    assert result.exit_code != 0 and "PORTAL_LDAP_ADMIN_DN" in result.output
+    monkeypatch.setenv("PORTAL_LDAP_ADMIN_DN", slapd.settings.root_dn)
+    monkeypatch.setenv("PORTAL_LDAP_ADMIN_PASSWORD", slapd.settings.root_password)
+    dn = f"cn=wiki,ou=services,{BASE_DN}"
+    try:
+        output = cli(app, "directory", "add-service", "wiki", "--description", "The wiki")
+        password = output.split("password", 1)[1].split()[0]
+        assert dn in output and len(password) >= 40
+        assert binds(slapd, dn, password)
+        root.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
+        assert root.response[0]["raw_attributes"]["userPassword"][0].startswith(b"{ARGON2}$")
+        again = runner.invoke(args=["directory", "add-service", "wiki"])
+        assert again.exit_code != 0 and "--rotate" in again.output
+        rotated = cli(app, "directory", "add-service", "wiki", "--rotate")
+        new_password = rotated.split("password", 1)[1].split()[0]
+        assert new_password != password
+        assert binds(slapd, dn, new_password) and not binds(slapd, dn, password)
+        listing = cli(app, "directory", "list-services")
+        assert "wiki\t" + dn in listing and "portal\t" in listing
+        assert f"cn=services,ou=policies,{BASE_DN}" in listing
+        for bad in (["add-service", "portal"], ["remove-service", "portal"],
+                    ["add-service", "Bad,Name"], ["remove-service", "nosuch"]):
+            assert runner.invoke(args=["directory", *bad]).exit_code != 0, bad
+        cli(app, "directory", "remove-service", "wiki")
+        assert not binds(slapd, dn, new_password)
+        assert "wiki\t" not in cli(app, "directory", "list-services")
+    finally:
+        try:
+            root.delete(dn)
+        except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+            pass  # removed by the test
+
+
+def test_the_portals_own_account_cannot_make_service_accounts(slapd):
+    conn = python_ldap(slapd.url, slapd.settings.service_dn, slapd.settings.service_password)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        conn.add_s(f"cn=evil,ou=services,{BASE_DN}", [
+            ("objectClass", [b"organizationalRole", b"simpleSecurityObject"]),
+            ("cn", [b"evil"]), ("userPassword", [b"Evil-password-123456"])])
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        conn.passwd_s(f"cn=portal,ou=services,{BASE_DN}", None, "Own-new-password-123456")
