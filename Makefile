@@ -1,20 +1,27 @@
 # make run    - the portal with its own slapd and mail catcher (dev stack)
 # make test   - the whole test suite (what CI runs)
 # make reset  - forget the dev stack's directory and mail
+# make test-containers - only the image and compose tests (part of make test)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils
 TEST_DEBS := chromium
+# Image builds and runs without a Docker engine or registry (tests/test_containers.py).
+CONTAINER_DEBS := podman runc debootstrap podman-compose golang-github-containernetworking-plugin-dnsname openssl
+CONTAINER_BASE := localhost/debian:bookworm
 
-.PHONY: run test reset debs-run debs-test
+.PHONY: run test test-containers reset debs-run debs-test debs-containers container-base
 
 run: debs-run $(VENV)/.installed
 	$(PY) -m app.devstack run
 
-test: debs-run debs-test $(VENV)/.installed-test
+test: debs-run debs-test debs-containers container-base $(VENV)/.installed-test
 	$(PY) -m pytest
+
+test-containers: debs-run debs-containers container-base $(VENV)/.installed-test
+	$(PY) -m pytest tests/test_containers.py
 
 reset:
 	$(PY) -m app.devstack reset
@@ -41,6 +48,13 @@ debs-run:
 
 debs-test:
 	$(call need_debs,$(TEST_DEBS))
+
+debs-containers:
+	$(call need_debs,$(CONTAINER_DEBS))
+
+# The base image of the container tests, made once with debootstrap (no registry needed).
+container-base: debs-containers
+	@sh containers/base-image.sh $(CONTAINER_BASE)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
