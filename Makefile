@@ -3,6 +3,7 @@
 # make lint   - ruff only
 # make reset  - forget the dev stack's directory and mail
 # make messages - extract the strings and update the catalogs in translations/
+# make test-containers - only the image and compose tests (part of make test)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -15,15 +16,22 @@ LINT_PATHS ?= tests
 PYBABEL := $(VENV)/bin/pybabel
 CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
+# Image builds and runs without a Docker engine or registry (tests/test_containers.py).
+CONTAINER_DEBS := podman runc debootstrap podman-compose golang-github-containernetworking-plugin-dnsname openssl
+CONTAINER_BASE := localhost/debian:bookworm
 
-.PHONY: run test lint reset debs-run debs-test messages messages-compile
+.PHONY: run test test-containers lint reset debs-run debs-test debs-containers container-base \
+	messages messages-compile
 
 run: debs-run $(VENV)/.installed messages-compile
 	$(PY) -m app.devstack run
 
-test: debs-run debs-test $(VENV)/.installed-test messages-compile
+test: debs-run debs-test debs-containers container-base $(VENV)/.installed-test messages-compile
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(PY) -m pytest
+
+test-containers: debs-run debs-containers container-base $(VENV)/.installed-test
+	$(PY) -m pytest tests/test_containers.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -66,6 +74,13 @@ debs-run:
 
 debs-test:
 	$(call need_debs,$(TEST_DEBS))
+
+debs-containers:
+	$(call need_debs,$(CONTAINER_DEBS))
+
+# The base image of the container tests, made once with debootstrap (no registry needed).
+container-base: debs-containers
+	@sh containers/base-image.sh $(CONTAINER_BASE)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

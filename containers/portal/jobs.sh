@@ -1,0 +1,23 @@
+#!/bin/sh
+# The portal's periodic jobs (the README's crontab) for a container without
+# cron: every PORTAL_JOBS_INTERVAL seconds (600) the outbox and interrupted
+# approvals, once a day the expiry warnings and the end of memberships. Each
+# command is idempotent. `portal-jobs --once` runs all four once and exits.
+set -u
+interval=${PORTAL_JOBS_INTERVAL:-600}
+failed=0
+run() { flask --app wsgi "$@" || { echo "portal-jobs: flask $* failed" >&2; failed=1; }; }
+frequent() { run portal complete-approvals; run mail retry; }
+daily() { run accounts notify-expiring; run members expire; }
+
+if [ "${1:-}" = "--once" ]; then
+    frequent; daily; exit $failed
+fi
+trap 'exit 0' TERM INT
+last_day=""
+while :; do
+    frequent
+    today=$(date -u +%F)
+    if [ "$today" != "$last_day" ]; then daily; last_day=$today; fi
+    sleep "$interval" & wait $!
+done
