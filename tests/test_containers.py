@@ -29,7 +29,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.devstack.containers import TEMPLATE_DIR, container_settings, write_templates
 from app.devstack.slapd import (
-    DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD, SCHEMA_DIR, free_port, render_bootstrap_ldif,
+    DEMO_HELPDESK_PASSWORD,
+    DEMO_IR_PASSWORD,
+    SCHEMA_DIR,
+    free_port,
+    render_bootstrap_ldif,
     render_slapd_conf,
 )
 from conftest import STRONG_PASSWORD, URL_RE, csrf_token, valid_form
