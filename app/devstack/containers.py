@@ -55,6 +55,7 @@ _PASSWORDS = {
 }
 # The entrypoint puts TLS directives here (global section, before the database).
 TLS_PLACEHOLDER = "${LDAP_TLS_CONFIG}"
+TLS_FILE_DIRECTIVES = ("TLSCACertificateFile ", "TLSCertificateFile ", "TLSCertificateKeyFile ")
 PLACEHOLDERS = (
     "LDAP_BASE_DN", "LDAP_DC", "LDAP_ORGANISATION", "LDAP_MAIL_DOMAIN", "LDAP_MAIN_GROUP",
     *_PASSWORDS.values(), "LDAP_TLS_CONFIG",
@@ -103,9 +104,14 @@ def render_templates() -> dict[str, str]:
     """File name -> text of the directory image's templates and defaults."""
     conf = _placeholders(render_slapd_conf(_sentinel_settings(demo=False)))
     conf = conf.replace(str(SCHEMA_DIR / "portal.schema"), str(TEMPLATE_DIR / "portal.schema"))
+    # The generator's certificate lines point at the dev stack's CA; in the
+    # image, TLS is configured only when certificate files are mounted.
     lines = conf.splitlines(keepends=True)
-    first_database = next(i for i, line in enumerate(lines) if line.startswith("database "))
-    lines.insert(first_database, TLS_PLACEHOLDER + "\n")
+    certificate_lines = [i for i, line in enumerate(lines) if line.startswith(TLS_FILE_DIRECTIVES)]
+    slot = certificate_lines[0] if certificate_lines else next(
+        i for i, line in enumerate(lines) if line.startswith("database "))
+    lines = [line for i, line in enumerate(lines) if i not in certificate_lines]
+    lines.insert(slot, TLS_PLACEHOLDER + "\n")
     defaults = SlapdSettings(workdir=WORKDIR)
     env = {
         "LDAP_BASE_DN": defaults.base_dn,
