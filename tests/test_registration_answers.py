@@ -55,6 +55,8 @@ def test_a_known_address_gets_the_answer_of_a_new_applicant(app, smtp, root):
     assert page_known.replace("tsato", "tiijima").replace("toru.sato@", "toru.iijima@") == \
         page_new
     assert "irkek" not in page_known
+    # Said once, naming the collaboration (point 13).
+    assert page_new.count("We received your registration for Example Collaboration.") == 1
     # Only the stored address learns that it is on record.
     [stored] = mails_to(smtp, "toru.sato@kek.example")
     assert "already registered" in stored["Subject"]
