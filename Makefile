@@ -14,6 +14,7 @@ TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev
 # What ruff checks.
 LINT_PATHS ?= tests
 PYBABEL := $(VENV)/bin/pybabel
+AXE := tests/node_modules/axe-core/axe.min.js
 CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 # Image builds and runs without a Docker engine or registry (tests/test_containers.py).
@@ -21,12 +22,12 @@ CONTAINER_DEBS := podman runc debootstrap podman-compose golang-github-container
 CONTAINER_BASE := localhost/debian:bookworm
 
 .PHONY: run test test-containers lint reset debs-run debs-test debs-containers container-base \
-	messages messages-compile
+	messages messages-compile debs-npm
 
 run: debs-run $(VENV)/.installed messages-compile
 	$(PY) -m app.devstack run
 
-test: debs-run debs-test debs-containers container-base $(VENV)/.installed-test messages-compile
+test: debs-run debs-test debs-containers container-base $(VENV)/.installed-test $(AXE) messages-compile
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(PY) -m pytest
 
@@ -75,12 +76,22 @@ debs-run:
 debs-test:
 	$(call need_debs,$(TEST_DEBS))
 
+debs-npm:
+	$(call need_debs,npm)
+
 debs-containers:
 	$(call need_debs,$(CONTAINER_DEBS))
 
 # The base image of the container tests, made once with debootstrap (no registry needed).
 container-base: debs-containers
 	@sh containers/base-image.sh $(CONTAINER_BASE)
+
+# axe-core (the accessibility checker the browser tests inject), pinned in tests/package.json.
+# npm: Debian's package unless a node.js install brought its own.
+$(AXE): tests/package.json tests/package-lock.json
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory debs-npm
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

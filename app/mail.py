@@ -6,6 +6,7 @@ import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
+from email.utils import make_msgid, parseaddr
 
 from flask import current_app
 import flask_mail
@@ -79,8 +80,13 @@ class Mailer:
             subject, text = _render_blocks(f"mail/{template}.txt", full_context)
             html = current_app.jinja_env.get_template(f"mail/{template}.html").render(
                 subject=subject, **full_context)
-        return Message(subject=subject, recipients=recipients, body=text, html=html,
-                       sender=self._sender)
+        message = Message(subject=subject, recipients=recipients, body=text, html=html,
+                          sender=self._sender)
+        # Under the sender's (the collaboration's) domain, not the host name.
+        domain = parseaddr(self._sender)[1].rpartition("@")[2]
+        if domain:
+            message.msgId = make_msgid(domain=domain)
+        return message
 
     def send(self, template: str, recipients: list[str], language: str = "",
              **context) -> bool:

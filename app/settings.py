@@ -91,6 +91,7 @@ class Settings:
     rate_limit_login_address: str
     rate_limit_reset: str
     rate_limit_register: str
+    rate_limit_hints: str
     dev_mail_dir: str
     collaboration_file: str
     languages: tuple[str, ...] = ("en",)  # the first is the default
@@ -167,6 +168,7 @@ _ENV = {
     "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": ("rate_limit_login_address", str, "100 per 15 minutes"),
     "PORTAL_RATE_LIMIT_RESET": ("rate_limit_reset", str, "5 per hour"),
     "PORTAL_RATE_LIMIT_REGISTER": ("rate_limit_register", str, "20 per hour"),
+    "PORTAL_RATE_LIMIT_HINTS": ("rate_limit_hints", str, "120 per hour"),
     "PORTAL_DEV_MAIL_DIR": ("dev_mail_dir", str, ""),
     "PORTAL_COLLABORATION_FILE": ("collaboration_file", str, str(DEFAULT_COLLABORATION_FILE)),
     "PORTAL_LANGUAGES": ("languages", tuple, "en de ja"),
@@ -252,7 +254,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for attr, env_name in (("rate_limit_login_account", "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT"),
                            ("rate_limit_login_address", "PORTAL_RATE_LIMIT_LOGIN_ADDRESS"),
                            ("rate_limit_reset", "PORTAL_RATE_LIMIT_RESET"),
-                           ("rate_limit_register", "PORTAL_RATE_LIMIT_REGISTER")):
+                           ("rate_limit_register", "PORTAL_RATE_LIMIT_REGISTER"),
+                           ("rate_limit_hints", "PORTAL_RATE_LIMIT_HINTS")):
         if attr in values and not _valid_rate_limit(values[attr]):
             problems.append(f"{env_name}={values[attr]!r} is not a rate limit like "
                             "'10 per 15 minutes'")

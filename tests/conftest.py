@@ -6,4 +6,5 @@ import pytest
 # Before anything imports it: plain asserts in the helpers report their values too.
 pytest.register_assert_rewrite("helpers")
 
-pytest_plugins = ["fixtures.directory", "fixtures.mail", "fixtures.web", "fixtures.clients"]
+pytest_plugins = ["fixtures.directory", "fixtures.mail", "fixtures.web", "fixtures.clients",
+                  "fixtures.browser"]

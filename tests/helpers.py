@@ -198,3 +198,23 @@ def record_approval_only(portal, request_id: str) -> None:
         request_id, 0, RequestStatus.APPROVED, approver="irkek",
         approver_label="Toru Sato (irkek)", at=datetime.now(timezone.utc), from_="127.0.0.1",
         audit_event='{"action": "request.approved"}')
+
+
+AXE_SCRIPT = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def assert_accessible(page, state: str) -> None:
+    """axe-core on the page as it is now: no serious or critical violation.
+
+    Evaluated through the DevTools protocol, so the portal's CSP (no inline
+    scripts) stays in force for the page itself."""
+    assert AXE_SCRIPT.exists(), f"{AXE_SCRIPT} is missing: make test installs it (npm ci)"
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8"))
+    violations = page.evaluate("""async () => {
+        const result = await axe.run(document, {resultTypes: ["violations"]});
+        return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)}));
+    }""")
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, f"axe-core at {state} ({page.url}): {bad}"

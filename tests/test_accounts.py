@@ -80,7 +80,7 @@ def test_initial_password_leads_straight_to_the_change_page(client, member, root
     for shown in ("Toru Iijima", "tiijima", "toru.iijima@example.org", CONTACT,
                   "High Energy Accelerator Research Organization (KEK)", "PhD student",
                   "active", "members", "Password expires on", "days left",
-                  "History", "member.created", "account.password-changed"):
+                  "History", "Account created: membership approved", "Password changed"):
         assert shown in html, shown
     assert "179 days left" in html or "180 days left" in html
 
@@ -274,7 +274,7 @@ def test_reset_link_works_once_and_get_changes_nothing(client, member, slapd, sm
     assert "Your new password is set" in response.get_data(as_text=True)
     assert binds(slapd, MEMBER_DN, "Harbour-lantern-quartz-58")
     assert not binds(slapd, MEMBER_DN, STRONG_PASSWORD)
-    assert client.get(path).status_code == 404  # replay refused
+    assert client.get(path).status_code == 410  # replay refused: "used"
     [done] = mails_to(smtp, CONTACT, "password was reset")
     assert "Harbour-lantern-quartz-58" not in done.as_string()
     # The reset replaced the initial password: no forced change at login.
@@ -296,7 +296,7 @@ def test_reset_refusals_keep_the_link_usable(client, member, slapd, smtp):
 def test_a_new_reset_link_replaces_the_older_one(client, member, smtp):
     first = request_reset_link(client, smtp, "tiijima")
     second = request_reset_link(client, smtp, "tiijima")
-    assert client.get(first).status_code == 404
+    assert client.get(first).status_code == 410
     assert client.get(second).status_code == 200
 
 
@@ -323,7 +323,7 @@ def test_concurrent_posts_of_one_reset_link_set_the_password_once(app, member, s
                                   "password_confirm": password}).status_code
 
     results = race(10, post)
-    assert results.count(200) == 1 and results.count(404) == 9, results
+    assert results.count(200) == 1 and results.count(410) == 9, results
     assert len([m for m in smtp.messages if "password was reset" in m["Subject"]]) == 1
 
 

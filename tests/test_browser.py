@@ -4,17 +4,16 @@ from the mail -> the IR approves from the mail -> a member who can bind."""
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 import ldap3
 import pytest
-from werkzeug.serving import make_server
 
 from helpers import (
     PEOPLE,
     REQUESTS,
     STRONG_PASSWORD,
+    assert_accessible,
     binds,
     decide,
     form_errors,
@@ -27,61 +26,7 @@ from helpers import (
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 TIMEOUT_MS = 5000
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=CHROMIUM_ARGS)
-    except Exception:
-        playwright.stop()
-        raise
-    yield chromium
-    chromium.close()
-    playwright.stop()
-
-
-@pytest.fixture
-def live_server(app):
-    """The test's app served on a free loopback port; yields its origin."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    """A fresh browser context and page that records console errors."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1000, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.console_errors = []
-
-    def on_console(msg):
-        source = msg.location.get("url", "")
-        # The browser asks for /favicon.ico on its own; the portal has none (a 404).
-        if msg.type == "error" and not source.endswith("/favicon.ico"):
-            page.console_errors.append(f"console: {msg.text} @ {source} ({page.url})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: page.console_errors.append(f"pageerror: {exc} ({page.url})"))
-    yield page
-    context.close()
 
 
 def live_link(message, origin: str) -> str:
@@ -114,6 +59,7 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
     assert page.url == f"{live_server}/register"
     expect(page.locator("#account-name-status")).to_have_text("This account name is available.")
     account = first
+    assert_accessible(page, "registration form with live hints")
 
     page.locator("#email").fill("toru.iijima@kek.example")
     page.locator("#institution").select_option("kek")
@@ -129,7 +75,8 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
     with page.expect_navigation():
         page.get_by_role("button", name="Send registration request").click()
     assert page.url == f"{live_server}/register"
-    expect(page.locator(".flash-error")).to_have_text("Please correct the fields marked below.")
+    expect(page.locator("#error-summary h2")).to_have_text(
+        "Your registration was not sent yet. Please correct the fields marked below.")
     expect(page.locator("#password_confirm-error")).to_have_text(
         "The two passwords are not the same.")
     confirm_field = page.locator(".field", has=page.locator("#password_confirm"))
@@ -138,6 +85,7 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
     expect(page.locator("#password_confirm")).to_have_attribute(
         "aria-describedby", "password_confirm-error")
     assert page.locator("p.error").count() == 1, page.locator("p.error").all_inner_texts()
+    assert_accessible(page, "registration form after an error")
     expect(page.locator("#email")).to_have_value("toru.iijima@kek.example")
     # The server normalises the case of names typed all in lower case.
     expect(page.locator("#given_name")).to_have_value("Toru")
@@ -158,8 +106,9 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
         page.get_by_role("button", name="Send registration request").click()
     assert page.url == f"{live_server}/register/created"
     expect(page.locator("p.panel")).to_contain_text(
-        "Request for membership was created. Desired account name:")
+        "We received your registration for Example Collaboration. Desired account name:")
     expect(page.locator("p.panel code")).to_have_text(account)
+    assert_accessible(page, "request created")
 
     # -- the confirmation link from the mail: GET changes nothing ----------------------
     [verify_mail] = mails_to(smtp, "toru.iijima@kek.example")
@@ -168,12 +117,14 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
     assert page.goto(verify_url).ok
     expect(page.locator("h1")).to_have_text("Confirm your e-mail address")
     expect(page.locator("main")).to_contain_text("toru.iijima@kek.example")
+    assert_accessible(page, "confirm the address")
     assert read_entry(root, f"uid={account},{REQUESTS}").portalRequestStatus.value == \
         "pending-verification"
     assert not mails_to(smtp, "toru.sato@kek.example")
     with page.expect_navigation():
         page.get_by_role("button", name="Confirm my address").click()
     expect(page.locator("h1")).to_have_text("Thank you: your address is confirmed")
+    assert_accessible(page, "address confirmed")
     assert read_entry(root, f"uid={account},{REQUESTS}").portalRequestStatus.value == \
         "pending-approval"
 
@@ -186,11 +137,13 @@ def test_register_confirm_and_approve_in_a_browser(page, live_server, root, smtp
     for shown in ("Toru Iijima", "toru.iijima@kek.example", "PhD student",
                   "toru.iijima@example.org", account):
         expect(record).to_contain_text(shown)
+    assert_accessible(page, "review page")
     assert read_entry(root, f"uid={account},{PEOPLE}") is None
     with page.expect_navigation():
         page.get_by_role("button", name="Approve").click()
     expect(page.locator("h1")).to_have_text("Approved")
     expect(page.locator("main")).to_contain_text(f"The account {account} was created")
+    assert_accessible(page, "approved")
     approved_shot = tmp_path / "approval-result.png"
     page.screenshot(path=str(approved_shot), full_page=True)
     print(f"screenshot of the approval result: {approved_shot}")
@@ -228,6 +181,7 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     # -- log in with the initial password: straight to the change page ----------------
     assert page.goto("/login").ok
     expect(page.locator("h1")).to_have_text("Log in")
+    assert_accessible(page, "login")
     page.locator("#account_name").fill("TIIJIMA")  # account names are case-insensitive
     page.locator("#password").fill(STRONG_PASSWORD)
     with page.expect_navigation():
@@ -237,6 +191,7 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     expect(page.locator("p.panel-warning")).to_contain_text(
         "You are still using the initial password.")
     expect(page.locator(".flash-warning")).to_contain_text("Please choose your own password now")
+    assert_accessible(page, "change the initial password")
     # Nothing else is reachable before the change.
     page.goto("/account")
     assert page.url == f"{live_server}/account/password"
@@ -256,6 +211,7 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
         re.compile(r"\bhas-error\b"))
     expect(page.locator("#password_confirm")).to_have_attribute("aria-invalid", "true")
     assert page.locator("p.error").count() == 1, page.locator("p.error").all_inner_texts()
+    assert_accessible(page, "password change after an error")
     # Still the initial password, still the warning; passwords are not sent back.
     expect(page.locator("p.panel-warning")).to_be_visible()
     for field_id in ("#current_password", "#password", "#password_confirm"):
@@ -277,6 +233,7 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
                   "days left"):
         expect(record).to_contain_text(shown)
     expect(record).to_contain_text(re.compile(r"\b(179|180) days left\b"))
+    assert_accessible(page, "my account")
     account_shot = tmp_path / "my-account.png"
     page.screenshot(path=str(account_shot), full_page=True)
     print(f"\nscreenshot of My account: {account_shot}")
@@ -289,6 +246,7 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
         page.locator("header").get_by_role("button", name="Log out").click()
     assert page.url == f"{live_server}/login"
     expect(page.locator(".flash-success")).to_have_text("You are logged out.")
+    assert_accessible(page, "logged out")
     expect(page.locator("header")).not_to_contain_text("Log out")
     page.goto("/account")
     assert page.url == f"{live_server}/login"
@@ -298,11 +256,13 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
         page.get_by_role("link", name="Forgot your password, or it expired?").click()
     assert page.url == f"{live_server}/password/reset"
     expect(page.locator("h1")).to_have_text("Reset your password")
+    assert_accessible(page, "reset request")
     before = len(smtp.messages)
     page.locator("#login").fill(contact)
     with page.expect_navigation():
         page.get_by_role("button", name="Send me a reset link").click()
     expect(page.locator("h1")).to_have_text("Check your mail")
+    assert_accessible(page, "reset sent")
     # The mail goes out after the response.
     wait_for_mail(smtp, "reset your password", before)
     reset_mails = mails_with(smtp, "reset your password", before)
@@ -314,11 +274,13 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     assert page.goto(reset_url).ok
     expect(page.locator("h1")).to_have_text("Choose a new password")
     expect(page.locator("main")).to_contain_text("For the account tiijima.")
+    assert_accessible(page, "choose a new password")
     page.locator("#password").fill(reset_password)
     page.locator("#password_confirm").fill(reset_password)
     with page.expect_navigation():
         page.get_by_role("button", name="Set the new password").click()
     expect(page.locator("h1")).to_have_text("Your new password is set")
+    assert_accessible(page, "new password set")
     expect(page.locator("main")).to_contain_text("tiijima")
 
     # -- log in with the new password ----------------------------------------------------
@@ -332,6 +294,7 @@ def test_new_member_logs_in_changes_and_resets_the_password_in_a_browser(
     assert page.url == f"{live_server}/account"
     expect(page.locator("dl.record code")).to_have_text("tiijima")
     expect(page.locator("p.panel-warning")).to_have_count(0)
+    assert_accessible(page, "my account after the reset")
 
     # -- the directory: only the newest password binds ----------------------------------
     assert bind_works(reset_password)
@@ -373,6 +336,7 @@ def test_a_japanese_browser_registers_and_a_german_representative_approves(
     assert page.goto("/register").ok
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     expect(page.locator("h1")).to_have_text(ja.gettext("Register for membership"))
+    assert_accessible(page, "registration form in Japanese")
     page.locator("#given_name").press_sequentially("Toru")
     page.locator("#family_name").press_sequentially("Iijima")
     expect(page.locator("#mail-preview")).to_contain_text(
@@ -402,6 +366,7 @@ def test_a_japanese_browser_registers_and_a_german_representative_approves(
     with page.expect_navigation():
         page.get_by_role("button", name=ja.gettext("Confirm my address")).click()
     expect(page.locator("h1")).to_have_text(ja.gettext("Thank you: your address is confirmed"))
+    assert_accessible(page, "address confirmed in Japanese")
 
     # -- the IR's mail is German; the IR's German browser approves --------------------------
     [review_mail] = mails_to(smtp, "toru.sato@kek.example")
@@ -413,9 +378,11 @@ def test_a_japanese_browser_registers_and_a_german_representative_approves(
     ir_page.on("pageerror", lambda exc: errors.append(str(exc)))
     assert ir_page.goto(live_link(review_mail, live_server)).ok
     expect(ir_page.locator("html")).to_have_attribute("lang", "de")
+    assert_accessible(ir_page, "review page in German")
     with ir_page.expect_navigation():
         ir_page.get_by_role("button", name=de.gettext("Approve"), exact=True).click()
     expect(ir_page.locator("h1")).to_have_text(de.gettext("Approved"))
+    assert_accessible(ir_page, "approved in German")
     representative.close()
 
     # -- the new member's mail is Japanese ---------------------------------------------------

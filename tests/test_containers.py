@@ -331,7 +331,7 @@ def register_confirm_approve(web_url: str, mail_dir: Path) -> None:
     the demo IR of KEK from the review mail."""
     browser = Browser()
     status, page = browser.submit(web_url + "/register", **valid_form())
-    assert status == 200 and "Request for membership was created" in page, page
+    assert status == 200 and "We received your registration for" in page, page
     [confirmation] = mails_to(mail_dir, "toru.iijima@kek.example", "confirm your e-mail address")
     [verify_url] = links_in(confirmation)
     assert verify_url.startswith(web_url + "/register/verify/")

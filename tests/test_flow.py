@@ -31,7 +31,7 @@ def test_registration_writes_a_pending_request_and_mails_a_confirmation_link(cli
     response = post_registration(client)
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Request for membership was created. Desired account name:" in page
+    assert "We received your registration for Example Collaboration. Desired account name:" in page
     assert "tiijima" in page
 
     entry = read_entry(root, f"uid=tiijima,{REQUESTS}")

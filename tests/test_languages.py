@@ -198,7 +198,7 @@ SAMPLE_PAGES = [
     ("link_problem.html", {"problem": "not-authorised"}),
     ("account/reset_sent.html", {"minutes": 60}),
     ("account/reset_done.html", {"person": SAMPLE_PERSON}),
-    ("registration/known.html", {}),
+    ("link_problem.html", {"problem": "used"}),
     ("registration/verified.html", {"application": sample_request(RequestKind.REGISTRATION)}),
     ("registration/verified.html", {"application": sample_request(RequestKind.REGISTRATION),
                                     "again": True}),
@@ -288,7 +288,8 @@ def test_registration_page_and_its_errors(client, lang, how):
     errors = form_errors(page)
     assert t.gettext("The two passwords are not the same.") in errors
     assert t.gettext("Enter a complete e-mail address, like name@institute.org.") in errors
-    assert t.gettext("Please correct the fields marked below.") in page
+    assert t.gettext("Your registration was not sent yet. Please correct the fields marked "
+                     "below.") in page
     assert_no_english(page.replace("not-an-address", ""), lang)
 
 

@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 
 from app.services.names import (
+    NameProblem,
     account_name_candidates,
     looks_swapped,
     mail_candidates,
@@ -26,7 +27,7 @@ ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9]{3,7}$")
     ("toru", "Toru"),
     ("jean-pierre", "Jean-Pierre"),
     ("JEAN-PIERRE", "Jean-Pierre"),
-    ("DE ANGELO", "De Angelo"),
+    ("DE ANGELO", "de Angelo"),
     ("jürgen", "Jürgen"),
     ("ŁUKASZ", "Łukasz"),
 ])
@@ -158,7 +159,7 @@ def test_unusable_names_are_refused(value, fragment):
 
 
 @pytest.mark.parametrize("value", ["O'Neil", "O\u2019Neil", "Anne-Marie", "José", "de Angelo",
-                                   "St. John", "Jürgen", "Łukasz", "Nguyễn", "王", "Иван"])
+                                   "St. John", "Jürgen", "Łukasz", "Nguyễn", "Ørsted", "Çelik"])
 def test_real_names_are_accepted(value):
     assert name_problem(value) is None
 
@@ -215,3 +216,21 @@ def test_account_name_candidates_skip_names_too_short():
 
 def test_no_candidates_without_latin_letters():
     assert account_name_candidates("王", "", "伟") == []
+
+
+# -- particles and scripts (issue 10, points 12 and 13) -------------------------------------------
+
+@pytest.mark.parametrize("typed,expected", [
+    ("nino de angelo", "Nino de Angelo"),   # the seeds' own example
+    ("de angelo", "de Angelo"),
+    ("VAN DER BERG", "van der Berg"),
+    ("maria de la cruz", "Maria de la Cruz"),
+    ("ludwig van", "Ludwig Van"),           # a last word is no particle
+])
+def test_particles_typed_in_one_case_stay_lower_case(typed, expected):
+    assert normalise_name(typed) == expected
+
+
+@pytest.mark.parametrize("value", ["王", "Иван", "Ivan Иванов", "Toru 徹", "Ελένη"])
+def test_names_outside_the_latin_script_are_refused_with_one_rule(value):
+    assert name_problem(value) == NameProblem.NOT_LATIN

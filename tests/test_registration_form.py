@@ -44,7 +44,7 @@ def assert_refused(root, response, field: str, message: str) -> str:
     assert response.status_code == 200, page[:500]
     errors = field_errors(page, field)
     assert any(message in e for e in errors), (field, errors, form_errors(page))
-    assert "Please correct the fields marked below." in page
+    assert "Your registration was not sent yet. Please correct the fields marked below." in page
     assert requests_in_directory(root) == []
     return page
 
@@ -63,8 +63,8 @@ def register(client, root, **changes):
 
 # -- account name -------------------------------------------------------------------------------
 
-LENGTH = "The account name must be 4 to 8 characters long."
-CHARACTERS = "Use only lowercase letters a-z and digits, starting with a letter."
+LENGTH = "This account name is too short or too long."
+CHARACTERS = "This account name has a character that is not allowed."
 
 
 @pytest.mark.parametrize("account_name,message", [
@@ -140,13 +140,14 @@ def test_filter_injection_in_the_account_name_is_refused(client, root, account_n
     assert requests_in_directory(root) == []
 
 
-@pytest.mark.parametrize("account_name", ["*", "a*)(uid=*", "ab*)(", "*)(objectClass=*"])
-def test_filter_injection_in_the_hints_is_harmless(client, root, account_name):
+@pytest.mark.parametrize("account_name,message", [
+    ("*", LENGTH), ("a*)(uid=*", LENGTH), ("ab*)(", CHARACTERS), ("*)(objectClass=*", LENGTH)])
+def test_filter_injection_in_the_hints_is_harmless(client, root, account_name, message):
     response = client.get("/register/hints", query_string={
         "given_name": "Toru", "family_name": "Iijima", "account_name": account_name})
     assert response.status_code == 200
-    assert response.get_json()["account_name"] == \
-        "4-8 lowercase letters and digits, starting with a letter."
+    # The same message as the form's on submit.
+    assert response.get_json()["account_name"] == message
 
 
 def test_filter_injection_in_a_picked_suggestion_is_ignored(client, root):
@@ -160,14 +161,14 @@ def test_filter_injection_in_a_picked_suggestion_is_ignored(client, root):
 # -- names -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field,value,message", [
-    ("given_name", "Toru2", "This name cannot be used: names cannot contain digits."),
-    ("family_name", "Iijima3", "This name cannot be used: names cannot contain digits."),
-    ("middle_name", "K2", "This name cannot be used: names cannot contain digits."),
+    ("given_name", "Toru2", "Names cannot contain digits."),
+    ("family_name", "Iijima3", "Names cannot contain digits."),
+    ("middle_name", "K2", "Names cannot contain digits."),
     ("given_name", "toru.iijima@kek.example",
-     "This name cannot be used: an e-mail address does not belong in a name field."),
-    ("family_name", "<img src=x onerror=alert(1)>", "This name cannot be used: names can "
+     "An e-mail address does not belong in a name field."),
+    ("family_name", "<img src=x onerror=alert(1)>", "Names can "
      "contain letters, spaces, hyphens, apostrophes and dots only."),
-    ("given_name", "{{7*7}}", "This name cannot be used: names can contain letters"),
+    ("given_name", "{{7*7}}", "Names can contain letters"),
     ("given_name", "", "Enter your given (first) name."),
     ("family_name", "   ", "Enter your family (last) name."),
     ("given_name", "A" * 65, "Field cannot be longer than 64 characters."),
@@ -495,16 +496,15 @@ def test_hints_for_names_and_a_taken_account_name(client, root):
     assert result["mail_preview"] == "toru.iijima@example.org"
     assert result["suggestions"][:3] == ["tiijima", "iijima", "toru"]
     assert "irkek" not in result["suggestions"]
-    assert result["account_name"] == "This account name is not available."
+    assert result["account_name"] == "This account name is already taken. Please choose another."
 
 
 def test_hints_for_a_free_and_a_reserved_account_name(client, root):
     assert hints(client, account_name="tiijima")["account_name"] == ""
     assert hints(client, account_name="TIIJIMA")["account_name"] == ""
     assert hints(client, account_name="admin")["account_name"] == \
-        "This account name is not available."
-    assert hints(client, account_name="1abc")["account_name"] == \
-        "4-8 lowercase letters and digits, starting with a letter."
+        "This account name is reserved. Please choose another."
+    assert hints(client, account_name="1abc")["account_name"] == CHARACTERS
     assert hints(client)["account_name"] is None
 
 
@@ -514,7 +514,7 @@ def test_hints_leave_out_names_already_taken(client, root):
     assert "tiijima" not in result["suggestions"]
     assert result["suggestions"]
     assert result["mail_preview"] == "toru.iijima2@example.org"
-    assert result["account_name"] == "This account name is not available."
+    assert result["account_name"] == "This account name is already taken. Please choose another."
 
 
 def test_hints_suggest_no_reserved_name(client, root):
@@ -527,7 +527,9 @@ def test_hints_suggest_no_reserved_name(client, root):
 def test_hints_for_unusable_names_are_empty(client, root):
     result = hints(client, given_name="Toru", family_name="<script>")
     assert result == {"suggestions": [], "mail_preview": "", "account_name": None,
-                      "maybe_known": False}
+                      "maybe_known": False, "swapped": "", "names": {
+                          "family_name": "Names can contain letters, spaces, hyphens, "
+                                         "apostrophes and dots only."}}
 
 
 def test_hints_change_nothing(client, root):

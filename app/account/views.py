@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from ..extensions import limiter
 from ..portal import portal
 from ..services.accounts import LoginOutcome
-from ..services.audit import Actor, parse_events
+from ..services.audit import Actor
 from ..services.changes import ChangeRefused
 from ..services.errors import PasswordRefused
 from ..vocabulary import RequestKind
@@ -88,7 +88,7 @@ def overview():
     waiting = changes.open_applications(g.account)
     move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
     return render_template("account/overview.html", details=details,
-                           history=parse_events(person.audit),
+                           history=portal().accounts.history(person),
                            extra_groups=changes.extra_groups(person, waiting),
                            move_waiting=move_waiting[0] if move_waiting else None,
                            move_form=MoveForm(institutions=[

@@ -46,15 +46,38 @@ def account_name_problem(value: str) -> AccountNameProblem | None:
     return None
 
 
-_ACCOUNT_NAME_MESSAGES = {
+# The rule itself is the field's description, shown once; a message names
+# what is wrong. The live hints give the same messages.
+ACCOUNT_NAME_MESSAGES = {
     AccountNameProblem.EMAIL: _l("The account name is not an e-mail address: choose a short "
                                  "name such as the suggestions below."),
-    AccountNameProblem.LENGTH: _l("The account name must be 4 to 8 characters long."),
-    AccountNameProblem.FORMAT: _l("Use only lowercase letters a-z and digits, starting with a "
-                                  "letter."),
+    AccountNameProblem.LENGTH: _l("This account name is too short or too long."),
+    AccountNameProblem.FORMAT: _l("This account name has a character that is not allowed."),
     AccountNameProblem.RESERVED: _l("This account name is reserved. Please choose another."),
     AccountNameProblem.TAKEN: _l("This account name is already taken. Please choose another."),
 }
+
+NAME_MESSAGES = {
+    names.NameProblem.EMAIL: _l("An e-mail address does not belong in a name field."),
+    names.NameProblem.DIGITS: _l("Names cannot contain digits."),
+    names.NameProblem.CHARACTERS: _l("Names can contain letters, spaces, hyphens, apostrophes "
+                                     "and dots only."),
+    names.NameProblem.NO_LETTER: _l("A name needs at least one letter."),
+    names.NameProblem.NOT_LATIN: _l("Please write this name in Latin letters (accents are "
+                                    "fine): the collaboration mail address and the directory "
+                                    "entry are made from it."),
+}
+
+SWAPPED_MESSAGE = _l("Given and family name look swapped. The given name is your first name "
+                     "(for example Toru), the family name your last name (Iijima). Correct "
+                     "them or confirm below that they are right.")
+
+
+def name_messages(given: str, middle: str, family: str) -> dict[str, str]:
+    """field name -> what is wrong with it: the form's rule and the live hints'."""
+    problems = {field: names.name_problem(value) for field, value in
+                (("given_name", given), ("middle_name", middle), ("family_name", family))}
+    return {field: str(NAME_MESSAGES[p]) for field, p in problems.items() if p}
 
 
 def _lower(value):
@@ -135,7 +158,7 @@ class RegistrationForm(FlaskForm):
     def validate_account_name(self, field):
         problem = account_name_problem(field.data or "")
         if problem is not None:
-            raise ValidationError(_ACCOUNT_NAME_MESSAGES[problem])
+            raise ValidationError(ACCOUNT_NAME_MESSAGES[problem])
 
     def validate_previous_account(self, field):
         if field.data and not ACCOUNT_NAME_RE.match(field.data):
@@ -145,11 +168,7 @@ class RegistrationForm(FlaskForm):
     def _check_name(self, field):
         problem = names.name_problem(field.data or "")
         if problem:
-            raise ValidationError(_l("This name cannot be used: %(problem)s.", problem=problem))
-        if field.data and not names.mail_local_part(field.data, "", ""):
-            raise ValidationError(_l(
-                "Please write this name in Latin letters (accents are fine): the collaboration "
-                "mail address and the directory entry are made from it."))
+            raise ValidationError(NAME_MESSAGES[problem])
 
     validate_given_name = _check_name
     validate_middle_name = _check_name
@@ -190,10 +209,7 @@ class RegistrationForm(FlaskForm):
         typed_family = (self.family_name.raw_data or [""])[0]
         if names.looks_swapped(typed_given, typed_family) and not self.names_confirmed.data:
             self.show_names_confirmation = True
-            self.given_name.errors = list(self.given_name.errors) + [_l(
-                "Given and family name look swapped. The given name is your first name (for "
-                "example Toru), the family name your last name (Iijima). Correct them or confirm "
-                "below that they are right.")]
+            self.given_name.errors = list(self.given_name.errors) + [SWAPPED_MESSAGE]
             valid = False
         return valid
 

@@ -17,7 +17,9 @@ from ..services.errors import (
 )
 from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
-from .forms import AccountNameProblem, RegistrationForm, account_name_problem
+from .forms import (
+    ACCOUNT_NAME_MESSAGES, SWAPPED_MESSAGE, RegistrationForm, account_name_problem, name_messages,
+)
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 
@@ -97,7 +99,9 @@ def _register(form: RegistrationForm):
                 created = portal().registration.submit(
                     application, Actor("applicant", request.remote_addr or ""))
             except PossiblyKnown:
-                return render_template("registration/known.html")
+                # The same answer as for a new request: whether the address or
+                # person is on record is told only to the stored address.
+                return _created(form.account_name.data, form.email.data)
             except SimilarPersonExists:
                 form.show_not_me = True
             except UnknownInstitution:
@@ -110,10 +114,13 @@ def _register(form: RegistrationForm):
                 form.account_name.errors = [_("This account name was taken a moment ago. "
                                               "Please choose another.")]
             else:
-                session["created_request"] = {"account_name": created.account_name,
-                                              "email": created.contact_mail}
-                return redirect(url_for(".created"))
+                return _created(created.account_name, created.contact_mail)
     return _render_form(form)
+
+
+def _created(account_name: str, email: str):
+    session["created_request"] = {"account_name": account_name, "email": email}
+    return redirect(url_for(".created"))
 
 
 def _render_form(form: RegistrationForm, directory_down: bool = False):
@@ -138,22 +145,23 @@ def created():
 
 
 @bp.get("/hints")
+@limiter.limit(lambda: portal().settings.rate_limit_hints)
 def hints():
-    """Live hints for the form's script (read only)."""
-    given = names.normalise_name(request.args.get("given_name", "")[:64])
-    middle = names.normalise_name(request.args.get("middle_name", "")[:64])
-    family = names.normalise_name(request.args.get("family_name", "")[:64])
+    """Live hints for the form's script (read only): the same rules and
+    messages as the form's on submit. Throttled: it says whether someone of
+    a name is on record."""
+    typed = {key: request.args.get(key, "")[:64]
+             for key in ("given_name", "middle_name", "family_name")}
+    given, middle, family = (names.normalise_name(typed[key]) for key in typed)
     result = {**portal().registration.name_hints(given, middle, family, on_record=True),
-              "account_name": None}
+              "account_name": None, "names": name_messages(given, middle, family),
+              "swapped": ""}
+    if names.looks_swapped(typed["given_name"], typed["family_name"]):
+        result["swapped"] = str(SWAPPED_MESSAGE)
     wanted = request.args.get("account_name", "").strip().lower()[:64]
     if wanted:
         problem = account_name_problem(wanted)
-        if problem is None:
-            result["account_name"] = ""
-        elif problem in (AccountNameProblem.RESERVED, AccountNameProblem.TAKEN):
-            result["account_name"] = _("This account name is not available.")
-        else:
-            result["account_name"] = _("4-8 lowercase letters and digits, starting with a letter.")
+        result["account_name"] = "" if problem is None else str(ACCOUNT_NAME_MESSAGES[problem])
     response = jsonify(result)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -21,7 +21,8 @@ from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import MemberStatus
 from .audit import SYSTEM, Actor, audit_event
-from .errors import LinkInvalid
+from .errors import LinkInvalid, LinkUsed
+from .history import HistoryEntry, describe
 from .links import Links, Page, ResetLink
 from .passwords import password_problems
 
@@ -138,6 +139,20 @@ class AccountService:
             return None
         return AccountOverview(person, state, self._clock())
 
+    def history(self, person: Person) -> list[HistoryEntry]:
+        """The member's history in words, people by name."""
+        names: dict[str, str] = {}
+
+        def name_of(account_name: str) -> str:
+            if account_name not in names:
+                other = self._directory.person(account_name)
+                full = " ".join(n for n in (other.given_name, other.middle_name,
+                                            other.family_name) if n) if other else ""
+                names[account_name] = full or account_name
+            return names[account_name]
+
+        return describe(person.audit, person.account_name, name_of)
+
     # -- password change --------------------------------------------------------------------
 
     def strength_problems(self, person: Person, password: str) -> list:
@@ -161,7 +176,7 @@ class AccountService:
         log.info("password set", extra={"event": action, "account": account_name})
         person = self._directory.person(account_name)
         self._mailer.send(template, [person.contact_mail], person.language, person=person,
-                          when=now)
+                          when=now, reset_link=self._links.page(Page.PASSWORD_RESET))
 
     # -- lost password ----------------------------------------------------------------------
 
@@ -194,14 +209,14 @@ class AccountService:
         changed = ldap_time(state.changed_at) if state.changed_at else ""
         if changed != link.password_changed or not state.reset_nonce_hash or \
                 not hmac.compare_digest(state.reset_nonce_hash, _nonce_hash(link.nonce)):
-            raise LinkInvalid("link used or replaced")
+            raise LinkUsed("link used or replaced")
         return person, link.nonce
 
     def reset_password(self, token: str, new: str, actor: Actor) -> Person:
         """Set the new password once per link; raises LinkInvalid, PasswordRefused."""
         person, nonce = self.person_for_reset(token)
         if not self._directory.consume_reset_nonce(person.account_name, _nonce_hash(nonce)):
-            raise LinkInvalid("link used")
+            raise LinkUsed("link used")
         try:
             self._directory.set_password(person.account_name, new)
         except PasswordRefused:
@@ -237,8 +252,11 @@ class AccountService:
                 continue  # another run recorded it first
             self._mailer.send("password_expiring", [person.contact_mail], person.language,
                               person=person,
-                              expires=expires, days_left=max(left.days, 0),
-                              reset_link=self._links.page(Page.PASSWORD_RESET))
+                              expires=expires,
+                              # Counted up: 'in 1 day' for the last hours, never 'in 0 days'.
+                              days_left=max(1, math.ceil(left / timedelta(days=1))),
+                              reset_link=self._links.page(Page.PASSWORD_RESET),
+                              change_link=self._links.page(Page.PASSWORD_CHANGE))
             self._directory.add_person_audit(person.account_name, audit_event(
                 "account.expiry-warning", SYSTEM, now, days=str(days)))
             sent[days] += 1

@@ -17,6 +17,10 @@ class LinkInvalid(ServiceError):
     """A link was tampered with, is for another purpose or is unknown."""
 
 
+class LinkUsed(LinkInvalid):
+    """A genuine link that works once was used (or replaced by a newer one)."""
+
+
 class LinkExpired(ServiceError):
     """A link is genuine but older than the configured maximum age."""
 

@@ -16,6 +16,8 @@ class Page(StrEnum):
     """Pages that mails point to without a token."""
     PASSWORD_RESET = "password-reset"
     REACTIVATION = "reactivation"
+    LOGIN = "login"  # a member logs in (and is led to the initial password's change)
+    PASSWORD_CHANGE = "password-change"
 
 
 @dataclass(frozen=True)

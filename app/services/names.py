@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from enum import StrEnum
 
 from ..vocabulary import ACCOUNT_NAME_RE
 
@@ -27,6 +28,25 @@ nguyen tran le pham hoang vu vo dang bui do ngo duong
 """.split())
 
 
+# Particles typed in lower case stay so before the rest of a name
+# ('nino de angelo' -> 'Nino de Angelo', 'VAN DER BERG' -> 'van der Berg').
+_PARTICLES = frozenset("""
+de da di del della dei degli do dos das du des la le lo van von der den ter ten zu zur
+y e bin binti al el
+""".split())
+
+
+class NameProblem(StrEnum):
+    """Why a name cannot be used: one rule for the live hints and the form."""
+    EMAIL = "e-mail"
+    DIGITS = "digits"
+    CHARACTERS = "letters"
+    NO_LETTER = "no-letter"
+    # Account name and collaboration address are made from the name: it is
+    # written in Latin letters (accents are fine).
+    NOT_LATIN = "not-latin"
+
+
 def fold_ascii(text: str) -> str:
     """'Müller' -> 'Muller', 'Łukasz' -> 'Lukasz' (accents and special letters folded)."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL_FOLDS))
@@ -48,22 +68,27 @@ def normalise_name(text: str) -> str:
     text = clean_whitespace(text)
     if not text or not (text.isupper() or text.islower()):
         return text
-    return re.sub(r"(^|[\s'\u2019-])(\w)", lambda m: m.group(1) + m.group(2).upper(),
-                  text.lower())
+    words = text.lower().split(" ")
+    return " ".join(
+        word if word in _PARTICLES and index < len(words) - 1 else
+        re.sub(r"(^|['\u2019-])(\w)", lambda m: m.group(1) + m.group(2).upper(), word)
+        for index, word in enumerate(words))
 
 
-def name_problem(text: str) -> str | None:
+def name_problem(text: str) -> NameProblem | None:
     """Why a name field value cannot be used, or None."""
     if "@" in text:
-        return "an e-mail address does not belong in a name field"
+        return NameProblem.EMAIL
     for char in text:
         if char.isdigit():
-            return "names cannot contain digits"
+            return NameProblem.DIGITS
         mark = unicodedata.category(char).startswith("M")
         if not (char.isalpha() or mark or char in _NAME_PUNCTUATION):
-            return "names can contain letters, spaces, hyphens, apostrophes and dots only"
+            return NameProblem.CHARACTERS
     if text and not any(c.isalpha() for c in text):
-        return "a name needs at least one letter"
+        return NameProblem.NO_LETTER
+    if any(c.isalpha() and not fold_ascii(c).isalpha() for c in text):
+        return NameProblem.NOT_LATIN
     return None
 
 

@@ -140,6 +140,8 @@ class RegistrationService:
         """
         if self._directory.institution(application.institution) is None:
             raise UnknownInstitution(application.institution)
+        # Hashed first: a known applicant's answer takes as long as a new one's.
+        password_hash = hash_password(application.password)
         self.check_earlier_records(application)
         now = self._clock()
         new = NewRequest(
@@ -158,7 +160,7 @@ class RegistrationService:
             status=RequestStatus.PENDING_VERIFICATION,
             audit_event=audit_event("request.submitted", actor, now,
                                     conditions=application.conditions_version),
-            password_hash=hash_password(application.password),
+            password_hash=password_hash,
             name_key=names.person_key(application.given_name, application.family_name),
             previous_account=application.previous_account,
             approval_chain=self._settings.approval_chain(application.category),
@@ -259,7 +261,8 @@ class RegistrationService:
         self._mailer.send("account_ready", [request.contact_mail], request.language,
                           request=self._directory.request(request.id), person=person,
                           deadline=person.initial_password_deadline,
-                          initial_password_days=self._directory.initial_password_period().days)
+                          initial_password_days=self._directory.initial_password_period().days,
+                          login_link=self._links.page(Page.LOGIN))
         return True
 
     # -- for the pages ----------------------------------------------------------------------

@@ -10,7 +10,11 @@
   var preview = document.getElementById("mail-preview");
   var box = document.getElementById("suggestions");
   var status = document.getElementById("account-name-status");
+  var namesStatus = document.getElementById("names-status");
   var timer = null;
+  // The server's message under the account name stays until it is edited:
+  // the live status never says the same thing a second time.
+  var accountNameEdited = false;
 
   function render(data) {
     preview.textContent = "";
@@ -30,6 +34,7 @@
       chip.textContent = name;
       chip.addEventListener("click", function () {
         field("account_name").value = name;
+        accountNameEdited = true;
         refresh();
       });
       item.append(chip);
@@ -37,11 +42,18 @@
     });
     box.hidden = data.suggestions.length === 0;
     document.getElementById("maybe-known").hidden = !data.maybe_known;
-    if (data.account_name === null) {
+    if (data.account_name === null || !accountNameEdited) {
       status.textContent = "";
     } else {
       status.textContent = data.account_name || script.dataset.availableLabel;
     }
+    // The same rules and messages as the server's on submit.
+    var problems = data.names || {};
+    var messages = Object.keys(problems).map(function (name) { return problems[name]; });
+    if (data.swapped) { messages.push(data.swapped); }
+    namesStatus.textContent = messages.filter(function (m, i) {
+      return messages.indexOf(m) === i;
+    }).join(" ");
   }
 
   function refresh() {
@@ -60,6 +72,7 @@
 
   ["given_name", "middle_name", "family_name", "account_name"].forEach(function (name) {
     field(name).addEventListener("input", function () {
+      if (name === "account_name") { accountNameEdited = true; }
       window.clearTimeout(timer);
       timer = window.setTimeout(refresh, 300);
     });

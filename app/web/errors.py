@@ -10,7 +10,9 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..services.errors import DirectoryUnavailable, LinkExpired, LinkInvalid, NotAuthorised
+from ..services.errors import (
+    DirectoryUnavailable, LinkExpired, LinkInvalid, LinkUsed, NotAuthorised,
+)
 from .i18n import http_error_text
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,10 @@ def register_error_pages(app: Flask) -> None:
     def link_expired(error):
         return render_template("link_problem.html", problem="expired"), 410
 
+    @app.errorhandler(LinkUsed)
+    def link_used(error):
+        return render_template("link_problem.html", problem="used"), 410
+
     @app.errorhandler(LinkInvalid)
     def link_invalid(error):
         return render_template("link_problem.html", problem="invalid"), 404
@@ -42,8 +48,11 @@ def register_error_pages(app: Flask) -> None:
         log.error("directory unavailable: %s", error)
         return render_template(
             "error.html", code=503, title=_l("Temporarily unavailable"),
-            message=_l("The membership directory cannot be reached right now. Nothing was "
-                       "changed. Please try again in a few minutes."),
+            # A step may have been written before the directory went away: say
+            # what is true either way (repeating a step is safe).
+            message=_l("The membership directory cannot be reached right now, so this step "
+                       "could not be finished. Please try again in a few minutes: what was "
+                       "already done is kept and not done twice."),
         ), 503
 
     @app.errorhandler(RateLimitExceeded)

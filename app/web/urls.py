@@ -15,6 +15,8 @@ ENDPOINTS: dict[Any, str] = {
     ReactivationLink: "reactivation.confirm",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
+    Page.LOGIN: "account.login",
+    Page.PASSWORD_CHANGE: "account.change_password",
 }
 
 

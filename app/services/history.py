@@ -1,0 +1,71 @@
+"""A member's history in words: the audit records (app/services/audit.py)
+as "what" and "by whom", for "My account"."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from flask_babel import lazy_gettext as _l
+
+from ..vocabulary import MemberStatus
+from .audit import SYSTEM, parse_events
+
+# The audit actions recorded on a member's entry, in words. An action not
+# listed (a newer one) reads as a change to the record.
+ACTIONS = {
+    "member.created": _l("Account created: membership approved"),
+    "member.reactivated": _l("Membership reactivated"),
+    "member.moved": _l("Moved to another institution"),
+    "member.joined-group": _l("Joined a group"),
+    "member.left-group": _l("Left a group"),
+    f"member.{MemberStatus.EXPIRED}": _l("Membership expired"),
+    f"member.{MemberStatus.SUSPENDED}": _l("Membership suspended"),
+    "member.unsuspended": _l("Suspension lifted"),
+    "member.language-changed": _l("Language of the mails changed"),
+    "account.conditions-accepted": _l("Conditions of use accepted"),
+    "account.password-changed": _l("Password changed"),
+    "account.password-reset": _l("Password set with a reset link"),
+    "account.expiry-warning": _l("Reminded by mail that the password expires"),
+}
+OTHER = _l("Record changed")
+# Details worth naming after the words.
+_DETAILS = ("group", "institution", "version", "language")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: str      # ISO time
+    what: str
+    by: str
+    why: str = ""
+
+
+def describe(audit: tuple[str, ...], owner: str,
+             name_of: Callable[[str], str]) -> list[HistoryEntry]:
+    """The audit records of ``owner``'s entry, oldest first, in words: the
+    member is "you", the portal's own steps name the approver where known,
+    other actors by name (``name_of``: account name -> display name)."""
+    entries = []
+    for event in parse_events(audit):
+        what = str(ACTIONS.get(event.get("action", ""), OTHER))
+        details = [str(event[key]) for key in _DETAILS if event.get(key)]
+        if details:
+            what = f"{what} ({', '.join(details)})"
+        entries.append(HistoryEntry(at=event.get("at", ""), what=what,
+                                    by=_actor(event, owner, name_of),
+                                    why=event.get("reason", "")))
+    return entries
+
+
+def _actor(event: dict, owner: str, name_of: Callable[[str], str]) -> str:
+    actor = event.get("actor", "")
+    if actor in (owner, "applicant"):
+        return str(_l("You"))
+    if actor == SYSTEM.name or not actor:
+        # The portal's step after a decision: the decider is recorded as a
+        # label ("Name (account)") or an account name.
+        approver = event.get("approved_by", "")
+        if approver:
+            return approver if "(" in approver else name_of(approver)
+        return str(_l("The portal"))
+    return name_of(actor)
