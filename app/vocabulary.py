@@ -16,10 +16,16 @@ class RequestStatus(StrEnum):
     PENDING_APPROVAL = "pending-approval"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # Never confirmed and expired, or replaced by a newer registration: only
+    # for the moment before the request is deleted.
+    WITHDRAWN = "withdrawn"
 
 
 # Undecided: the request still waits for the applicant or an approver.
 OPEN_STATUSES = (RequestStatus.PENDING_VERIFICATION, RequestStatus.PENDING_APPROVAL)
+# Ended without a member: such a request keeps its history but holds no
+# account name, address or person.
+ENDED_STATUSES = (RequestStatus.REJECTED, RequestStatus.WITHDRAWN)
 
 
 class RequestKind(StrEnum):
