@@ -13,6 +13,7 @@ from .services.accounts import AccountService
 from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
+from .services.duplicates import Duplicates
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.reactivation import ReactivationService
@@ -64,14 +65,16 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                   settings.link_max_age_days, url_builder(app, settings.base_url))
     addresses = CollaborationAddresses(directory, settings.mail_domain)
     reviewers = Reviewers(directory, mailer, links, settings)
-    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses)
+    duplicates = Duplicates(directory, mailer, links)
+    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses,
+                                       duplicates)
     accounts = AccountService(directory, mailer, links, settings)
     lifecycle = LifecycleService(directory, mailer, links)
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
-                                       accounts.send_reset_link)
+                                       accounts.new_reset_url)
     changes = MembershipChanges(directory, mailer, settings, reviewers)
     # Each workflow carries out its own kind of approved request.
-    approval = ApprovalService(directory, mailer, links, reviewers, {
+    approval = ApprovalService(directory, mailer, links, reviewers, duplicates, {
         RequestKind.REGISTRATION: registration.complete,
         RequestKind.REACTIVATION: reactivation.complete,
         RequestKind.GROUP: changes.complete,

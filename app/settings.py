@@ -98,6 +98,7 @@ class Settings:
     conditions: Conditions = Conditions("", "", "")
     webmail_domains: tuple[str, ...] = ()
     reserved_account_names: frozenset[str] = field(default_factory=frozenset)
+    unconfirmed_request_days: int = 7  # an unconfirmed registration is withdrawn after
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
     extra_groups: tuple[ExtraGroup, ...] = ()
 
@@ -156,6 +157,7 @@ _ENV = {
     "PORTAL_HELPDESK_EMAIL": ("helpdesk_email", str, None),
     "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
     "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
+    "PORTAL_UNCONFIRMED_REQUEST_DAYS": ("unconfirmed_request_days", int, "7"),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", int, "0"),
     "PORTAL_CERT_SUBJECT_HEADER": ("cert_subject_header", str, ""),
     "PORTAL_EXPIRY_WARNING_DAYS": ("expiry_warning_days", tuple, "30 7 1"),
@@ -236,6 +238,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for attr, env_name, minimum in (
         ("password_min_length", "PORTAL_PASSWORD_MIN_LENGTH", 8),
         ("link_max_age_days", "PORTAL_LINK_MAX_AGE_DAYS", 1),
+        ("unconfirmed_request_days", "PORTAL_UNCONFIRMED_REQUEST_DAYS", 1),
         ("reset_link_max_age_minutes", "PORTAL_RESET_LINK_MAX_AGE_MINUTES", 5),
         ("session_idle_minutes", "PORTAL_SESSION_IDLE_MINUTES", 1),
         ("session_max_hours", "PORTAL_SESSION_MAX_HOURS", 1),

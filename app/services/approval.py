@@ -10,13 +10,14 @@ from typing import Callable, Mapping
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, DirectoryError, Institution, Person, RequestRecord, StateConflict,
+    Directory, DirectoryError, EarlierRecord, Institution, Person, RequestRecord, StateConflict,
 )
 from ..mail import Mailer
-from ..vocabulary import RequestStatus
+from ..vocabulary import RequestKind, RequestStatus
 from .audit import Actor, audit_event
-from .errors import AlreadyDone, LinkInvalid, NotAuthorised
-from .links import Links, ReviewLink
+from .duplicates import Duplicates, Match
+from .errors import AlreadyDone, DuplicateAccount, LinkInvalid, NotAuthorised
+from .links import Links, Page, ReviewLink
 from .review import Reviewers
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,16 @@ class Review:
     stage: int = 0
     # The IR of the member's current institution, who may only object to a move.
     objection_only: bool = False
+    # Who this may also be (registrations), and earlier rejections of them.
+    duplicates: tuple[Match, ...] = ()
+    earlier_rejections: tuple[EarlierRecord, ...] = ()
+    # Moves: the member's current institution.
+    current_institution: Institution | None = None
+
+    @property
+    def blocked_by(self) -> tuple[Match, ...]:
+        """Matches that make an approval a second account for one person."""
+        return tuple(m for m in self.duplicates if m.blocks_approval)
 
     @property
     def waits_for_this_stage(self) -> bool:
@@ -46,12 +57,13 @@ class Review:
 
 class ApprovalService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links,
-                 reviewers: Reviewers, completions: Mapping[str, Completion],
-                 clock: Clock = utcnow):
+                 reviewers: Reviewers, duplicates: Duplicates,
+                 completions: Mapping[str, Completion], clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._reviewers = reviewers
+        self._duplicates = duplicates
         self._completions = completions
         self._clock = clock
 
@@ -70,19 +82,35 @@ class ApprovalService:
             raise LinkInvalid("unknown stage")
         approver = self._directory.person(link.approver)
         institution = self._directory.institution(request.institution)
+        member = self._directory.person(request.account_name) \
+            if request.kind == RequestKind.INSTITUTION_CHANGE else None
+        current = self._directory.institution(member.institution) if member else None
         if link.objection:
-            member = self._directory.person(request.account_name)
+            if request.status != RequestStatus.PENDING_APPROVAL:
+                # Decided: the page says by whom (the member may have moved already).
+                raise AlreadyDone(request)
             current_irs = self._reviewers.representatives(member.institution) if member else []
             if approver is None or approver.dn not in {p.dn for p in current_irs}:
                 raise NotAuthorised("not a representative of the member's institution")
             return Review(request, approver, institution, request.approval_stage,
-                          objection_only=True)
+                          objection_only=True, current_institution=current)
         if approver is None or institution is None or not self._reviewers.may_approve(
                 approver, request, link.stage):
+            if request.status != RequestStatus.PENDING_APPROVAL and approver is not None:
+                raise AlreadyDone(request)
             raise NotAuthorised("not an approver of this request")
-        return Review(request, approver, institution, link.stage)
+        return Review(request, approver, institution, link.stage,
+                      duplicates=tuple(self._duplicates.of_request(request)),
+                      earlier_rejections=tuple(self._duplicates.earlier_rejections(request)),
+                      current_institution=current)
 
     def approve(self, review: Review, actor_address: str) -> RequestRecord:
+        """Approve the stage of ``review``; DuplicateAccount (nothing
+        recorded) when the person is a member or approved already."""
+        blocked = review.waits_for_this_stage and [
+            m for m in self._duplicates.of_request(review.request) if m.blocks_approval]
+        if blocked:
+            raise DuplicateAccount(blocked)
         request = self._decide(review, actor_address, RequestStatus.APPROVED)
         if request.status == RequestStatus.APPROVED:
             self.complete(request)
@@ -94,7 +122,8 @@ class ApprovalService:
             raise ValueError("a rejection needs a reason")
         request = self._decide(review, actor_address, RequestStatus.REJECTED, reason)
         self._mailer.send("request_rejected", [request.contact_mail], request.language,
-                          request=request, reason=reason)
+                          request=request, reason=reason,
+                          register_link=self._links.page(Page.REGISTRATION))
         return request
 
     def _decide(self, review: Review, actor_address: str, outcome: RequestStatus,
@@ -130,10 +159,9 @@ class ApprovalService:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         log.info("request decided", extra={"event": action, "account": request.account_name,
                                            "actor": actor.name})
-        decided = self._directory.request(request.id)
         if action == "request.stage-approved":
-            self._reviewers.notify(decided)
-        return decided
+            self._reviewers.notify(self._directory.request(request.id))
+        return self._directory.request(request.id)
 
     def complete(self, request: RequestRecord) -> bool:
         """Carry out an approved request through the workflow of its kind
@@ -144,7 +172,8 @@ class ApprovalService:
 
     def complete_pending(self) -> tuple[int, int]:
         """Finish what a fault interrupted: approved requests not carried out
-        yet, and pending ones whose approvers were never asked. Returns
+        yet, and pending ones whose approvers were never asked (also those
+        that had none when the stage began). Returns
         (completed, failed); one failing request does not stop the others."""
         completed = failed = 0
         for request in self._directory.requests_with_status(RequestStatus.APPROVED):
@@ -156,8 +185,9 @@ class ApprovalService:
                 log.exception("approved request %s could not be completed", request.id)
         for request in self._directory.requests_with_status(RequestStatus.PENDING_APPROVAL):
             try:
-                if not self._reviewers.notified(request):
-                    self._reviewers.notify(request)
+                # A stage without approvers is asked again each run: as soon
+                # as an approver appears they get their mail.
+                if not self._reviewers.notified(request) and self._reviewers.notify(request):
                     completed += 1
             except DirectoryError:
                 failed += 1

@@ -15,6 +15,7 @@ ENDPOINTS: dict[Any, str] = {
     ReactivationLink: "reactivation.confirm",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
+    Page.REGISTRATION: "registration.register",
 }
 
 

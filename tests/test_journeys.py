@@ -1,0 +1,185 @@
+"""People as they really use the portal, end to end through the pages and
+the mails: the one who lost the mail, the rejected one, the board member
+who approved both stages' worth, the one who moves, the returning member."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import ldap3
+
+from helpers import (
+    PEOPLE,
+    REQUESTS,
+    csrf_token,
+    decide,
+    form_errors,
+    links_in,
+    local_path,
+    mails_to,
+    post_registration,
+    read_entry,
+)
+
+ADDRESS = "aiko.fujiwara@kek.example"
+AIKO = dict(given_name="Aiko", family_name="Fujiwara", email=ADDRESS, institution="kek")
+
+
+def body(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def requests_in(root) -> dict[str, str]:
+    root.search(REQUESTS, "(objectClass=portalRequest)",
+                attributes=["portalRequestId", "uid", "portalRequestStatus"])
+    return {(e.portalRequestId.value or e.uid.value): e.portalRequestStatus.value
+            for e in root.entries}
+
+
+def register(client, **changes):
+    response = post_registration(client, **changes)
+    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+
+
+def confirm(client, smtp, address=ADDRESS):
+    path = local_path(links_in(mails_to(smtp, address, "confirm your e-mail")[-1])[0])
+    page = client.get(path).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
+
+
+def review_path(smtp, address="toru.sato@kek.example", about="membership request"):
+    return local_path(links_in(mails_to(smtp, address, about)[-1])[0])
+
+
+# -- the one who lost the confirmation mail --------------------------------------------------
+
+def test_registering_again_replaces_the_unconfirmed_request(client, root, smtp):
+    register(client, account_name="afujiwar", **AIKO)
+    first = local_path(links_in(mails_to(smtp, ADDRESS, "confirm")[-1])[0])
+    # The mail is lost; she registers again, under another account name.
+    register(client, account_name="aikof", **AIKO)
+    assert requests_in(root) == {"aikof": "pending-verification"}
+    mail = mails_to(smtp, ADDRESS, "confirm")[-1]
+    assert "replaces your earlier one" in body(mail) and "afujiwar" in body(mail)
+    # The first link no longer confirms anything; the second does.
+    assert client.get(first).status_code == 404
+    assert "Thank you: your address is confirmed" in confirm(client, smtp)
+    assert "was created" in decide(client, review_path(smtp)).get_data(as_text=True)
+    root.search(PEOPLE, f"(portalContactMail={ADDRESS})", attributes=["uid"])
+    assert [e.uid.value for e in root.entries] == ["aikof"]
+    # The freed name can be registered by someone else.
+    register(client, account_name="afujiwar", given_name="Akira", family_name="Fujiwara",
+             email="akira.fujiwara@kek.example", institution="kek")
+
+
+def test_a_second_account_for_one_address_is_refused_at_approval(client, root, smtp):
+    """A request that slipped through (written by an older version, or at
+    the same moment): checked again at confirmation, shown to the IR with
+    what matched, and approving a second account refused."""
+    register(client, account_name="afujiwar", **AIKO)
+    confirm(client, smtp)
+    assert "was created" in decide(client, review_path(smtp)).get_data(as_text=True)
+    register(client, account_name="aikof", given_name="Aiko", family_name="Fujiwara",
+             email="aiko.f@desy.example", institution="desy", not_me="y")
+    # As an older version let it through: the same address and institution.
+    root.modify(f"uid=aikof,{REQUESTS}", {
+        "portalContactMail": [(ldap3.MODIFY_REPLACE, [ADDRESS])],
+        "portalHomeInstitution": [(ldap3.MODIFY_REPLACE, ["kek"])]})
+    confirm(client, smtp, "aiko.f@desy.example")
+    entry = read_entry(root, f"uid=aikof,{REQUESTS}")
+    assert any("request.possible-duplicate" in e for e in entry.portalAuditEvent.values)
+    path = review_path(smtp)
+    page = client.get(path).get_data(as_text=True)
+    assert "This may be someone we know" in page and "afujiwar" in page
+    assert "the same e-mail address" in page and "Approve</button>" not in page
+    response = decide(client, path)
+    assert response.status_code == 409
+    assert read_entry(root, f"uid=aikof,{PEOPLE}") is None
+    assert read_entry(root, f"uid=aikof,{REQUESTS}").portalRequestStatus.value == \
+        "pending-approval"
+    assert "Rejected" in decide(client, path, "reject", "You are afujiwar").get_data(as_text=True)
+
+
+def test_expired_unconfirmed_requests_free_their_names(app, client, root, smtp):
+    register(client, account_name="afujiwar", **AIKO)
+    runner = app.test_cli_runner()
+    soon = (datetime.now(timezone.utc) + timedelta(days=6)).isoformat()
+    later = (datetime.now(timezone.utc) + timedelta(days=8)).isoformat()
+    result = runner.invoke(args=["requests", "expire-unconfirmed", "--now", soon])
+    assert "withdrew 0" in result.output
+    assert requests_in(root) == {"afujiwar": "pending-verification"}
+    result = runner.invoke(args=["requests", "expire-unconfirmed", "--now", later])
+    assert "withdrew 1" in result.output, result.output
+    assert requests_in(root) == {}
+    assert "withdrew 0" in runner.invoke(args=["requests", "expire-unconfirmed",
+                                               "--now", later]).output
+    register(client, account_name="afujiwar", given_name="Akira", family_name="Fujiwara",
+             email="akira.fujiwara@kek.example", institution="kek")
+
+
+# -- the rejected one -------------------------------------------------------------------------
+
+def test_a_rejected_applicant_may_apply_again_and_the_ir_sees_the_rejection(client, root, smtp):
+    register(client, account_name="afujiwar", **AIKO)
+    confirm(client, smtp)
+    decide(client, review_path(smtp), "reject", "Please register with your KEK address first")
+    [rejected] = mails_to(smtp, ADDRESS, "not approved")
+    text = body(rejected)
+    assert "You may apply again" in text and "helpdesk@example.org" in text
+    assert "http://portal.test/register" in links_in(rejected)
+
+    # The same account name again: the earlier request keeps its history.
+    register(client, account_name="afujiwar", **AIKO)
+    statuses = requests_in(root)
+    assert statuses.pop("afujiwar") == "rejected"
+    [(again, status)] = statuses.items()
+    assert again.startswith("afujiwar-") and status == "pending-verification"
+    assert not mails_to(smtp, ADDRESS, "already registered")
+    confirm(client, smtp)
+    page = client.get(review_path(smtp)).get_data(as_text=True)
+    assert "Rejected before" in page and "Please register with your KEK address first" in page
+    assert "Toru Sato (irkek)" in page
+    assert "was created" in decide(client, review_path(smtp)).get_data(as_text=True)
+    assert read_entry(root, f"uid=afujiwar,{PEOPLE}").portalStatus.value == "active"
+
+
+def test_a_rejected_applicant_may_choose_another_name(client, root, smtp):
+    register(client, account_name="afujiwar", **AIKO)
+    confirm(client, smtp)
+    decide(client, review_path(smtp), "reject", "Wrong category")
+    register(client, account_name="aikof", **AIKO)
+    confirm(client, smtp)
+    page = client.get(review_path(smtp)).get_data(as_text=True)
+    assert "Rejected before" in page and "Wrong category" in page
+
+
+# -- the board member -------------------------------------------------------------------------
+
+def test_a_stage_without_approvers_is_reported_and_asked_when_one_appears(app, client, root,
+                                                                          smtp):
+    applicant = "marco.bianchi@infn.example"
+    register(client, account_name="mbianchi", given_name="Marco", family_name="Bianchi",
+             email=applicant, institution="infn", category="physicist-permanent")
+    confirm(client, smtp, applicant)
+    ir_path = review_path(smtp, "giulia.rossi@infn.example")
+    # The only board member is the IR who approves stage 1 (four eyes).
+    page = decide(client, ir_path).get_data(as_text=True)
+    assert "Nobody can approve the next stage" in page
+    assert "have been asked by mail" not in page
+    [helpdesk] = mails_to(smtp, "helpdesk@example.org", "nobody to approve")
+    text = body(helpdesk)
+    assert '"ib"' in text and "irinfn" in text and "no active representative" not in text
+    [waiting] = mails_to(smtp, applicant, "your request waits")
+    assert "institutional board" in body(waiting)
+
+    runner = app.test_cli_runner()
+    assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
+    assert len(mails_to(smtp, "helpdesk@example.org", "nobody to approve")) == 1  # once
+    root.modify(f"cn=ib,ou=groups,{PEOPLE.split(',', 1)[1]}",
+                {"member": [(ldap3.MODIFY_ADD, [f"uid=irkek,{PEOPLE}"])]})
+    assert "completed 1" in runner.invoke(args=["portal", "complete-approvals"]).output
+    board = review_path(smtp, "toru.sato@kek.example")
+    assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
+    page = client.get(board).get_data(as_text=True)
+    assert "You are asked as: institutional board" in page
+    assert "<h1>Approved</h1>" in decide(client, board).get_data(as_text=True)
+    assert read_entry(root, f"uid=mbianchi,{PEOPLE}").portalStatus.value == "active"
