@@ -16,6 +16,7 @@ class Page(StrEnum):
     """Pages that mails point to without a token."""
     PASSWORD_RESET = "password-reset"
     REACTIVATION = "reactivation"
+    REGISTRATION = "registration"
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,15 @@ class ReviewLink(Link):
 @dataclass(frozen=True)
 class ResetLink(Link):
     """A member sets a new password; bound to the password's last change and
-    to a nonce stored (hashed) with the member."""
+    to a nonce stored (hashed) with the member. ``lasting``: valid as long as
+    other mailed links (a reactivated member's first password), not minutes."""
     purpose: ClassVar[str] = "reset-password"
-    keys: ClassVar[dict[str, str]] = {"account_name": "a", "nonce": "n", "password_changed": "c"}
+    keys: ClassVar[dict[str, str]] = {"account_name": "a", "nonce": "n", "password_changed": "c",
+                                      "lasting": "l"}
     account_name: str = ""
     nonce: str = ""
     password_changed: str = ""
+    lasting: bool = False
 
 
 @dataclass(frozen=True)
