@@ -8,13 +8,17 @@ from datetime import datetime, timedelta, timezone
 import ldap3
 
 from helpers import (
+    NEW_PASSWORD,
     PEOPLE,
     REQUESTS,
+    STRONG_PASSWORD,
+    change_password,
     csrf_token,
     decide,
     form_errors,
     links_in,
     local_path,
+    login,
     mails_to,
     post_registration,
     read_entry,
@@ -183,3 +187,40 @@ def test_a_stage_without_approvers_is_reported_and_asked_when_one_appears(app, c
     assert "You are asked as: institutional board" in page
     assert "<h1>Approved</h1>" in decide(client, board).get_data(as_text=True)
     assert read_entry(root, f"uid=mbianchi,{PEOPLE}").portalStatus.value == "active"
+
+
+# -- the one who moves ------------------------------------------------------------------------
+
+def test_a_move_says_where_from_and_the_old_irs_link_says_who_approved(client, member, smtp):
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/account/institution", data={"csrf_token": csrf_token(html),
+                                              "institution": "desy"})
+    [ask] = mails_to(smtp, "anna.schmidt@desy.example", "asks to move")
+    text = body(ask)
+    assert "asks to move from High Energy Accelerator" in text
+    assert "asks for membership" not in text and "As its representative" not in text
+    page = client.get(local_path(links_in(ask)[0])).get_data(as_text=True)
+    assert "Current institution: High Energy Accelerator" in page
+    assert "You are asked as a representative of Deutsches" in page
+
+    [notice] = mails_to(smtp, "toru.sato@kek.example", "asks to move")
+    objection = local_path(links_in(notice)[0])
+    page = client.get(objection).get_data(as_text=True)
+    assert "approve or reject" not in page and "Object</button>" in page
+    decide(client, local_path(links_in(ask)[0]))
+    # The member has moved: the old IR's link tells who decided.
+    page = client.get(objection).get_data(as_text=True)
+    assert "already approved by Anna Schmidt (irdesy)" in page
+
+
+def test_a_group_application_is_not_described_as_a_membership(client, member, smtp):
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/account/groups/naf/apply", data={"csrf_token": csrf_token(html)})
+    [ask] = mails_to(smtp, "anna.schmidt@desy.example", "applies to join")
+    assert "asks for membership" not in body(ask) and "As its representative" not in body(ask)
+    page = client.get(local_path(links_in(ask)[0])).get_data(as_text=True)
+    assert "You are asked as a manager of the group naf" in page

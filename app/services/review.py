@@ -15,7 +15,7 @@ from ..clock import Clock, utcnow
 from ..directory import Directory, Person, RequestRecord
 from ..mail import Mailer
 from ..settings import Settings
-from ..vocabulary import IR_STAGE, MemberStatus, stage_group
+from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, stage_group
 from .audit import SYSTEM, audit_event
 from .links import Links, ReviewLink
 
@@ -81,11 +81,14 @@ class Reviewers:
         stage = request.approval_chain[index]
         institution = self._directory.institution(request.institution)
         approvers = self.approvers(request, index)
+        member = self._directory.person(request.account_name) \
+            if request.kind == RequestKind.INSTITUTION_CHANGE else None
+        current = self._directory.institution(member.institution) if member else None
         for approver in approvers:
             self._mailer.send(
                 "review_request", [approver.contact_mail or approver.mail], approver.language,
                 request=request,
-                representative=approver, institution=institution,
+                representative=approver, institution=institution, current_institution=current,
                 category=self._settings.category_label(request.category),
                 stage_label=self.stage_label(stage),
                 link=self._links.url(ReviewLink(request.id, approver.account_name, index)),
