@@ -178,14 +178,17 @@ def test_a_stage_without_approvers_is_reported_and_asked_when_one_appears(app, c
     runner = app.test_cli_runner()
     assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
     assert len(mails_to(smtp, "helpdesk@example.org", "nobody to approve")) == 1  # once
-    root.modify(f"cn=ib,ou=groups,{PEOPLE.split(',', 1)[1]}",
-                {"member": [(ldap3.MODIFY_ADD, [f"uid=irkek,{PEOPLE}"])]})
-    assert "completed 1" in runner.invoke(args=["portal", "complete-approvals"]).output
-    board = review_path(smtp, "toru.sato@kek.example")
-    assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
-    page = client.get(board).get_data(as_text=True)
-    assert "You are asked as: institutional board" in page
-    assert "<h1>Approved</h1>" in decide(client, board).get_data(as_text=True)
+    board_dn = f"cn=ib,ou=groups,{PEOPLE.split(',', 1)[1]}"
+    root.modify(board_dn, {"member": [(ldap3.MODIFY_ADD, [f"uid=irkek,{PEOPLE}"])]})
+    try:
+        assert "completed 1" in runner.invoke(args=["portal", "complete-approvals"]).output
+        board = review_path(smtp, "toru.sato@kek.example")
+        assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
+        page = client.get(board).get_data(as_text=True)
+        assert "You are asked as: institutional board" in page
+        assert "<h1>Approved</h1>" in decide(client, board).get_data(as_text=True)
+    finally:  # the directory fixture restores only the main group
+        root.modify(board_dn, {"member": [(ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"])]})
     assert read_entry(root, f"uid=mbianchi,{PEOPLE}").portalStatus.value == "active"
 
 
@@ -224,3 +227,40 @@ def test_a_group_application_is_not_described_as_a_membership(client, member, sm
     assert "asks for membership" not in body(ask) and "As its representative" not in body(ask)
     page = client.get(local_path(links_in(ask)[0])).get_data(as_text=True)
     assert "You are asked as a manager of the group naf" in page
+
+
+# -- the one with an old account --------------------------------------------------------------
+
+def test_naming_an_expired_account_reactivates_it_with_the_new_address(
+        app, client, register_and_verify, root, smtp):
+    decide(client, register_and_verify(category="student"))
+    assert "expired 1" in app.test_cli_runner().invoke(
+        args=["members", "expire", "--now", "2099-01-01T00:00:00Z"]).output
+    new_address = "toru.iijima@desy.example"
+    smtp.clear()
+    register(client, account_name="toruiiji", email=new_address, institution="desy",
+             previous_account="tiijima")
+    # No second account and no dead end: the new address is confirmed first.
+    assert not mails_to(smtp, "toru.iijima@kek.example")
+    assert "tiijima" in body(mails_to(smtp, new_address, "confirm")[-1])
+    assert "Thank you: your address is confirmed" in confirm(client, smtp, new_address)
+    ask = mails_to(smtp, "anna.schmidt@desy.example", "reactivation request from")[-1]
+    path = local_path(links_in(ask)[0])
+    page = client.get(path).get_data(as_text=True)
+    assert "reactivation of an existing account" in page
+    assert "toru.iijima@kek.example" in page and new_address in page
+    decide(client, path)
+    person = read_entry(root, f"uid=tiijima,{PEOPLE}")
+    assert person.portalStatus.value == "active"
+    assert person.portalHomeInstitution.value == "desy"
+    assert person.portalContactMail.value == new_address
+    assert read_entry(root, f"uid=toruiiji,{PEOPLE}") is None
+    [ready] = mails_to(smtp, new_address, "your membership is active again")
+    assert "tiijima" in body(ready)
+
+
+def test_a_failed_login_says_how_an_expired_member_gets_back(client, member):
+    """The same answer for every failure (nothing tells whether the account
+    exists or expired), but it names the way back."""
+    page = login(client, password="Not-the-password-1").get_data(as_text=True)
+    assert "If your membership expired" in page and 'href="/reactivate"' in page

@@ -125,23 +125,19 @@ def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, 
     assert root.add(host_dn, ["inetOrgPerson"], {
         "uid": "hlabacct", "cn": "Maria Lopez", "givenName": "Maria", "sn": "Lopez",
         "mail": "maria.lopez@lab.example", "userPassword": "Old-lab-password-1"})
-    # Registering and naming the old account leads to it instead.
+    # Registering and naming the old account leads to it, with the new
+    # address (confirmed first), never to a second account or a dead end.
     response = post_registration(client, given_name="Maria", family_name="Lopez",
                                  account_name="mlopez", email="maria.lopez@kek.example",
-                                 previous_account="hlabacct")
-    assert "We may already know you" in response.get_data(as_text=True)
-    known = mails_to(smtp, "maria.lopez@lab.example", "already registered")
-    assert known and "http://portal.test/reactivate" in known[0].get_body(
-        preferencelist=("plain",)).get_content()
-
+                                 previous_account="hlabacct", category="technical-staff")
+    assert response.status_code == 302
+    assert not mails_to(smtp, "maria.lopez@lab.example")
+    verify = local_path(links_in(mails_to(smtp, "maria.lopez@kek.example", "confirm")[-1])[0])
+    html = client.get(verify).get_data(as_text=True)
     before = len(smtp.messages)
-    ask(client, "hlabacct", institution="kek")
-    path = local_path(links_in(wait_for_mail(smtp, "reactivate your membership", before))[0])
-    html = client.get(path).get_data(as_text=True)
-    before = len(smtp.messages)
-    client.post(path, data={"csrf_token": csrf_token(html), "institution": "kek",
-                            "category": "technical-staff"})
+    client.post(verify, data={"csrf_token": csrf_token(html)})
     review_mail = [m for m in smtp.messages[before:] if m["To"] == "toru.sato@kek.example"][0]
+    assert "reactivation request from Maria Lopez" in review_mail["Subject"]
     review = local_path(links_in(review_mail)[0])
     html = client.get(review).get_data(as_text=True)
     client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
@@ -157,7 +153,9 @@ def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, 
     assert host_dn in root.entries[0].member.values
     root.search(PEOPLE, "(uid=mlopez)", attributes=["uid"])
     assert root.entries == []  # no second account
-    wait_for_mail(smtp, "your membership is active again", before)
+    assert entry.portalContactMail.value == "maria.lopez@kek.example"
+    assert wait_for_mail(smtp, "your membership is active again", before)["To"] == \
+        "maria.lopez@kek.example"
 
 
 def test_reactivation_interrupted_never_revives_the_old_password(app, client, root, slapd, smtp,

@@ -117,7 +117,8 @@ class People(DirectoryConnection):
             changes.update(PERSON.replace(member_since=now))
             if name_key:
                 changes.update(PERSON.replace(name_key=name_key))
-        if not current["contact_mail"] and contact_mail:
+        if contact_mail and contact_mail.lower() != (current["contact_mail"] or "").lower():
+            # The address confirmed with the request replaces the stored one.
             changes.update(PERSON.replace(contact_mail=contact_mail))
         if collab_mail and collab_mail.lower() not in {m.lower() for m in current["mails"]}:
             changes.update(PERSON.add(mails=[collab_mail]))

@@ -111,17 +111,18 @@ class Requests(DirectoryConnection):
 
     def unconfirmed_requests(self, *, contact_mail: str = "",
                              submitted_before: datetime | None = None) -> list[RequestRecord]:
-        """Registrations still waiting for their address to be confirmed:
-        those for ``contact_mail``, or those submitted before a time."""
-        wanted = eq(REQUEST["contact_mail"], contact_mail) if contact_mail else ""
+        """Requests still waiting for their address to be confirmed: the
+        registrations for ``contact_mail``, or any submitted before a time."""
+        wanted = eq(REQUEST["contact_mail"], contact_mail) + \
+            eq(REQUEST["kind"], RequestKind.REGISTRATION) if contact_mail else ""
         if submitted_before is not None:
             wanted += f"({REQUEST['submitted_at']}<={ldap_time(submitted_before)})"
         if not wanted:
             return []
         entries = self._search(self.requests_dn, (
             f"(&(objectClass=portalRequest)"
-            f"{eq(REQUEST['status'], RequestStatus.PENDING_VERIFICATION)}"
-            f"{eq(REQUEST['kind'], RequestKind.REGISTRATION)}{wanted})"), REQUEST_ATTRS)
+            f"{eq(REQUEST['status'], RequestStatus.PENDING_VERIFICATION)}{wanted})"),
+            REQUEST_ATTRS)
         return [request_record(e) for e in entries]
 
     def withdraw_unconfirmed(self, request_id: str) -> bool:

@@ -39,6 +39,8 @@ class Review:
     earlier_rejections: tuple[EarlierRecord, ...] = ()
     # Moves: the member's current institution.
     current_institution: Institution | None = None
+    # Reactivations: the address on record, when the request brings a new one.
+    address_on_record: str = ""
 
     @property
     def blocked_by(self) -> tuple[Match, ...]:
@@ -83,8 +85,11 @@ class ApprovalService:
         approver = self._directory.person(link.approver)
         institution = self._directory.institution(request.institution)
         member = self._directory.person(request.account_name) \
-            if request.kind == RequestKind.INSTITUTION_CHANGE else None
-        current = self._directory.institution(member.institution) if member else None
+            if request.kind in (RequestKind.INSTITUTION_CHANGE, RequestKind.REACTIVATION) else None
+        current = self._directory.institution(member.institution) \
+            if member and request.kind == RequestKind.INSTITUTION_CHANGE else None
+        on_record = (member.contact_mail or member.mail) if member else ""
+        on_record = on_record if on_record.lower() != request.contact_mail.lower() else ""
         if link.objection:
             if request.status != RequestStatus.PENDING_APPROVAL:
                 # Decided: the page says by whom (the member may have moved already).
@@ -102,7 +107,7 @@ class ApprovalService:
         return Review(request, approver, institution, link.stage,
                       duplicates=tuple(self._duplicates.of_request(request)),
                       earlier_rejections=tuple(self._duplicates.earlier_rejections(request)),
-                      current_institution=current)
+                      current_institution=current, address_on_record=on_record)
 
     def approve(self, review: Review, actor_address: str) -> RequestRecord:
         """Approve the stage of ``review``; DuplicateAccount (nothing

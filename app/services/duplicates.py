@@ -128,16 +128,23 @@ class Duplicates:
                 found.append(Match(record, tuple(reasons)))
         return found
 
-    def check_new(self, who: Candidate, not_me: bool) -> None:
+    def check_new(self, who: Candidate, not_me: bool, returning: str = "") -> None:
         """Before a registration is written: stop (PossiblyKnown, the owners
         of the records are mailed) on a strong match, ask
         (SimilarPersonExists) on a weak one; UnknownPreviousAccount when the
-        account named as held before does not exist."""
-        found = self.matches(who)
+        account named as held before does not exist. ``returning``: the
+        account the applicant comes back to (its own records do not count)."""
+        found = [m for m in self.matches(who)
+                 if not (returning and m.record.account_name == returning)]
+        if returning:
+            return self._stop_on(found, not_me)
         previous = who.previous_account
         if previous and not any(m.record.is_person and m.record.account_name == previous
                                 for m in found):
             raise UnknownPreviousAccount(previous)
+        self._stop_on(found, not_me)
+
+    def _stop_on(self, found: list[Match], not_me: bool) -> None:
         strong = [m.record for m in found if m.strong]
         if strong:
             self._mail_known_person(strong)

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, Institution, NewMember, NewRequest, RequestRecord, StateConflict,
-    later_request_id,
+    Directory, EntryExists, Institution, NewMember, NewRequest, Person, RequestRecord,
+    StateConflict, later_request_id,
 )
 from ..mail import Mailer
 from ..settings import Settings
-from ..vocabulary import ENDED_STATUSES, RequestStatus
+from ..vocabulary import ENDED_STATUSES, REACTIVATION_ELIGIBLE, RequestKind, RequestStatus
 from . import names
 from .addresses import CollaborationAddresses
 from .audit import SYSTEM, Actor, audit_event
@@ -102,6 +102,10 @@ class RegistrationService:
         """
         if self._directory.institution(application.institution) is None:
             raise UnknownInstitution(application.institution)
+        previous = self._directory.person(application.previous_account) \
+            if application.previous_account else None
+        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
+            return self._submit_return(application, previous, actor)
         self.check_earlier_records(application)
         now = self._clock()
         new = NewRequest(
@@ -147,6 +151,52 @@ class RegistrationService:
                                              "account": new.account_name,
                                              "replaced": len(replaced)})
         self._send_verification(request, replaced=[r.account_name for r in replaced])
+        return request
+
+    def _submit_return(self, application: Application, person: Person,
+                       actor: Actor) -> RequestRecord:
+        """"I had an account before", and it is expired (or a host-lab
+        account): a reactivation of that account with the address typed now,
+        which the applicant confirms first; the IR approves as for every
+        reactivation. Never a second account."""
+        self._duplicates.check_new(Candidate(
+            application.email, application.given_name, application.family_name,
+            application.institution, cert_subject=application.cert_subject),
+            application.not_me, returning=person.account_name)
+        now = self._clock()
+        for earlier in self._directory.open_requests_for(person.account_name,
+                                                         RequestKind.REACTIVATION):
+            self._directory.withdraw_unconfirmed(earlier.id)  # only unconfirmed ones go
+        given, family = person.given_name or application.given_name, \
+            person.family_name or application.family_name
+        new = NewRequest(
+            account_name=person.account_name, given_name=given,
+            middle_name=person.middle_name, family_name=family,
+            contact_mail=application.email, institution=application.institution,
+            category=application.category,
+            collab_mail=person.mail if self._directory.is_collaboration_member(
+                person.account_name) else self._addresses.free_address(
+                given, person.middle_name, family, exclude_account=person.account_name),
+            conditions_version=application.conditions_version, submitted_at=now,
+            submitted_from=actor.address, status=RequestStatus.PENDING_VERIFICATION,
+            audit_event=audit_event("request.reactivation-submitted", actor, now,
+                                    institution=application.institution,
+                                    conditions=application.conditions_version),
+            password_hash=b"", name_key=names.person_key(given, family),
+            previous_account=person.account_name, kind=RequestKind.REACTIVATION,
+            request_id=later_request_id(person.account_name, now),
+            approval_chain=self._settings.approval_chain(application.category),
+            cert_subject=application.cert_subject,
+            language=application.language or person.language,
+        )
+        try:
+            self._directory.add_request(new)
+        except EntryExists as exc:  # the same second: a double click
+            raise AccountNameUnavailable(person.account_name) from exc
+        request = self._directory.request(new.request_id)
+        log.info("reactivation asked through registration", extra={
+            "event": "request.submitted", "account": person.account_name})
+        self._send_verification(request)
         return request
 
     def _send_verification(self, request: RequestRecord, replaced=()) -> None:
