@@ -74,7 +74,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                        accounts.new_reset_url)
     changes = MembershipChanges(directory, mailer, settings, reviewers)
     # Each workflow carries out its own kind of approved request.
-    approval = ApprovalService(directory, mailer, links, reviewers, duplicates, {
+    approval = ApprovalService(directory, mailer, links, reviewers, duplicates, settings, {
         RequestKind.REGISTRATION: registration.complete,
         RequestKind.REACTIVATION: reactivation.complete,
         RequestKind.GROUP: changes.complete,

@@ -35,6 +35,9 @@ class Category:
     label: str
     membership_days: int | None = None  # None: open-ended
     approval: tuple[str, ...] = (IR_STAGE,)  # stages: "ir", "group:<cn>"
+    # What the later stages need besides the request (e.g. a formal
+    # application to the board); its reference is recorded at approval.
+    formal_application: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ class Settings:
 
     def approval_chain(self, key: str) -> tuple[str, ...]:
         return next((c.approval for c in self.categories if c.key == key), (IR_STAGE,))
+
+    def formal_application(self, key: str) -> str:
+        return next((c.formal_application for c in self.categories if c.key == key), "")
 
     def membership_days(self, key: str) -> int | None:
         return next((c.membership_days for c in self.categories if c.key == key), None)
@@ -322,7 +328,8 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
         result["categories"] = tuple(
             Category(str(c["key"]), str(c["label"]),
                      int(c["membership_days"]) if c.get("membership_days") else None,
-                     tuple(c.get("approval", ["ir"])))
+                     tuple(c.get("approval", ["ir"])),
+                     str(c.get("formal_application", "")))
             for c in categories)
         for category in result["categories"]:
             bad = [s for s in category.approval

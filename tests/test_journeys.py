@@ -186,7 +186,9 @@ def test_a_stage_without_approvers_is_reported_and_asked_when_one_appears(app, c
         assert "completed 0" in runner.invoke(args=["portal", "complete-approvals"]).output
         page = client.get(board).get_data(as_text=True)
         assert "You are asked as: institutional board" in page
-        assert "<h1>Approved</h1>" in decide(client, board).get_data(as_text=True)
+        response = client.post(board, data={"csrf_token": csrf_token(page), "decision": "approve",
+                                            "reference": "IB minutes 2026-12"})
+        assert "<h1>Approved</h1>" in response.get_data(as_text=True)
     finally:  # the directory fixture restores only the main group
         root.modify(board_dn, {"member": [(ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"])]})
     assert read_entry(root, f"uid=mbianchi,{PEOPLE}").portalStatus.value == "active"

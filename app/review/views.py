@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 
 from ..portal import portal
-from ..services.errors import AlreadyDone, DuplicateAccount
+from ..services.errors import AlreadyDone, DuplicateAccount, FormalApplicationMissing
 from ..vocabulary import IR_STAGE, RequestStatus
 from .forms import ApproveForm, RejectForm
 
@@ -45,10 +46,14 @@ def review(token: str):
             decision = request.form.get("decision")
             if decision == "approve" and approve_form.validate_on_submit():
                 try:
-                    return _decided(approval.approve(current, request.remote_addr or ""),
+                    return _decided(approval.approve(current, request.remote_addr or "",
+                                                     approve_form.reference.data or ""),
                                     again=False)
                 except DuplicateAccount:
                     return _review_page(current, approve_form, reject_form, 409)
+                except FormalApplicationMissing:
+                    approve_form.reference.errors = [_(
+                        "Give the reference of the formal application to approve.")]
             if decision == "reject" and reject_form.validate_on_submit():
                 return _decided(approval.reject(current, reject_form.reason.data,
                                                 request.remote_addr or ""), again=False)

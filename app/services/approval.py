@@ -13,10 +13,13 @@ from ..directory import (
     Directory, DirectoryError, EarlierRecord, Institution, Person, RequestRecord, StateConflict,
 )
 from ..mail import Mailer
-from ..vocabulary import RequestKind, RequestStatus
+from ..settings import Settings
+from ..vocabulary import IR_STAGE, RequestKind, RequestStatus
 from .audit import Actor, audit_event
 from .duplicates import Duplicates, Match
-from .errors import AlreadyDone, DuplicateAccount, LinkInvalid, NotAuthorised
+from .errors import (
+    AlreadyDone, DuplicateAccount, FormalApplicationMissing, LinkInvalid, NotAuthorised,
+)
 from .links import Links, Page, ReviewLink
 from .review import Reviewers
 
@@ -41,6 +44,8 @@ class Review:
     current_institution: Institution | None = None
     # Reactivations: the address on record, when the request brings a new one.
     address_on_record: str = ""
+    # What this stage needs recorded besides the request (a formal application).
+    formal_application: str = ""
 
     @property
     def blocked_by(self) -> tuple[Match, ...]:
@@ -59,13 +64,14 @@ class Review:
 
 class ApprovalService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links,
-                 reviewers: Reviewers, duplicates: Duplicates,
+                 reviewers: Reviewers, duplicates: Duplicates, settings: Settings,
                  completions: Mapping[str, Completion], clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._reviewers = reviewers
         self._duplicates = duplicates
+        self._settings = settings
         self._completions = completions
         self._clock = clock
 
@@ -104,19 +110,27 @@ class ApprovalService:
             if request.status != RequestStatus.PENDING_APPROVAL and approver is not None:
                 raise AlreadyDone(request)
             raise NotAuthorised("not an approver of this request")
-        return Review(request, approver, institution, link.stage,
+        formal = self._settings.formal_application(request.category) \
+            if request.approval_chain[link.stage] != IR_STAGE else ""
+        return Review(request, approver, institution, link.stage, formal_application=formal,
                       duplicates=tuple(self._duplicates.of_request(request)),
                       earlier_rejections=tuple(self._duplicates.earlier_rejections(request)),
                       current_institution=current, address_on_record=on_record)
 
-    def approve(self, review: Review, actor_address: str) -> RequestRecord:
+    def approve(self, review: Review, actor_address: str, reference: str = "") -> RequestRecord:
         """Approve the stage of ``review``; DuplicateAccount (nothing
-        recorded) when the person is a member or approved already."""
+        recorded) when the person is a member or approved already,
+        FormalApplicationMissing when the stage records one and
+        ``reference`` is empty."""
+        reference = reference.strip()
+        if review.formal_application and not reference and review.waits_for_this_stage:
+            raise FormalApplicationMissing()
         blocked = review.waits_for_this_stage and [
             m for m in self._duplicates.of_request(review.request) if m.blocks_approval]
         if blocked:
             raise DuplicateAccount(blocked)
-        request = self._decide(review, actor_address, RequestStatus.APPROVED)
+        request = self._decide(review, actor_address, RequestStatus.APPROVED,
+                               reference=reference)
         if request.status == RequestStatus.APPROVED:
             self.complete(request)
         return self._directory.request(request.id)
@@ -132,7 +146,7 @@ class ApprovalService:
         return request
 
     def _decide(self, review: Review, actor_address: str, outcome: RequestStatus,
-                reason: str = "") -> RequestRecord:
+                reason: str = "", reference: str = "") -> RequestRecord:
         """Record a decision at the stage of ``review``, once.
 
         Raises AlreadyDone when this stage was decided before, also by a
@@ -147,19 +161,21 @@ class ApprovalService:
         approver = review.representative
         actor = Actor(approver.account_name, actor_address)
         stage_name = request.approval_chain[review.stage]
+        extra = {"formal_application": reference} if reference else {}
         try:
             if outcome == RequestStatus.APPROVED and not review.is_last_stage:
                 action = "request.stage-approved"
                 self._directory.record_stage_approved(
                     request.id, review.stage, approver.account_name,
-                    audit_event(action, actor, now, stage=stage_name))
+                    audit_event(action, actor, now, stage=stage_name, **extra))
             else:
                 action = f"request.{outcome}"
                 self._directory.record_decision(
                     request.id, review.stage, outcome, approver=approver.account_name,
                     approver_label=f"{approver.display_name} ({approver.account_name})",
                     at=now, from_=actor_address, reason=reason,
-                    audit_event=audit_event(action, actor, now, reason=reason, stage=stage_name))
+                    audit_event=audit_event(action, actor, now, reason=reason, stage=stage_name,
+                                            **extra))
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         log.info("request decided", extra={"event": action, "account": request.account_name,

@@ -55,6 +55,10 @@ class AlreadyDone(ServiceError):
         self.request = request
 
 
+class FormalApplicationMissing(ServiceError):
+    """This stage records the reference of a formal application, and none was given."""
+
+
 class DuplicateAccount(ServiceError):
     """Approving would give a person a second account: ``matches`` are the
     member or approved request with the same address or certificate."""

@@ -90,13 +90,21 @@ class Reviewers:
                 request=request,
                 representative=approver, institution=institution, current_institution=current,
                 category=self._settings.category_label(request.category),
-                stage_label=self.stage_label(stage),
+                stage_label=self.stage_label(stage), later_stage=index > 0,
+                formal_application=self._settings.formal_application(request.category)
+                if index > 0 else "",
                 link=self._links.url(ReviewLink(request.id, approver.account_name, index)),
                 max_age_days=self._links.max_age_days,
             )
         if not approvers:
             self._stalled(request, index, institution)
             return 0
+        if index > 0 and request.notified_stage != index:
+            # The applicant learns what the request waits for now.
+            self._mailer.send("request_next_stage", [request.contact_mail], request.language,
+                              request=request, stage_label=self.stage_label(stage),
+                              formal_application=self._settings.formal_application(
+                                  request.category))
         # Recorded last: a request not marked for its stage is asked again by
         # 'flask portal complete-approvals' (the mails may not have gone out).
         self._directory.record_notified(request.id, index, audit_event(
