@@ -79,6 +79,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         RequestKind.REACTIVATION: reactivation.complete,
         RequestKind.GROUP: changes.complete,
         RequestKind.INSTITUTION_CHANGE: changes.complete,
+        RequestKind.CATEGORY_CHANGE: changes.complete,
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes)

@@ -33,6 +33,7 @@ class RequestKind(StrEnum):
     REACTIVATION = "reactivation"
     GROUP = "group"  # application for an extra group
     INSTITUTION_CHANGE = "institution-change"  # a move to another institution
+    CATEGORY_CHANGE = "category-change"  # another category, approved as the category's chain
 
 
 class MemberStatus(StrEnum):

@@ -266,3 +266,26 @@ def test_a_failed_login_says_how_an_expired_member_gets_back(client, member):
     exists or expired), but it names the way back."""
     page = login(client, password="Not-the-password-1").get_data(as_text=True)
     assert "If your membership expired" in page and 'href="/reactivate"' in page
+
+
+# -- the member who corrects their record -----------------------------------------------------
+
+def test_a_member_asks_for_another_category_and_the_ir_approves(client, member, root, smtp):
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    html = client.get("/account").get_data(as_text=True)
+    assert "Change category" in html
+    client.post("/account/category", data={"csrf_token": csrf_token(html),
+                                           "category": "physicist-postdoc"})
+    assert "waits for approval" in client.get("/account").get_data(as_text=True)
+    [ask] = mails_to(smtp, "toru.sato@kek.example", "asks for the category")
+    assert "Physicist - postdoc" in body(ask) and "asks for membership" not in body(ask)
+    path = local_path(links_in(ask)[0])
+    page = client.get(path).get_data(as_text=True)
+    assert "Change of category to Physicist - postdoc" in page
+    decide(client, path)
+    person = read_entry(root, f"uid=tiijima,{PEOPLE}")
+    assert person.portalCategory.value == "physicist-postdoc"
+    assert any("member.category-changed" in e for e in person.portalAuditEvent.values)
+    [done] = mails_to(smtp, "toru.iijima@kek.example", "your category is now")
+    assert "Toru Sato (irkek)" in body(done)

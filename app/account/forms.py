@@ -61,6 +61,15 @@ class MoveForm(FlaskForm):
             raise ValidationError(_l("Choose an institution from the list."))
 
 
+class CategoryForm(FlaskForm):
+    category = SelectField(_l("Ask for the category"), validate_choice=False)
+
+    def __init__(self, *args, categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category.choices = [("", _l("Choose your category"))] + [
+            (c.key, c.label) for c in categories]
+
+
 class ResetRequestForm(FlaskForm):
     login = StringField(_l("Account name or e-mail address"), filters=[_strip_lower],
                         validators=[DataRequired(_l("Enter your account name or e-mail address.")),

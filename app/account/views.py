@@ -23,7 +23,8 @@ from ..web.deferred import after_response
 from ..web.i18n import autonym, remember_language, supported
 from ..web.sessions import login_required, start_session
 from .forms import (
-    ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
+    CategoryForm, ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm,
+    ResetRequestForm,
 )
 
 bp = Blueprint("account", __name__)
@@ -87,13 +88,19 @@ def overview():
     changes, person = portal().changes, details.person
     waiting = changes.open_applications(g.account)
     move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
+    category_waiting = [r for r in waiting if r.kind == RequestKind.CATEGORY_CHANGE]
+    settings = portal().settings
     return render_template("account/overview.html", details=details,
                            history=parse_events(person.audit),
                            extra_groups=changes.extra_groups(person, waiting),
                            move_waiting=move_waiting[0] if move_waiting else None,
                            move_form=MoveForm(institutions=[
                                i for i in changes.institutions() if i.id != person.institution]),
-                           category=portal().settings.category_label(person.category),
+                           category=settings.category_label(person.category),
+                           category_waiting=settings.category_label(category_waiting[0].category)
+                           if category_waiting else "",
+                           category_form=CategoryForm(categories=[
+                               c for c in settings.categories if c.key != person.category]),
                            institution=changes.institution_name(person.institution))
 
 
@@ -182,6 +189,20 @@ def request_move():
             flash(str(refused), "error")
     else:
         flash(_("Choose an institution from the list."), "error")
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/category")
+@login_required
+def request_category():
+    form = CategoryForm(categories=portal().settings.categories)
+    if form.validate_on_submit():
+        try:
+            portal().changes.request_category(g.account, form.category.data or "",
+                                              Actor(g.account, _address()))
+            flash(_("Your request was sent to your institute representative."), "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
     return redirect(url_for("account.overview"))
 
 

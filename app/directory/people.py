@@ -154,6 +154,12 @@ class People(DirectoryConnection):
         self._modify(self.person_dn(account_name), {
             **PERSON.replace(institution=institution), **PERSON.add(audit=[audit_event])})
 
+    def set_category(self, account_name: str, category: str, member_until: datetime | None,
+                     audit_event: str) -> None:
+        self._modify(self.person_dn(account_name), {
+            **PERSON.replace(category=category, member_until=member_until),
+            **PERSON.add(audit=[audit_event])})
+
     def record_conditions_accepted(self, account_name: str, version: str,
                                    audit_event: str) -> None:
         self._modify(self.person_dn(account_name), {
