@@ -17,6 +17,7 @@ from .services.duplicates import Duplicates
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.reactivation import ReactivationService
+from .services.record import RecordChanges
 from .services.registration import RegistrationService
 from .services.review import Reviewers
 from .settings import Settings
@@ -37,6 +38,7 @@ class Portal:
     lifecycle: LifecycleService
     reactivation: ReactivationService
     changes: MembershipChanges
+    record: RecordChanges
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -73,6 +75,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
                                        accounts.new_reset_url)
     changes = MembershipChanges(directory, mailer, settings, reviewers)
+    record = RecordChanges(directory, mailer, links, settings, addresses)
     # Each workflow carries out its own kind of approved request.
     approval = ApprovalService(directory, mailer, links, reviewers, duplicates, settings, {
         RequestKind.REGISTRATION: registration.complete,
@@ -82,5 +85,6 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         RequestKind.CATEGORY_CHANGE: changes.complete,
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      reviewers, accounts, lifecycle, reactivation, changes)
+                                      reviewers, accounts, lifecycle, reactivation, changes,
+                                      record)
     return app.extensions["portal"]

@@ -289,3 +289,39 @@ def test_a_member_asks_for_another_category_and_the_ir_approves(client, member, 
     assert any("member.category-changed" in e for e in person.portalAuditEvent.values)
     [done] = mails_to(smtp, "toru.iijima@kek.example", "your category is now")
     assert "Toru Sato (irkek)" in body(done)
+
+
+def test_a_member_changes_the_institutional_address_through_a_link(client, member, root, smtp):
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/account/address", data={"csrf_token": csrf_token(html),
+                                          "email": "t.iijima@desy.example"})
+    person = read_entry(root, f"uid=tiijima,{PEOPLE}")
+    assert person.portalContactMail.value == "toru.iijima@kek.example"  # not yet
+    [mail] = mails_to(smtp, "t.iijima@desy.example", "confirm your new address")
+    path = local_path(links_in(mail)[0])
+    page = client.get(path).get_data(as_text=True)  # opening changes nothing
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}").portalContactMail.value == \
+        "toru.iijima@kek.example"
+    response = client.post(path, data={"csrf_token": csrf_token(page)})
+    assert "Address changed" in response.get_data(as_text=True)
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}").portalContactMail.value == \
+        "t.iijima@desy.example"
+    assert mails_to(smtp, "toru.iijima@kek.example", "institutional address was changed")
+    assert client.get(path).status_code == 404  # acts once
+
+
+def test_a_member_corrects_names_and_keeps_the_old_address_as_alias(client, member, root):
+    login(client)
+    change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    html = client.get("/account").get_data(as_text=True)
+    response = client.post("/account/names", data={
+        "csrf_token": csrf_token(html), "given_name": "Tooru", "middle_name": "",
+        "family_name": "Iijima"}, follow_redirects=True)
+    assert "tooru.iijima@example.org" in response.get_data(as_text=True)
+    person = read_entry(root, f"uid=tiijima,{PEOPLE}")
+    assert person.givenName.value == "Tooru" and person.cn.value == "Tooru Iijima"
+    assert person.mail.values[0] == "tooru.iijima@example.org"
+    assert "toru.iijima@example.org" in person.mail.values  # the old one, an alias
+    assert "tooru" in person.portalNameKey.value  # the duplicate check finds the new name

@@ -92,7 +92,17 @@ class ReactivationLink(Link):
     status: str = ""
 
 
-LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink)
+@dataclass(frozen=True)
+class AddressLink(Link):
+    """A member confirms a new institutional address; bound to the one it replaces."""
+    purpose: ClassVar[str] = "confirm-address"
+    keys: ClassVar[dict[str, str]] = {"account_name": "a", "address": "m", "current": "c"}
+    account_name: str = ""
+    address: str = ""
+    current: str = ""
+
+
+LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink)
 L = TypeVar("L", bound=Link)
 # (link type or page, token or None) -> absolute URL
 UrlBuilder = Callable[[Any, "str | None"], str]
