@@ -21,6 +21,7 @@ portal_cli = AppGroup("portal", help="Check and repair the portal.")
 mail_cli = AppGroup("mail", help="The outgoing mail queue.")
 accounts_cli = AppGroup("accounts", help="Members' accounts (scheduled jobs).")
 members_cli = AppGroup("members", help="Membership lifecycle (helpdesk and cron).")
+requests_cli = AppGroup("requests", help="Requests in the directory (cron).")
 
 
 @portal_cli.command("check")
@@ -100,6 +101,15 @@ def expire_members(now_text: str | None) -> None:
     locked in the directory, mailed how to reactivate (idempotent; for cron)."""
     count = portal().lifecycle.expire_due(_parse_now(now_text))
     click.echo(f"expired {count} member(s)")
+
+
+@requests_cli.command("expire-unconfirmed")
+@NOW_OPTION
+def expire_unconfirmed(now_text: str | None) -> None:
+    """Withdraw registrations not confirmed within PORTAL_UNCONFIRMED_REQUEST_DAYS:
+    their account names are free again (idempotent; for cron)."""
+    count = portal().registration.expire_unconfirmed(_parse_now(now_text))
+    click.echo(f"withdrew {count} unconfirmed request(s)")
 
 
 @members_cli.command("suspend")
@@ -209,4 +219,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(mail_cli)
     app.cli.add_command(accounts_cli)
     app.cli.add_command(members_cli)
+    app.cli.add_command(requests_cli)
     app.cli.add_command(directory_cli)

@@ -13,9 +13,11 @@ from .services.accounts import AccountService
 from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
+from .services.duplicates import Duplicates
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.reactivation import ReactivationService
+from .services.record import RecordChanges
 from .services.registration import RegistrationService
 from .services.review import Reviewers
 from .settings import Settings
@@ -36,6 +38,7 @@ class Portal:
     lifecycle: LifecycleService
     reactivation: ReactivationService
     changes: MembershipChanges
+    record: RecordChanges
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -64,19 +67,24 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                   settings.link_max_age_days, url_builder(app, settings.base_url))
     addresses = CollaborationAddresses(directory, settings.mail_domain)
     reviewers = Reviewers(directory, mailer, links, settings)
-    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses)
+    duplicates = Duplicates(directory, mailer, links)
+    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses,
+                                       duplicates)
     accounts = AccountService(directory, mailer, links, settings)
     lifecycle = LifecycleService(directory, mailer, links)
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
-                                       accounts.send_reset_link)
+                                       accounts.new_reset_url)
     changes = MembershipChanges(directory, mailer, settings, reviewers)
+    record = RecordChanges(directory, mailer, links, settings, addresses)
     # Each workflow carries out its own kind of approved request.
-    approval = ApprovalService(directory, mailer, links, reviewers, {
+    approval = ApprovalService(directory, mailer, links, reviewers, duplicates, settings, {
         RequestKind.REGISTRATION: registration.complete,
         RequestKind.REACTIVATION: reactivation.complete,
         RequestKind.GROUP: changes.complete,
         RequestKind.INSTITUTION_CHANGE: changes.complete,
+        RequestKind.CATEGORY_CHANGE: changes.complete,
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
-                                      reviewers, accounts, lifecycle, reactivation, changes)
+                                      reviewers, accounts, lifecycle, reactivation, changes,
+                                      record)
     return app.extensions["portal"]

@@ -35,6 +35,9 @@ class Category:
     label: str
     membership_days: int | None = None  # None: open-ended
     approval: tuple[str, ...] = (IR_STAGE,)  # stages: "ir", "group:<cn>"
+    # What the later stages need besides the request (e.g. a formal
+    # application to the board); its reference is recorded at approval.
+    formal_application: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Settings:
     conditions: Conditions = Conditions("", "", "")
     webmail_domains: tuple[str, ...] = ()
     reserved_account_names: frozenset[str] = field(default_factory=frozenset)
+    unconfirmed_request_days: int = 7  # an unconfirmed registration is withdrawn after
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
     extra_groups: tuple[ExtraGroup, ...] = ()
 
@@ -118,6 +122,9 @@ class Settings:
 
     def approval_chain(self, key: str) -> tuple[str, ...]:
         return next((c.approval for c in self.categories if c.key == key), (IR_STAGE,))
+
+    def formal_application(self, key: str) -> str:
+        return next((c.formal_application for c in self.categories if c.key == key), "")
 
     def membership_days(self, key: str) -> int | None:
         return next((c.membership_days for c in self.categories if c.key == key), None)
@@ -157,6 +164,7 @@ _ENV = {
     "PORTAL_HELPDESK_EMAIL": ("helpdesk_email", str, None),
     "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
     "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
+    "PORTAL_UNCONFIRMED_REQUEST_DAYS": ("unconfirmed_request_days", int, "7"),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", int, "0"),
     "PORTAL_CERT_SUBJECT_HEADER": ("cert_subject_header", str, ""),
     "PORTAL_EXPIRY_WARNING_DAYS": ("expiry_warning_days", tuple, "30 7 1"),
@@ -238,6 +246,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for attr, env_name, minimum in (
         ("password_min_length", "PORTAL_PASSWORD_MIN_LENGTH", 8),
         ("link_max_age_days", "PORTAL_LINK_MAX_AGE_DAYS", 1),
+        ("unconfirmed_request_days", "PORTAL_UNCONFIRMED_REQUEST_DAYS", 1),
         ("reset_link_max_age_minutes", "PORTAL_RESET_LINK_MAX_AGE_MINUTES", 5),
         ("session_idle_minutes", "PORTAL_SESSION_IDLE_MINUTES", 1),
         ("session_max_hours", "PORTAL_SESSION_MAX_HOURS", 1),
@@ -322,7 +331,8 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
         result["categories"] = tuple(
             Category(str(c["key"]), str(c["label"]),
                      int(c["membership_days"]) if c.get("membership_days") else None,
-                     tuple(c.get("approval", ["ir"])))
+                     tuple(c.get("approval", ["ir"])),
+                     str(c.get("formal_application", "")))
             for c in categories)
         for category in result["categories"]:
             bad = [s for s in category.approval

@@ -16,10 +16,16 @@ class RequestStatus(StrEnum):
     PENDING_APPROVAL = "pending-approval"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # Never confirmed and expired, or replaced by a newer registration: only
+    # for the moment before the request is deleted.
+    WITHDRAWN = "withdrawn"
 
 
 # Undecided: the request still waits for the applicant or an approver.
 OPEN_STATUSES = (RequestStatus.PENDING_VERIFICATION, RequestStatus.PENDING_APPROVAL)
+# Ended without a member: such a request keeps its history but holds no
+# account name, address or person.
+ENDED_STATUSES = (RequestStatus.REJECTED, RequestStatus.WITHDRAWN)
 
 
 class RequestKind(StrEnum):
@@ -27,6 +33,7 @@ class RequestKind(StrEnum):
     REACTIVATION = "reactivation"
     GROUP = "group"  # application for an extra group
     INSTITUTION_CHANGE = "institution-change"  # a move to another institution
+    CATEGORY_CHANGE = "category-change"  # another category, approved as the category's chain
 
 
 class MemberStatus(StrEnum):

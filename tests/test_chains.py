@@ -34,15 +34,28 @@ def test_two_stages_each_mailed_when_the_previous_approves(client, register_and_
     assert entry.portalRequestStatus.value == "pending-approval"
     assert entry.portalApprovalStage.value == "1"
     assert read_entry(root, DN) is None
-    assert "You are asked as: institutional board" in [
-        m for m in mails_to(smtp, IB_MEMBER)][0].get_body(preferencelist=("plain",)).get_content()
+    board_mail = mails_to(smtp, IB_MEMBER)[0].get_body(preferencelist=("plain",)).get_content()
+    assert "You are asked as: institutional board" in board_mail
+    # The board is not told it decides as the IR; the applicant learns where it waits.
+    assert "As its representative" not in board_mail and "formal application" in board_mail
+    [next_stage] = mails_to(smtp, "toru.iijima@kek.example", "next stage")
+    text = next_stage.get_body(preferencelist=("plain",)).get_content()
+    assert "institutional board" in text and "formal application" in text
 
     again = client.get(ir_path).get_data(as_text=True)
     assert "This stage is approved already" in again and "waiting" in again
     assert "Approve</button>" not in again
 
-    response = decide(client, review_link(smtp, IB_MEMBER))
+    board = review_link(smtp, IB_MEMBER)
+    page = client.get(board).get_data(as_text=True)
+    assert "This category needs a formal application" in page
+    assert decide(client, board).status_code == 400  # no reference: nothing recorded
+    assert read_entry(root, f"uid=tiijima,{REQUESTS}").portalApprovalStage.value == "1"
+    response = client.post(board, data={"csrf_token": csrf_token(page), "decision": "approve",
+                                        "reference": "Letter of 2026-11-20"})
     assert "<h1>Approved</h1>" in response.get_data(as_text=True)
+    assert any("Letter of 2026-11-20" in e for e in
+               read_entry(root, f"uid=tiijima,{REQUESTS}").portalAuditEvent.values)
     assert read_entry(root, DN).portalStatus.value == "active"
     assert mails_to(smtp, "toru.iijima@kek.example", "is ready")
     assert "already approved by Giulia Rossi (irinfn)" in client.get(ir_path).get_data(as_text=True)

@@ -5,6 +5,7 @@ import json
 
 import ldap3
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 from app.directory import DirectoryUnavailable
 from app.services.audit import Actor
@@ -16,6 +17,7 @@ from helpers import (
     binds,
     csrf_token,
     decide,
+    forge_link,
     links_in,
     local_path,
     mails_to,
@@ -88,9 +90,19 @@ def test_full_reactivation_by_mail_link(client, expired_member, root, slapd, smt
     actions = [json.loads(e)["action"] for e in person.portalAuditEvent.values]
     assert {"member.created", "member.expired", "member.reactivated"} <= set(actions)
 
-    reset = wait_for_mail(smtp, "reset your password", before)
-    path = local_path(links_in(reset)[0])
+    # Not the reset mail ("if you did not ask for it..."): active again, and
+    # a link that still works days later (people read mail once a week).
+    ready = wait_for_mail(smtp, "your membership is active again", before)
+    body = ready.get_body(preferencelist=("plain",)).get_content()
+    assert "reactivation was approved" in body and "14 days" in body
+    assert "did not ask" not in body and not mails_with(smtp, "reset your password", before)
+    path = local_path(links_in(ready)[0])
+    token = path.rsplit("/", 1)[1]
+    _, payload = URLSafeTimedSerializer("-").loads_unsafe(token)
+    path = path.replace(token, forge_link(client.application, "reset-password", payload,
+                                          age_seconds=6 * 86400))
     html = client.get(path).get_data(as_text=True)
+    assert "csrf_token" in html, html
     client.post(path, data={"csrf_token": csrf_token(html), "password": "Harbour-lantern-quartz-58",
                             "password_confirm": "Harbour-lantern-quartz-58"})
     assert binds(slapd, DN, "Harbour-lantern-quartz-58")
@@ -113,24 +125,19 @@ def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, 
     assert root.add(host_dn, ["inetOrgPerson"], {
         "uid": "hlabacct", "cn": "Maria Lopez", "givenName": "Maria", "sn": "Lopez",
         "mail": "maria.lopez@lab.example", "userPassword": "Old-lab-password-1"})
-    # Registering and naming the old account leads to it instead.
+    # Registering and naming the old account leads to it, with the new
+    # address (confirmed first), never to a second account or a dead end.
     response = post_registration(client, given_name="Maria", family_name="Lopez",
                                  account_name="mlopez", email="maria.lopez@kek.example",
-                                 previous_account="hlabacct")
-    # The answer of a new registration; the detail goes to the stored address.
-    assert response.headers["Location"] == "/register/created"
-    known = mails_to(smtp, "maria.lopez@lab.example", "already registered")
-    assert known and "http://portal.test/reactivate" in known[0].get_body(
-        preferencelist=("plain",)).get_content()
-
+                                 previous_account="hlabacct", category="technical-staff")
+    assert response.status_code == 302
+    assert not mails_to(smtp, "maria.lopez@lab.example")
+    verify = local_path(links_in(mails_to(smtp, "maria.lopez@kek.example", "confirm")[-1])[0])
+    html = client.get(verify).get_data(as_text=True)
     before = len(smtp.messages)
-    ask(client, "hlabacct", institution="kek")
-    path = local_path(links_in(wait_for_mail(smtp, "reactivate your membership", before))[0])
-    html = client.get(path).get_data(as_text=True)
-    before = len(smtp.messages)
-    client.post(path, data={"csrf_token": csrf_token(html), "institution": "kek",
-                            "category": "technical-staff"})
+    client.post(verify, data={"csrf_token": csrf_token(html)})
     review_mail = [m for m in smtp.messages[before:] if m["To"] == "toru.sato@kek.example"][0]
+    assert "reactivation request from Maria Lopez" in review_mail["Subject"]
     review = local_path(links_in(review_mail)[0])
     html = client.get(review).get_data(as_text=True)
     client.post(review, data={"csrf_token": csrf_token(html), "decision": "approve"})
@@ -146,7 +153,9 @@ def test_host_lab_account_is_prepared_instead_of_a_new_one(client, root, slapd, 
     assert host_dn in root.entries[0].member.values
     root.search(PEOPLE, "(uid=mlopez)", attributes=["uid"])
     assert root.entries == []  # no second account
-    wait_for_mail(smtp, "reset your password", before)
+    assert entry.portalContactMail.value == "maria.lopez@kek.example"
+    assert wait_for_mail(smtp, "your membership is active again", before)["To"] == \
+        "maria.lopez@kek.example"
 
 
 def test_reactivation_interrupted_never_revives_the_old_password(app, client, root, slapd, smtp,
@@ -175,4 +184,4 @@ def test_reactivation_interrupted_never_revives_the_old_password(app, client, ro
     result = app.test_cli_runner().invoke(args=["portal", "complete-approvals"])
     assert "completed 1" in result.output
     assert not bind.bind()  # replaced: only the reset link mailed now sets one
-    assert [m for m in smtp.messages if "reset your password" in m["Subject"]]
+    assert [m for m in smtp.messages if "your membership is active again" in m["Subject"]]

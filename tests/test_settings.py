@@ -106,8 +106,10 @@ def test_collaboration_file_contents_are_loaded():
     settings = load_settings(production_environment())
     data = tomllib.loads((ROOT / "config" / "collaboration.toml").read_text())
     assert settings.categories == tuple(
-        Category(c["key"], c["label"], c.get("membership_days"), tuple(c.get("approval", ["ir"])))
+        Category(c["key"], c["label"], c.get("membership_days"), tuple(c.get("approval", ["ir"])),
+                 c.get("formal_application", ""))
         for c in data["categories"])
+    assert "formal application" in settings.formal_application("physicist-permanent")
     assert settings.approval_chain("physicist-permanent") == ("ir", "group:ib")
     assert settings.approval_chain("phd-student") == ("ir",)
     assert Category("student", "Student (temporary)", 365) in settings.categories

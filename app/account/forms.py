@@ -4,7 +4,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+
+from ..registration.forms import EMAIL_RE
 
 
 def _strip_lower(value):
@@ -59,6 +61,30 @@ class MoveForm(FlaskForm):
     def validate_institution(self, field):
         if field.data not in {key for key, _ in field.choices if key}:
             raise ValidationError(_l("Choose an institution from the list."))
+
+
+class CategoryForm(FlaskForm):
+    category = SelectField(_l("Ask for the category"), validate_choice=False)
+
+    def __init__(self, *args, categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category.choices = [("", _l("Choose your category"))] + [
+            (c.key, c.label) for c in categories]
+
+
+class AddressForm(FlaskForm):
+    email = StringField(_l("New institutional e-mail address"), filters=[_strip_lower],
+                        validators=[DataRequired(_l("Enter the new address.")), Length(max=254),
+                                    Regexp(EMAIL_RE, message=_l(
+                                        "This is not an e-mail address."))])
+
+
+class NamesForm(FlaskForm):
+    given_name = StringField(_l("Given name"), validators=[
+        DataRequired(_l("Enter your given name.")), Length(max=64)])
+    middle_name = StringField(_l("Middle name (optional)"), validators=[Length(max=64)])
+    family_name = StringField(_l("Family name"), validators=[
+        DataRequired(_l("Enter your family name.")), Length(max=64)])
 
 
 class ResetRequestForm(FlaskForm):

@@ -23,7 +23,8 @@ from ..web.deferred import after_response
 from ..web.i18n import autonym, remember_language, supported
 from ..web.sessions import login_required, start_session
 from .forms import (
-    ChangePasswordForm, ConditionsForm, LoginForm, MoveForm, NewPasswordForm, ResetRequestForm,
+    AddressForm, CategoryForm, ChangePasswordForm, ConditionsForm, LoginForm, MoveForm,
+    NamesForm, NewPasswordForm, ResetRequestForm,
 )
 
 bp = Blueprint("account", __name__)
@@ -87,13 +88,23 @@ def overview():
     changes, person = portal().changes, details.person
     waiting = changes.open_applications(g.account)
     move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
+    category_waiting = [r for r in waiting if r.kind == RequestKind.CATEGORY_CHANGE]
+    settings = portal().settings
     return render_template("account/overview.html", details=details,
                            history=portal().accounts.history(person),
                            extra_groups=changes.extra_groups(person, waiting),
                            move_waiting=move_waiting[0] if move_waiting else None,
                            move_form=MoveForm(institutions=[
                                i for i in changes.institutions() if i.id != person.institution]),
-                           category=portal().settings.category_label(person.category),
+                           category=settings.category_label(person.category),
+                           category_waiting=settings.category_label(category_waiting[0].category)
+                           if category_waiting else "",
+                           address_form=AddressForm(formdata=None),
+                           names_form=NamesForm(formdata=None, data={
+                               "given_name": person.given_name, "middle_name": person.middle_name,
+                               "family_name": person.family_name}),
+                           category_form=CategoryForm(categories=[
+                               c for c in settings.categories if c.key != person.category]),
                            institution=changes.institution_name(person.institution))
 
 
@@ -182,6 +193,68 @@ def request_move():
             flash(str(refused), "error")
     else:
         flash(_("Choose an institution from the list."), "error")
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/category")
+@login_required
+def request_category():
+    form = CategoryForm(categories=portal().settings.categories)
+    if form.validate_on_submit():
+        try:
+            portal().changes.request_category(g.account, form.category.data or "",
+                                              Actor(g.account, _address()))
+            flash(_("Your request was sent to your institute representative."), "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/account/address")
+@login_required
+def request_address_change():
+    form = AddressForm()
+    if form.validate_on_submit():
+        try:
+            portal().record.ask_address_change(g.account, form.email.data,
+                                               Actor(g.account, _address()))
+            flash(_("We sent a link to the new address: open it to confirm the change."),
+                  "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
+    else:
+        flash(" ".join(str(e) for e in form.email.errors), "error")
+    return redirect(url_for("account.overview"))
+
+
+@bp.route("/account/address/<token>", methods=["GET", "POST"])
+def confirm_address(token: str):
+    """GET shows the change and a button; only the POST changes the record."""
+    record = portal().record
+    person, address = record.address_change_for(token)  # LinkInvalid: error page
+    if request.method == "POST" and FlaskForm().validate_on_submit():
+        try:
+            person = record.confirm_address_change(token, Actor(person.account_name, _address()))
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
+        else:
+            return render_template("account/address_done.html", person=person)
+    return render_template("account/address_confirm.html", person=person, address=address)
+
+
+@bp.post("/account/names")
+@login_required
+def correct_names():
+    form = NamesForm()
+    if form.validate_on_submit():
+        try:
+            person = portal().record.correct_names(
+                g.account, form.given_name.data, form.middle_name.data or "",
+                form.family_name.data, Actor(g.account, _address()))
+            flash(_("Your names are corrected; your collaboration address is now %(mail)s.",
+                    mail=person.mail), "success")
+        except ChangeRefused as refused:
+            flash(str(refused), "error")
     return redirect(url_for("account.overview"))
 
 

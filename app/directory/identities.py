@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
-from .connection import DirectoryConnection, eq
-from .mapping import Attr, AttributeMap
+from ..vocabulary import ACCOUNT_NAME_RE, ENDED_STATUSES
+from .connection import DirectoryConnection, any_of, eq
+from .mapping import Attr, AttributeMap, time_attr
 from .people import PERSON
 from .records import EarlierRecord
 from .requests import REQUEST
@@ -23,18 +23,25 @@ EARLIER = AttributeMap(
     request_status=REQUEST["status"],
     cert_subjects=Attr(PERSON["cert_subject"], multi=True),
     language=PERSON["language"],
+    request_id=REQUEST["request_id"],
+    kind=REQUEST["kind"],
+    decided_by=REQUEST["decided_by"],
+    decision_reason=REQUEST["decision_reason"],
+    decided_at=time_attr(REQUEST["decided_at"]),
 )
 
 
 class Identities(DirectoryConnection):
     def account_names_in_use(self, names: Iterable[str]) -> set[str]:
-        """Which of ``names`` are held by anyone: people, staff, requests."""
+        """Which of ``names`` are held by anyone: people, staff, requests
+        (a rejected or withdrawn request holds none)."""
         names = sorted({n for n in names if n})
         if not names:
             return set()
         uid = PERSON["account_name"]
-        entries = self._search(self.base_dn, "(|" + "".join(eq(uid, n) for n in names) + ")",
-                               [uid])
+        ended = any_of(REQUEST["status"], ENDED_STATUSES)
+        entries = self._search(
+            self.base_dn, "(&(|" + "".join(eq(uid, n) for n in names) + f")(!{ended}))", [uid])
         held = {u.lower() for e in entries for u in e["attributes"].get(uid) or []}
         return held & set(names)
 
@@ -48,8 +55,8 @@ class Identities(DirectoryConnection):
         mail, collab = PERSON["mail"], REQUEST["collab_mail"]
         wanted = "".join(eq(mail, a) + eq(collab, a) for a in addresses)
         exclude = f"(!{eq(PERSON['account_name'], exclude_account)})" if exclude_account else ""
-        rejected = eq(REQUEST["status"], RequestStatus.REJECTED)
-        entries = self._search(self.base_dn, f"(&(|{wanted})(!{rejected}){exclude})",
+        ended = any_of(REQUEST["status"], ENDED_STATUSES)
+        entries = self._search(self.base_dn, f"(&(|{wanted})(!{ended}){exclude})",
                                [mail, collab])
         found = {v.lower() for e in entries
                  for v in (e["attributes"].get(mail) or []) + (e["attributes"].get(collab) or [])}

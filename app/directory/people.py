@@ -117,7 +117,8 @@ class People(DirectoryConnection):
             changes.update(PERSON.replace(member_since=now))
             if name_key:
                 changes.update(PERSON.replace(name_key=name_key))
-        if not current["contact_mail"] and contact_mail:
+        if contact_mail and contact_mail.lower() != (current["contact_mail"] or "").lower():
+            # The address confirmed with the request replaces the stored one.
             changes.update(PERSON.replace(contact_mail=contact_mail))
         if collab_mail and collab_mail.lower() not in {m.lower() for m in current["mails"]}:
             changes.update(PERSON.add(mails=[collab_mail]))
@@ -152,6 +153,37 @@ class People(DirectoryConnection):
                              audit_event: str) -> None:
         self._modify(self.person_dn(account_name), {
             **PERSON.replace(institution=institution), **PERSON.add(audit=[audit_event])})
+
+    def set_category(self, account_name: str, category: str, member_until: datetime | None,
+                     audit_event: str) -> None:
+        self._modify(self.person_dn(account_name), {
+            **PERSON.replace(category=category, member_until=member_until),
+            **PERSON.add(audit=[audit_event])})
+
+    def replace_contact_mail(self, account_name: str, current: str, new: str,
+                             audit_event: str) -> None:
+        """The institutional address ``current`` -> ``new`` (StateConflict
+        when it changed meanwhile)."""
+        changes = PERSON.swap("contact_mail", current, new) if current else \
+            PERSON.replace(contact_mail=new)
+        self._modify(self.person_dn(account_name), {**changes, **PERSON.add(audit=[audit_event])})
+
+    def correct_names(self, account_name: str, *, given: str, middle: str, family: str,
+                      name_key: str, mail: str, old_mail: str, audit_event: str) -> None:
+        """New names and collaboration address (first); the old address stays
+        as an alias, so mail to it still arrives."""
+        dn = self.person_dn(account_name)
+        entry = self._read(dn, PERSON.names("mails"))
+        current = PERSON.read(entry, "mails")["mails"] if entry else []
+        mails = [mail] + [m for m in current if m.lower() != mail.lower()]
+        if old_mail and old_mail.lower() not in {m.lower() for m in mails}:
+            mails.append(old_mail)
+        display = " ".join(p for p in (given, middle, family) if p)
+        self._modify(dn, {
+            **PERSON.replace(given_name=given, middle_name=middle or None, family_name=family,
+                             display_name=display, display=display, name_key=name_key,
+                             mails=mails),
+            **PERSON.add(audit=[audit_event])})
 
     def record_conditions_accepted(self, account_name: str, version: str,
                                    audit_event: str) -> None:

@@ -86,6 +86,7 @@ class RequestRecord:
     approval_stage: int = 0  # index into approval_chain
     stage_approvals: tuple[str, ...] = ()  # "<index>:<account>" per approved stage
     notified_stage: int | None = None  # the last stage whose approvers were asked
+    stalled_stage: int | None = None  # the last stage found without any approver
     target_group: str = ""  # group applications
     cert_subject: str = ""
     language: str = ""  # the applicant's language, for the mails about the request
@@ -93,6 +94,12 @@ class RequestRecord:
     @property
     def display_name(self) -> str:
         return " ".join(p for p in (self.given_name, self.middle_name, self.family_name) if p)
+
+    @property
+    def stalled(self) -> bool:
+        """It waits for a stage nobody can approve yet (its approvers never asked)."""
+        return self.stalled_stage == self.approval_stage and \
+            self.notified_stage != self.approval_stage
 
     def approvers_of_other_stages(self, stage: int) -> set[str]:
         """Account names that approved a stage other than ``stage``."""
@@ -164,6 +171,11 @@ class EarlierRecord:
     status: str
     cert_subjects: tuple[str, ...] = ()
     language: str = ""
+    request_id: str = ""  # requests: the request's id
+    kind: str = ""  # requests: the kind of request
+    decided_by: str = ""  # requests: who decided, and why (rejections)
+    decision_reason: str = ""
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..vocabulary import ACCOUNT_NAME_RE, IR_STAGE, OPEN_STATUSES, RequestKind, RequestStatus
 from .connection import REQUEST_ID_RE, DirectoryConnection, any_of, eq, ldap_time
-from .errors import ConstraintViolation, ValueExists
+from .errors import ConstraintViolation, NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .records import NewRequest, RequestRecord
 
@@ -48,6 +48,7 @@ REQUEST = AttributeMap(
     approval_stage=int_attr("portalApprovalStage", default=0),
     stage_approvals=Attr("portalStageApproval", multi=True),
     notified_stage=int_attr("portalNotifiedStage"),
+    stalled_stage=int_attr("portalStalledStage"),
     target_group="portalTargetGroup",
     cert_subject="portalCertSubject",
     language="preferredLanguage",
@@ -108,6 +109,36 @@ class Requests(DirectoryConnection):
             REQUEST_ATTRS)
         return [request_record(e) for e in entries]
 
+    def unconfirmed_requests(self, *, contact_mail: str = "",
+                             submitted_before: datetime | None = None) -> list[RequestRecord]:
+        """Requests still waiting for their address to be confirmed: the
+        registrations for ``contact_mail``, or any submitted before a time."""
+        wanted = eq(REQUEST["contact_mail"], contact_mail) + \
+            eq(REQUEST["kind"], RequestKind.REGISTRATION) if contact_mail else ""
+        if submitted_before is not None:
+            wanted += f"({REQUEST['submitted_at']}<={ldap_time(submitted_before)})"
+        if not wanted:
+            return []
+        entries = self._search(self.requests_dn, (
+            f"(&(objectClass=portalRequest)"
+            f"{eq(REQUEST['status'], RequestStatus.PENDING_VERIFICATION)}{wanted})"),
+            REQUEST_ATTRS)
+        return [request_record(e) for e in entries]
+
+    def withdraw_unconfirmed(self, request_id: str) -> bool:
+        """Withdraw and delete a request whose address was never confirmed (it
+        frees the account name and drops the password hash). The status swap
+        first: a confirmation at the same moment wins or loses as a whole.
+        False when the request moved on or is gone meanwhile."""
+        dn = self.request_dn(request_id)
+        try:
+            self._modify(dn, REQUEST.swap("status", RequestStatus.PENDING_VERIFICATION,
+                                          RequestStatus.WITHDRAWN))
+        except (StateConflict, NoSuchEntry):
+            return False
+        self._delete(dn)
+        return True
+
     def requests_with_status(self, status: str) -> list[RequestRecord]:
         entries = self._search(
             self.requests_dn, f"(&(objectClass=portalRequest){eq(REQUEST['status'], status)})",
@@ -162,6 +193,14 @@ class Requests(DirectoryConnection):
         """The approvers of ``stage`` were asked (their mails queued)."""
         self._modify(self.request_dn(request_id), {
             **REQUEST.replace(notified_stage=stage), **REQUEST.add(audit=[audit_event])})
+
+    def add_request_audit(self, request_id: str, audit_event: str) -> None:
+        self._modify(self.request_dn(request_id), REQUEST.add(audit=[audit_event]))
+
+    def record_stalled(self, request_id: str, stage: int, audit_event: str) -> None:
+        """Nobody could approve ``stage``: the helpdesk and the applicant were told."""
+        self._modify(self.request_dn(request_id), {
+            **REQUEST.replace(stalled_stage=stage), **REQUEST.add(audit=[audit_event])})
 
     def claim_completion(self, request_id: str, at: datetime, audit_event: str) -> bool:
         """Mark an approved request as carried out, once: True for the one

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 
 from ..portal import portal
-from ..services.errors import AlreadyDone
-from ..vocabulary import RequestStatus
+from ..services.errors import AlreadyDone, DuplicateAccount, FormalApplicationMissing
+from ..vocabulary import IR_STAGE, RequestStatus
 from .forms import ApproveForm, RejectForm
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -44,7 +45,15 @@ def review(token: str):
         if request.method == "POST":
             decision = request.form.get("decision")
             if decision == "approve" and approve_form.validate_on_submit():
-                return _decided(approval.approve(current, request.remote_addr or ""), again=False)
+                try:
+                    return _decided(approval.approve(current, request.remote_addr or "",
+                                                     approve_form.reference.data or ""),
+                                    again=False)
+                except DuplicateAccount:
+                    return _review_page(current, approve_form, reject_form, 409)
+                except FormalApplicationMissing:
+                    approve_form.reference.errors = [_(
+                        "Give the reference of the formal application to approve.")]
             if decision == "reject" and reject_form.validate_on_submit():
                 return _decided(approval.reject(current, reject_form.reason.data,
                                                 request.remote_addr or ""), again=False)
@@ -52,8 +61,14 @@ def review(token: str):
         return _decided(done.request, again=True)
     if not current.waits_for_this_stage:
         return _decided(current.request, again=True)
-    status = 400 if request.method == "POST" else 200
+    return _review_page(current, approve_form, reject_form,
+                        400 if request.method == "POST" else 200)
+
+
+def _review_page(current, approve_form, reject_form, status: int):
     category = portal().settings.category_label(current.request.category)
+    stage = current.request.approval_chain[current.stage]
     return render_template("review/review.html", review=current, approve_form=approve_form,
                            reject_form=reject_form, stages=_stages(current.request),
-                           category=category), status
+                           category=category, ir_stage=stage == IR_STAGE,
+                           stage_label=portal().reviewers.stage_label(stage)), status

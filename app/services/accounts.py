@@ -21,7 +21,7 @@ from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import MemberStatus
 from .audit import SYSTEM, Actor, audit_event
-from .errors import LinkInvalid, LinkUsed
+from .errors import LinkExpired, LinkInvalid, LinkUsed
 from .history import HistoryEntry, describe
 from .links import Links, Page, ResetLink
 from .passwords import password_problems
@@ -188,20 +188,34 @@ class AccountService:
 
     def send_reset_link(self, person: Person) -> None:
         """A new link (older ones stop working), bound to the password's last change."""
+        self._mailer.send("password_reset_link", [person.contact_mail], person.language,
+                          person=person,
+                          link=self.new_reset_url(person),
+                          minutes=self._settings.reset_link_max_age_minutes)
+
+    def new_reset_url(self, person: Person, lasting: bool = False) -> str:
+        """A reset link's URL (older ones stop working); ``lasting``: valid
+        PORTAL_LINK_MAX_AGE_DAYS instead of minutes."""
         nonce = secrets.token_urlsafe(16)
         self._directory.set_reset_nonce(person.account_name, _nonce_hash(nonce))
         state = self._directory.password_state(person.account_name)
-        link = ResetLink(person.account_name, nonce,
-                         ldap_time(state.changed_at) if state and state.changed_at else "")
-        self._mailer.send("password_reset_link", [person.contact_mail], person.language,
-                          person=person,
-                          link=self._links.url(link),
-                          minutes=self._settings.reset_link_max_age_minutes)
+        return self._links.url(ResetLink(
+            person.account_name, nonce,
+            ldap_time(state.changed_at) if state and state.changed_at else "", lasting))
+
+    def _load_reset_link(self, token: str) -> ResetLink:
+        try:
+            return self._links.load(
+                ResetLink, token, max_age_seconds=self._settings.reset_link_max_age_minutes * 60)
+        except LinkExpired:
+            link = self._links.load(ResetLink, token)  # the days of every other link
+            if not link.lasting:
+                raise
+            return link
 
     def person_for_reset(self, token: str) -> tuple[Person, str]:
         """Check a reset link (GET: nothing changes). Raises LinkInvalid/LinkExpired."""
-        link = self._links.load(ResetLink, token,
-                                max_age_seconds=self._settings.reset_link_max_age_minutes * 60)
+        link = self._load_reset_link(token)
         person = self._directory.person(link.account_name)
         state = self._directory.password_state(link.account_name) if person else None
         if person is None or state is None or person.status != MemberStatus.ACTIVE:

@@ -10,13 +10,17 @@ from typing import Callable, Mapping
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, DirectoryError, Institution, Person, RequestRecord, StateConflict,
+    Directory, DirectoryError, EarlierRecord, Institution, Person, RequestRecord, StateConflict,
 )
 from ..mail import Mailer
-from ..vocabulary import RequestStatus
+from ..settings import Settings
+from ..vocabulary import IR_STAGE, RequestKind, RequestStatus
 from .audit import Actor, audit_event
-from .errors import AlreadyDone, LinkInvalid, NotAuthorised
-from .links import Links, ReviewLink
+from .duplicates import Duplicates, Match
+from .errors import (
+    AlreadyDone, DuplicateAccount, FormalApplicationMissing, LinkInvalid, NotAuthorised,
+)
+from .links import Links, Page, ReviewLink
 from .review import Reviewers
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,20 @@ class Review:
     stage: int = 0
     # The IR of the member's current institution, who may only object to a move.
     objection_only: bool = False
+    # Who this may also be (registrations), and earlier rejections of them.
+    duplicates: tuple[Match, ...] = ()
+    earlier_rejections: tuple[EarlierRecord, ...] = ()
+    # Moves: the member's current institution.
+    current_institution: Institution | None = None
+    # Reactivations: the address on record, when the request brings a new one.
+    address_on_record: str = ""
+    # What this stage needs recorded besides the request (a formal application).
+    formal_application: str = ""
+
+    @property
+    def blocked_by(self) -> tuple[Match, ...]:
+        """Matches that make an approval a second account for one person."""
+        return tuple(m for m in self.duplicates if m.blocks_approval)
 
     @property
     def waits_for_this_stage(self) -> bool:
@@ -46,12 +64,14 @@ class Review:
 
 class ApprovalService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links,
-                 reviewers: Reviewers, completions: Mapping[str, Completion],
-                 clock: Clock = utcnow):
+                 reviewers: Reviewers, duplicates: Duplicates, settings: Settings,
+                 completions: Mapping[str, Completion], clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._reviewers = reviewers
+        self._duplicates = duplicates
+        self._settings = settings
         self._completions = completions
         self._clock = clock
 
@@ -70,20 +90,47 @@ class ApprovalService:
             raise LinkInvalid("unknown stage")
         approver = self._directory.person(link.approver)
         institution = self._directory.institution(request.institution)
+        member = self._directory.person(request.account_name) \
+            if request.kind in (RequestKind.INSTITUTION_CHANGE, RequestKind.REACTIVATION) else None
+        current = self._directory.institution(member.institution) \
+            if member and request.kind == RequestKind.INSTITUTION_CHANGE else None
+        on_record = (member.contact_mail or member.mail) if member else ""
+        on_record = on_record if on_record.lower() != request.contact_mail.lower() else ""
         if link.objection:
-            member = self._directory.person(request.account_name)
+            if request.status != RequestStatus.PENDING_APPROVAL:
+                # Decided: the page says by whom (the member may have moved already).
+                raise AlreadyDone(request)
             current_irs = self._reviewers.representatives(member.institution) if member else []
             if approver is None or approver.dn not in {p.dn for p in current_irs}:
                 raise NotAuthorised("not a representative of the member's institution")
             return Review(request, approver, institution, request.approval_stage,
-                          objection_only=True)
+                          objection_only=True, current_institution=current)
         if approver is None or institution is None or not self._reviewers.may_approve(
                 approver, request, link.stage):
+            if request.status != RequestStatus.PENDING_APPROVAL and approver is not None:
+                raise AlreadyDone(request)
             raise NotAuthorised("not an approver of this request")
-        return Review(request, approver, institution, link.stage)
+        formal = self._settings.formal_application(request.category) \
+            if request.approval_chain[link.stage] != IR_STAGE else ""
+        return Review(request, approver, institution, link.stage, formal_application=formal,
+                      duplicates=tuple(self._duplicates.of_request(request)),
+                      earlier_rejections=tuple(self._duplicates.earlier_rejections(request)),
+                      current_institution=current, address_on_record=on_record)
 
-    def approve(self, review: Review, actor_address: str) -> RequestRecord:
-        request = self._decide(review, actor_address, RequestStatus.APPROVED)
+    def approve(self, review: Review, actor_address: str, reference: str = "") -> RequestRecord:
+        """Approve the stage of ``review``; DuplicateAccount (nothing
+        recorded) when the person is a member or approved already,
+        FormalApplicationMissing when the stage records one and
+        ``reference`` is empty."""
+        reference = reference.strip()
+        if review.formal_application and not reference and review.waits_for_this_stage:
+            raise FormalApplicationMissing()
+        blocked = review.waits_for_this_stage and [
+            m for m in self._duplicates.of_request(review.request) if m.blocks_approval]
+        if blocked:
+            raise DuplicateAccount(blocked)
+        request = self._decide(review, actor_address, RequestStatus.APPROVED,
+                               reference=reference)
         if request.status == RequestStatus.APPROVED:
             self.complete(request)
         return self._directory.request(request.id)
@@ -94,11 +141,12 @@ class ApprovalService:
             raise ValueError("a rejection needs a reason")
         request = self._decide(review, actor_address, RequestStatus.REJECTED, reason)
         self._mailer.send("request_rejected", [request.contact_mail], request.language,
-                          request=request, reason=reason)
+                          request=request, reason=reason,
+                          register_link=self._links.page(Page.REGISTRATION))
         return request
 
     def _decide(self, review: Review, actor_address: str, outcome: RequestStatus,
-                reason: str = "") -> RequestRecord:
+                reason: str = "", reference: str = "") -> RequestRecord:
         """Record a decision at the stage of ``review``, once.
 
         Raises AlreadyDone when this stage was decided before, also by a
@@ -113,27 +161,28 @@ class ApprovalService:
         approver = review.representative
         actor = Actor(approver.account_name, actor_address)
         stage_name = request.approval_chain[review.stage]
+        extra = {"formal_application": reference} if reference else {}
         try:
             if outcome == RequestStatus.APPROVED and not review.is_last_stage:
                 action = "request.stage-approved"
                 self._directory.record_stage_approved(
                     request.id, review.stage, approver.account_name,
-                    audit_event(action, actor, now, stage=stage_name))
+                    audit_event(action, actor, now, stage=stage_name, **extra))
             else:
                 action = f"request.{outcome}"
                 self._directory.record_decision(
                     request.id, review.stage, outcome, approver=approver.account_name,
                     approver_label=f"{approver.display_name} ({approver.account_name})",
                     at=now, from_=actor_address, reason=reason,
-                    audit_event=audit_event(action, actor, now, reason=reason, stage=stage_name))
+                    audit_event=audit_event(action, actor, now, reason=reason, stage=stage_name,
+                                            **extra))
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         log.info("request decided", extra={"event": action, "account": request.account_name,
                                            "actor": actor.name})
-        decided = self._directory.request(request.id)
         if action == "request.stage-approved":
-            self._reviewers.notify(decided)
-        return decided
+            self._reviewers.notify(self._directory.request(request.id))
+        return self._directory.request(request.id)
 
     def complete(self, request: RequestRecord) -> bool:
         """Carry out an approved request through the workflow of its kind
@@ -144,7 +193,8 @@ class ApprovalService:
 
     def complete_pending(self) -> tuple[int, int]:
         """Finish what a fault interrupted: approved requests not carried out
-        yet, and pending ones whose approvers were never asked. Returns
+        yet, and pending ones whose approvers were never asked (also those
+        that had none when the stage began). Returns
         (completed, failed); one failing request does not stop the others."""
         completed = failed = 0
         for request in self._directory.requests_with_status(RequestStatus.APPROVED):
@@ -156,8 +206,9 @@ class ApprovalService:
                 log.exception("approved request %s could not be completed", request.id)
         for request in self._directory.requests_with_status(RequestStatus.PENDING_APPROVAL):
             try:
-                if not self._reviewers.notified(request):
-                    self._reviewers.notify(request)
+                # A stage without approvers is asked again each run: as soon
+                # as an approver appears they get their mail.
+                if not self._reviewers.notified(request) and self._reviewers.notify(request):
                     completed += 1
             except DirectoryError:
                 failed += 1

@@ -34,7 +34,7 @@ class MembershipChanges:
         self._clock = clock
 
     def _file(self, person: Person, kind: str, institution: str, chain: tuple[str, ...],
-              actor: Actor, target_group: str = "") -> RequestRecord:
+              actor: Actor, target_group: str = "", category: str = "") -> RequestRecord:
         waiting = self._directory.open_requests_for(person.account_name, kind)
         if any(r.target_group == target_group for r in waiting):
             raise ChangeRefused(_l(
@@ -44,11 +44,12 @@ class MembershipChanges:
             account_name=person.account_name, given_name=person.given_name,
             middle_name=person.middle_name, family_name=person.family_name,
             contact_mail=person.contact_mail, institution=institution,
-            category=person.category, collab_mail=person.mail,
+            category=category or person.category, collab_mail=person.mail,
             conditions_version=self._settings.conditions.version, submitted_at=now,
             submitted_from=actor.address, status=RequestStatus.PENDING_APPROVAL,
             audit_event=audit_event(f"request.{kind}-submitted", actor, now,
-                                    group=target_group, institution=institution),
+                                    group=target_group, institution=institution,
+                                    category=category or person.category),
             password_hash=b"", kind=kind, request_id=later_request_id(person.account_name, now),
             approval_chain=chain, target_group=target_group, language=person.language,
         )
@@ -92,12 +93,32 @@ class MembershipChanges:
         self._reviewers.notify_objection(request, person.institution)
         return request
 
+    def request_category(self, account_name: str, category: str, actor: Actor) -> RequestRecord:
+        """Ask for another category: approved like a registration in it (its
+        chain, from the member's institution)."""
+        person = self._directory.person(account_name)
+        if category not in {c.key for c in self._settings.categories}:
+            raise ChangeRefused(_l("Choose a category from the list."))
+        if person is None or person.status != MemberStatus.ACTIVE:
+            raise ChangeRefused(_l("Only active members can change their category."))
+        if category == person.category:
+            raise ChangeRefused(_l("This is your category already."))
+        if self._directory.open_requests_for(account_name, RequestKind.CATEGORY_CHANGE):
+            raise ChangeRefused(_l(
+                "An application of this kind is already waiting for approval."))
+        request = self._file(person, RequestKind.CATEGORY_CHANGE, person.institution,
+                             self._settings.approval_chain(category), actor, category=category)
+        self._reviewers.notify(request)
+        return request
+
     def open_applications(self, account_name: str) -> list[RequestRecord]:
-        return (self._directory.open_requests_for(account_name, RequestKind.GROUP)
-                + self._directory.open_requests_for(account_name, RequestKind.INSTITUTION_CHANGE))
+        return [r for kind in (RequestKind.GROUP, RequestKind.INSTITUTION_CHANGE,
+                               RequestKind.CATEGORY_CHANGE)
+                for r in self._directory.open_requests_for(account_name, kind)]
 
     def complete(self, request: RequestRecord) -> bool:
-        """Carry out an approved group application or move (repeatable)."""
+        """Carry out an approved group application, move or change of
+        category (repeatable)."""
         now = self._clock()
         person = self._directory.person(request.account_name)
         if person is None or person.status != MemberStatus.ACTIVE:
@@ -111,6 +132,12 @@ class MembershipChanges:
             self._directory.add_person_audit(request.account_name, audit_event(
                 "member.joined-group", SYSTEM, now, group=request.target_group,
                 approved_by=request.decided_by))
+        elif request.kind == RequestKind.CATEGORY_CHANGE:
+            self._directory.set_category(
+                request.account_name, request.category,
+                self._settings.membership_end(request.category, now),
+                audit_event("member.category-changed", SYSTEM, now, category=request.category,
+                            approved_by=request.decided_by))
         else:
             self._directory.set_home_institution(
                 request.account_name, request.institution,
@@ -123,6 +150,7 @@ class MembershipChanges:
         institution = self._directory.institution(request.institution)
         self._mailer.send("change_done", [request.contact_mail], person.language,
                           request=request,
+                          category=self._settings.category_label(request.category),
                           group=group.label if group else request.target_group,
                           institution=institution.name if institution else request.institution)
         return True

@@ -57,3 +57,16 @@ class AlreadyDone(ServiceError):
     def __init__(self, request):
         super().__init__("already done")
         self.request = request
+
+
+class FormalApplicationMissing(ServiceError):
+    """This stage records the reference of a formal application, and none was given."""
+
+
+class DuplicateAccount(ServiceError):
+    """Approving would give a person a second account: ``matches`` are the
+    member or approved request with the same address or certificate."""
+
+    def __init__(self, matches):
+        super().__init__("a second account for one person")
+        self.matches = matches

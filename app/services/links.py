@@ -18,6 +18,7 @@ class Page(StrEnum):
     REACTIVATION = "reactivation"
     LOGIN = "login"  # a member logs in (and is led to the initial password's change)
     PASSWORD_CHANGE = "password-change"
+    REGISTRATION = "registration"
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,15 @@ class ReviewLink(Link):
 @dataclass(frozen=True)
 class ResetLink(Link):
     """A member sets a new password; bound to the password's last change and
-    to a nonce stored (hashed) with the member."""
+    to a nonce stored (hashed) with the member. ``lasting``: valid as long as
+    other mailed links (a reactivated member's first password), not minutes."""
     purpose: ClassVar[str] = "reset-password"
-    keys: ClassVar[dict[str, str]] = {"account_name": "a", "nonce": "n", "password_changed": "c"}
+    keys: ClassVar[dict[str, str]] = {"account_name": "a", "nonce": "n", "password_changed": "c",
+                                      "lasting": "l"}
     account_name: str = ""
     nonce: str = ""
     password_changed: str = ""
+    lasting: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,17 @@ class ReactivationLink(Link):
     status: str = ""
 
 
-LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink)
+@dataclass(frozen=True)
+class AddressLink(Link):
+    """A member confirms a new institutional address; bound to the one it replaces."""
+    purpose: ClassVar[str] = "confirm-address"
+    keys: ClassVar[dict[str, str]] = {"account_name": "a", "address": "m", "current": "c"}
+    account_name: str = ""
+    address: str = ""
+    current: str = ""
+
+
+LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink)
 L = TypeVar("L", bound=Link)
 # (link type or page, token or None) -> absolute URL
 UrlBuilder = Callable[[Any, "str | None"], str]

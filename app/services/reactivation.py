@@ -27,14 +27,14 @@ log = logging.getLogger(__name__)
 class ReactivationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  reviewers: Reviewers, addresses: CollaborationAddresses,
-                 send_reset_link: Callable[[Person], None], clock: Clock = utcnow):
+                 new_reset_url: Callable[..., str], clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._settings = settings
         self._reviewers = reviewers
         self._addresses = addresses
-        self._send_reset_link = send_reset_link
+        self._new_reset_url = new_reset_url
         self._clock = clock
 
     def person_for(self, login: str) -> Person | None:
@@ -104,7 +104,7 @@ class ReactivationService:
         """Make the account of an approved reactivation a working membership
         again: the same entry and account name, the (new) institution and
         category, unlocked, in the main group; the old password is replaced
-        and a reset link mailed. Repeatable steps first, marked complete once."""
+        and the member mailed a link to set a new one. Repeatable steps first, marked complete once."""
         now = self._clock()
         account = request.account_name
         self._directory.prepare_member(
@@ -125,7 +125,14 @@ class ReactivationService:
         if not self._directory.claim_completion(
                 request.id, now, audit_event("request.account-reactivated", SYSTEM, now)):
             return False
-        self._send_reset_link(self._directory.person(account))
+        person = self._directory.person(account)
+        # Not a reset mail ("if you did not ask..."): the membership is active
+        # again, and the link to set a password lasts as long as other links.
+        self._mailer.send("membership_reactivated", [person.contact_mail or person.mail],
+                          person.language, person=person, request=request,
+                          institution=self._directory.institution(request.institution),
+                          link=self._new_reset_url(person, lasting=True),
+                          max_age_days=self._links.max_age_days)
         return True
 
     # -- for the pages ----------------------------------------------------------------------

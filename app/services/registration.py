@@ -4,22 +4,22 @@ registration becomes a member entry (``complete``)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, Institution, NewMember, NewRequest, RequestRecord, StateConflict,
+    Directory, EntryExists, Institution, NewMember, NewRequest, Person, RequestRecord,
+    StateConflict, later_request_id,
 )
 from ..mail import Mailer
 from ..settings import Settings
-from ..vocabulary import RequestStatus
+from ..vocabulary import ENDED_STATUSES, REACTIVATION_ELIGIBLE, RequestKind, RequestStatus
 from . import names
 from .addresses import CollaborationAddresses
 from .audit import SYSTEM, Actor, audit_event
-from .errors import (
-    AccountNameUnavailable, AlreadyDone, LinkInvalid, PossiblyKnown, SimilarPersonExists,
-    UnknownInstitution, UnknownPreviousAccount,
-)
+from .duplicates import Candidate, Duplicates
+from .errors import AccountNameUnavailable, AlreadyDone, LinkInvalid, UnknownInstitution
 from .links import Links, Page, VerifyLink
 from .passwords import hash_password
 from .review import Reviewers
@@ -49,13 +49,14 @@ class Application:
 class RegistrationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  reviewers: Reviewers, addresses: CollaborationAddresses,
-                 clock: Clock = utcnow):
+                 duplicates: Duplicates, clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._settings = settings
         self._reviewers = reviewers
         self._addresses = addresses
+        self._duplicates = duplicates
         self._clock = clock
 
     # -- checks used while the form is filled in ------------------------------------
@@ -81,54 +82,15 @@ class RegistrationService:
 
     def name_on_record(self, given: str, family: str) -> bool:
         """Someone of this name (either order, folded) is or was known."""
-        keys = names.person_keys(given, family)
-        return bool(keys) and bool(self._directory.earlier_records(name_keys=keys))
+        return self._duplicates.name_on_record(given, family)
 
     def check_earlier_records(self, application: Application) -> None:
-        """Never register twice: stop (PossiblyKnown) on a strong match with
-        an earlier person or request, ask (SimilarPersonExists) on a weak one.
-
-        Strong: the same e-mail address (institutional or collaboration),
-        the account named as held before, or the same person by name at the
-        same institution. Weak: the same person by name elsewhere. The
-        applicant learns nothing about the records; their owners are mailed.
-        """
-        email = application.email.lower()
-        keys = names.person_keys(application.given_name, application.family_name)
-        previous = application.previous_account
-        subjects = [application.cert_subject] if application.cert_subject else []
-        records = [r for r in self._directory.earlier_records(
-            emails=[email], name_keys=keys, account_names=[previous] if previous else [],
-            cert_subjects=subjects)
-            # An unconfirmed request proves nothing: anyone could have sent it
-            # in someone else's name to keep them out.
-            if r.is_person or r.status != RequestStatus.PENDING_VERIFICATION]
-        if previous and not any(r.is_person and r.account_name == previous for r in records):
-            raise UnknownPreviousAccount(previous)
-        strong = [r for r in records if email in (r.contact_mail.lower(), r.mail.lower())
-                  or (r.is_person and previous and r.account_name == previous)
-                  or (application.cert_subject and application.cert_subject in r.cert_subjects)
-                  or (set(keys) & set(r.name_keys) and r.institution == application.institution)]
-        if strong:
-            self._mail_known_person(strong)
-            raise PossiblyKnown()
-        if not application.not_me and any(set(keys) & set(r.name_keys) for r in records):
-            raise SimilarPersonExists()
-
-    def _mail_known_person(self, records) -> None:
-        """Tell the owners of the matching records (at their stored address)."""
-        by_address: dict[str, list] = {}
-        for record in records:
-            address = record.contact_mail or record.mail
-            if address:
-                by_address.setdefault(address.lower(), []).append(record)
-        for address, mine in by_address.items():
-            language = next((r.language for r in mine if r.language), "")
-            self._mailer.send("known_person", [address], language, records=mine,
-                              reset_link=self._links.page(Page.PASSWORD_RESET),
-                              reactivate_link=self._links.page(Page.REACTIVATION))
-        log.info("registration stopped: earlier records", extra={
-            "event": "request.duplicate", "records": len(records)})
+        """Never register twice (see duplicates.py): PossiblyKnown on a
+        strong match, SimilarPersonExists on a weak one."""
+        self._duplicates.check_new(Candidate(
+            application.email, application.given_name, application.family_name,
+            application.institution, application.previous_account, application.cert_subject),
+            application.not_me)
 
     def submit(self, application: Application, actor: Actor) -> RequestRecord:
         """Write the request, then mail the applicant a confirmation link.
@@ -142,6 +104,10 @@ class RegistrationService:
             raise UnknownInstitution(application.institution)
         # Hashed first: a known applicant's answer takes as long as a new one's.
         password_hash = hash_password(application.password)
+        previous = self._directory.person(application.previous_account) \
+            if application.previous_account else None
+        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
+            return self._submit_return(application, previous, actor)
         self.check_earlier_records(application)
         now = self._clock()
         new = NewRequest(
@@ -167,23 +133,92 @@ class RegistrationService:
             cert_subject=application.cert_subject,
             language=application.language,
         )
-        if self.account_name_taken(new.account_name):
+        # Someone who lost the confirmation mail registers again: the newer
+        # registration replaces the unconfirmed one (never two requests).
+        unconfirmed = self._directory.unconfirmed_requests(contact_mail=application.email)
+        if self.account_name_taken(new.account_name) and \
+                new.account_name not in {r.account_name for r in unconfirmed}:
             raise AccountNameUnavailable(new.account_name)
+        replaced = [r for r in unconfirmed if self._directory.withdraw_unconfirmed(r.id)]
+        earlier = self._directory.request(new.account_name)
+        if earlier is not None and earlier.status in ENDED_STATUSES:
+            # A rejected request keeps its history under its own id.
+            new = replace(new, request_id=later_request_id(new.account_name, now))
         try:
             self._directory.add_request(new)
         except EntryExists as exc:
             raise AccountNameUnavailable(new.account_name) from exc
-        request = self._directory.request(new.account_name)
+        request = self._directory.request(new.request_id or new.account_name)
         log.info("request submitted", extra={"event": "request.submitted",
-                                             "account": new.account_name})
+                                             "account": new.account_name,
+                                             "replaced": len(replaced)})
+        self._send_verification(request, replaced=[r.account_name for r in replaced])
+        return request
+
+    def _submit_return(self, application: Application, person: Person,
+                       actor: Actor) -> RequestRecord:
+        """"I had an account before", and it is expired (or a host-lab
+        account): a reactivation of that account with the address typed now,
+        which the applicant confirms first; the IR approves as for every
+        reactivation. Never a second account."""
+        self._duplicates.check_new(Candidate(
+            application.email, application.given_name, application.family_name,
+            application.institution, cert_subject=application.cert_subject),
+            application.not_me, returning=person.account_name)
+        now = self._clock()
+        for earlier in self._directory.open_requests_for(person.account_name,
+                                                         RequestKind.REACTIVATION):
+            self._directory.withdraw_unconfirmed(earlier.id)  # only unconfirmed ones go
+        given, family = person.given_name or application.given_name, \
+            person.family_name or application.family_name
+        new = NewRequest(
+            account_name=person.account_name, given_name=given,
+            middle_name=person.middle_name, family_name=family,
+            contact_mail=application.email, institution=application.institution,
+            category=application.category,
+            collab_mail=person.mail if self._directory.is_collaboration_member(
+                person.account_name) else self._addresses.free_address(
+                given, person.middle_name, family, exclude_account=person.account_name),
+            conditions_version=application.conditions_version, submitted_at=now,
+            submitted_from=actor.address, status=RequestStatus.PENDING_VERIFICATION,
+            audit_event=audit_event("request.reactivation-submitted", actor, now,
+                                    institution=application.institution,
+                                    conditions=application.conditions_version),
+            password_hash=b"", name_key=names.person_key(given, family),
+            previous_account=person.account_name, kind=RequestKind.REACTIVATION,
+            request_id=later_request_id(person.account_name, now),
+            approval_chain=self._settings.approval_chain(application.category),
+            cert_subject=application.cert_subject,
+            language=application.language or person.language,
+        )
+        try:
+            self._directory.add_request(new)
+        except EntryExists as exc:  # the same second: a double click
+            raise AccountNameUnavailable(person.account_name) from exc
+        request = self._directory.request(new.request_id)
+        log.info("reactivation asked through registration", extra={
+            "event": "request.submitted", "account": person.account_name})
         self._send_verification(request)
         return request
 
-    def _send_verification(self, request: RequestRecord) -> None:
+    def _send_verification(self, request: RequestRecord, replaced=()) -> None:
         link = VerifyLink(request.id, request.submitted_at.isoformat())
         self._mailer.send("verify_email", [request.contact_mail], request.language,
-                          request=request,
+                          request=request, replaced=list(replaced),
                           link=self._links.url(link), max_age_days=self._links.max_age_days)
+
+    def expire_unconfirmed(self, now=None) -> int:
+        """Delete registrations whose address was not confirmed within
+        PORTAL_UNCONFIRMED_REQUEST_DAYS: their account names are free again
+        (idempotent; for cron). The number withdrawn."""
+        now = now or self._clock()
+        cutoff = now - timedelta(days=self._settings.unconfirmed_request_days)
+        expired = [r for r in self._directory.unconfirmed_requests(submitted_before=cutoff)
+                   if self._directory.withdraw_unconfirmed(r.id)]
+        for request in expired:
+            log.info("unconfirmed request expired", extra={
+                "event": "request.expired", "account": request.account_name})
+        return len(expired)
 
     def request_for_verification(self, token: str) -> RequestRecord:
         """The request a confirmation link is for (GET: nothing changes)."""
@@ -206,8 +241,15 @@ class RegistrationService:
         except StateConflict as exc:
             raise AlreadyDone(self._directory.request(request.id)) from exc
         request = self._directory.request(request.id)
+        # Checked again now that the address is proven: the approver's page
+        # shows what matched, and approval is refused for a second account.
+        found = self._duplicates.of_request(request)
+        if found:
+            self._directory.add_request_audit(request.id, audit_event(
+                "request.possible-duplicate", SYSTEM, now,
+                matches=",".join(m.record.account_name for m in found)))
         self._reviewers.notify(request)
-        return request
+        return self._directory.request(request.id)
 
     # -- an approved registration --------------------------------------------------------
 

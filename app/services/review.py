@@ -15,7 +15,7 @@ from ..clock import Clock, utcnow
 from ..directory import Directory, Person, RequestRecord
 from ..mail import Mailer
 from ..settings import Settings
-from ..vocabulary import IR_STAGE, MemberStatus, stage_group
+from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, stage_group
 from .audit import SYSTEM, audit_event
 from .links import Links, ReviewLink
 
@@ -81,26 +81,58 @@ class Reviewers:
         stage = request.approval_chain[index]
         institution = self._directory.institution(request.institution)
         approvers = self.approvers(request, index)
+        member = self._directory.person(request.account_name) \
+            if request.kind == RequestKind.INSTITUTION_CHANGE else None
+        current = self._directory.institution(member.institution) if member else None
         for approver in approvers:
             self._mailer.send(
                 "review_request", [approver.contact_mail or approver.mail], approver.language,
                 request=request,
-                representative=approver, institution=institution,
+                representative=approver, institution=institution, current_institution=current,
                 category=self._settings.category_label(request.category),
-                stage_label=self.stage_label(stage),
+                stage_label=self.stage_label(stage), later_stage=index > 0,
+                formal_application=self._settings.formal_application(request.category)
+                if index > 0 else "",
                 link=self._links.url(ReviewLink(request.id, approver.account_name, index)),
                 max_age_days=self._links.max_age_days,
             )
         if not approvers:
-            log.warning("request %s: nobody to approve stage %s", request.id, stage)
-            self._mailer.send("no_representative", [self._settings.helpdesk_email],
-                              request=request, institution=institution,
-                              stage_label=self.stage_label(stage))
+            self._stalled(request, index, institution)
+            return 0
+        if index > 0 and request.notified_stage != index:
+            # The applicant learns what the request waits for now.
+            self._mailer.send("request_next_stage", [request.contact_mail], request.language,
+                              request=request, stage_label=self.stage_label(stage),
+                              formal_application=self._settings.formal_application(
+                                  request.category))
         # Recorded last: a request not marked for its stage is asked again by
         # 'flask portal complete-approvals' (the mails may not have gone out).
         self._directory.record_notified(request.id, index, audit_event(
             "request.notified", SYSTEM, self._clock(), stage=str(index)))
         return len(approvers)
+
+    def _stalled(self, request: RequestRecord, index: int, institution) -> None:
+        """Nobody may decide the stage: tell the helpdesk precisely what is
+        missing and the applicant that it waits, once per stage. The stage
+        stays unasked, so 'flask portal complete-approvals' asks its
+        approvers as soon as there is one."""
+        stage = request.approval_chain[index]
+        log.warning("request %s: nobody to approve stage %s", request.id, stage)
+        if request.stalled_stage == index:
+            return
+        group = stage_group(stage)
+        candidates = self.representatives(request.institution) if stage == IR_STAGE else \
+            self._active(self._directory.group_member_dns(group)) if group else []
+        excluded = [p for p in candidates if p.account_name in
+                    request.approvers_of_other_stages(index) | {request.account_name}]
+        self._mailer.send("no_representative", [self._settings.helpdesk_email],
+                          request=request, institution=institution, group=group or "",
+                          stage_label=self.stage_label(stage), excluded=excluded,
+                          ir_stage=stage == IR_STAGE)
+        self._mailer.send("request_waiting", [request.contact_mail], request.language,
+                          request=request, stage_label=self.stage_label(stage))
+        self._directory.record_stalled(request.id, index, audit_event(
+            "request.stalled", SYSTEM, self._clock(), stage=str(index)))
 
     @staticmethod
     def notified(request: RequestRecord) -> bool:

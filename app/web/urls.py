@@ -6,17 +6,21 @@ from typing import Any
 
 from flask import Flask, url_for
 
-from ..services.links import Page, ReactivationLink, ResetLink, ReviewLink, VerifyLink
+from ..services.links import (
+    AddressLink, Page, ReactivationLink, ResetLink, ReviewLink, VerifyLink,
+)
 
 ENDPOINTS: dict[Any, str] = {
     VerifyLink: "registration.verify",
     ReviewLink: "review.review",
     ResetLink: "account.reset_password",
     ReactivationLink: "reactivation.confirm",
+    AddressLink: "account.confirm_address",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
     Page.LOGIN: "account.login",
     Page.PASSWORD_CHANGE: "account.change_password",
+    Page.REGISTRATION: "registration.register",
 }
 
 

@@ -8,7 +8,7 @@ interval=${PORTAL_JOBS_INTERVAL:-600}
 failed=0
 run() { flask --app wsgi "$@" || { echo "portal-jobs: flask $* failed" >&2; failed=1; }; }
 frequent() { run portal complete-approvals; run mail retry; }
-daily() { run accounts notify-expiring; run members expire; }
+daily() { run accounts notify-expiring; run members expire; run requests expire-unconfirmed; }
 
 if [ "${1:-}" = "--once" ]; then
     frequent; daily; exit $failed
