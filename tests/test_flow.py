@@ -142,7 +142,9 @@ def test_reject_needs_a_reason_and_mails_it(client, root, smtp, register_and_ver
     assert entry.portalDecisionReason.value == reason
     assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
     [mail] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
-    assert reason in mail.get_body(preferencelist=("plain",)).get_content()
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert reason in text
+    assert "Decided by Toru Sato (irkek) on " in text  # who decided, and when
     assert "&lt;b&gt;" in mail.get_body(preferencelist=("html",)).get_content()
     assert "already rejected by" in client.get(review_path).get_data(as_text=True)
 
