@@ -163,11 +163,12 @@ def images():
 
 
 class Stack:
-    """The three containers of compose.yaml, on loopback ports of the host."""
+    """The containers of compose.yaml (but the jobs), on loopback ports of the host."""
 
     def __init__(self, work: Path):
         tag = secrets.token_hex(4)
-        self.names = {part: f"portal-test-{part}-{tag}" for part in ("ldap", "mail", "portal")}
+        self.names = {part: f"portal-test-{part}-{tag}" for part in ("ldap", "mail", "portal",
+                                                                         "sender")}
         self.volume = f"portal-test-ldap-{tag}"
         self.ldap_port, self.ldaps_port, self.smtp_port, self.web_port = (
             free_port(), free_port(), free_port(), free_port())
@@ -212,9 +213,8 @@ class Stack:
                "--port", str(self.smtp_port), "--folder", "/opt/portal/var/mail")
         self.started.append(name)
 
-    def run_portal(self) -> None:
-        name = self.names["portal"]
-        env = {
+    def portal_env(self) -> dict[str, str]:
+        return {
             "PORTAL_ENV": "dev",
             "PORTAL_SECRET_KEY": secrets.token_urlsafe(48),
             "PORTAL_BASE_URL": self.url,
@@ -232,12 +232,26 @@ class Stack:
             "PORTAL_DEV_MAIL_DIR": "/opt/portal/var/mail",
             "PORT": str(self.web_port),
         }
+
+    def run_portal(self) -> None:
+        name = self.names["portal"]
+        env = self.portal_env()
         podman("run", "-d", "--name", name, *HOST_FLAGS,
                "-v", f"{self.mail_dir}:/opt/portal/var/mail:ro",
                *[arg for key, value in env.items() for arg in ("-e", f"{key}={value}")],
                PORTAL_IMAGE)
         self.started.append(name)
         self.wait_healthy(name)
+
+    def run_sender(self) -> None:
+        """The mail sender, as compose.yaml's sender service: the portal
+        only queues mail in the directory's outbox."""
+        name = self.names["sender"]
+        env = self.portal_env()
+        podman("run", "-d", "--name", name, *HOST_FLAGS, "--no-healthcheck",
+               *[arg for key, value in env.items() for arg in ("-e", f"{key}={value}")],
+               PORTAL_IMAGE, "flask", "--app", "wsgi", "mail", "send", "--loop")
+        self.started.append(name)
 
     def wait_healthy(self, name: str, timeout: float = 60) -> None:
         """The image's own HEALTHCHECK, run by hand (no systemd timers here)."""
@@ -321,6 +335,7 @@ def stack(images, tmp_path):
         stack.run_directory()
         stack.run_mail()
         stack.run_portal()
+        stack.run_sender()
         yield stack
     finally:
         stack.cleanup()
