@@ -80,6 +80,7 @@ def _flask_config(settings: Settings) -> dict:
         # Flask-Mail would silently drop mail under TESTING; tests use a real SMTP server.
         MAIL_SUPPRESS_SEND=False,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
         RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="en",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import smtplib
+import signal
 import sys
 from datetime import datetime, timezone
 
@@ -55,21 +56,51 @@ def complete_approvals() -> None:
 
 @mail_cli.command("list")
 def list_outbox() -> None:
-    """Messages waiting in the outbox: recipients, attempts, last error."""
+    """Messages waiting in the outbox: recipients, attempts, next attempt, last error."""
     waiting = portal().mailer.outbox()
     for message in waiting:
-        queued = message.queued_at.strftime("%Y-%m-%d %H:%M") if message.queued_at else "?"
-        click.echo(f"{message.id}  {queued}  attempts {message.attempts}  "
-                   f"to {', '.join(message.recipients)}  error: {message.last_error}")
+        queued = message.queued_at.strftime("%Y-%m-%d %H:%M:%S") if message.queued_at else "?"
+        due = message.not_before.strftime("%Y-%m-%d %H:%M:%S") if message.not_before else "now"
+        sender = "" if message.claim in ("", "-") else f"  being sent by {message.claim}"
+        click.echo(f"{message.id}  queued {queued}  attempts {message.attempts}  "
+                   f"next {due}  to {', '.join(message.recipients)}  "
+                   f"error: {message.last_error or '-'}{sender}")
     click.echo(f"{len(waiting)} message(s) waiting")
+
+
+def _report(report) -> None:
+    click.echo(f"sent {report.sent}, still waiting {report.waiting}")
+    sys.exit(1 if report.failed else 0)
+
+
+@mail_cli.command("send")
+@click.option("--loop", "loop", is_flag=True,
+              help="Keep sending (the sender process next to gunicorn).")
+@click.option("--once", "once", is_flag=True, help="One round, then exit (cron).")
+@click.option("--interval", type=float, default=2.0, show_default=True,
+              help="Seconds between rounds with --loop.")
+def send(loop: bool, once: bool, interval: float) -> None:
+    """Deliver the outbox: every due message, claimed first (so that
+    concurrent senders never send one twice); failures wait with a backoff."""
+    if loop and once:
+        raise click.UsageError("--loop or --once, not both")
+    mailer = portal().mailer
+    if not loop:
+        _report(mailer.deliver_waiting())
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    click.echo(f"mail sender: a round every {interval:g} s (SIGTERM stops it)")
+    try:
+        mailer.run(interval, stop=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        pass
 
 
 @mail_cli.command("retry")
 def retry() -> None:
-    """Send the messages waiting in the outbox (idempotent; for cron)."""
-    report = portal().mailer.retry_outbox()
-    click.echo(f"sent {report.sent}, still waiting {report.failed}")
-    sys.exit(1 if report.failed else 0)
+    """Send every waiting message now, backoff or not (the same sender; for
+    cron and after an SMTP fault was fixed)."""
+    _report(portal().mailer.deliver_waiting(due_only=False))
 
 
 def _parse_now(now_text: str | None) -> datetime | None:

@@ -1,12 +1,19 @@
-"""Outgoing mail: templates own their subject; a failed send waits in the
-directory's outbox (every app host sees it) until ``flask mail retry``."""
+"""Outgoing mail: templates own their subject; every message goes through
+the directory's outbox (every app host sees it) and the sender process
+(``flask mail send --loop``) delivers it, retrying failures with a backoff.
+No web worker waits on SMTP."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import smtplib
+import socket
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import make_msgid, parseaddr
+from typing import Callable
 
 from flask import current_app
 import flask_mail
@@ -14,7 +21,8 @@ from flask_babel import force_locale
 from flask_mail import Message
 
 from .clock import Clock, utcnow
-from .directory import Directory, DirectoryError, OutboxMessage
+from .directory import Directory, DirectoryError, NoSuchEntry, OutboxMessage
+from .directory.outbox import UNCLAIMED, claim_text, claimed_since
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +54,23 @@ _SEND_ERRORS = (smtplib.SMTPException, OSError)
 
 
 @dataclass(frozen=True)
-class RetryReport:
-    sent: int
-    failed: int
+class SendReport:
+    sent: int  # delivered and removed from the outbox
+    failed: int  # attempted and failed: waits for its next attempt
+    deferred: int  # not due yet (backoff) or being sent by another sender
+
+    @property
+    def waiting(self) -> int:
+        return self.failed + self.deferred
+
+
+# The pause after the n-th failed attempt: 1, 2, 4 ... minutes, at most an hour.
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _sender_name() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
 def _render_blocks(template_name: str, context: dict) -> tuple[str, str]:
@@ -65,10 +87,20 @@ def _mail_language(language: str) -> str:
 
 
 class Mailer:
-    def __init__(self, directory: Directory, sender: str, clock: Clock = utcnow):
+    """Every message goes into the directory's outbox first (after the
+    action's own directory write, so mail never announces what was not
+    saved); ``deliver_waiting`` (the sender, ``flask mail send``) claims
+    each one, sends it and removes it. With ``inline`` (tests only) the
+    caller delivers what it queued at once, through the same ``_deliver``."""
+
+    def __init__(self, directory: Directory, sender: str, clock: Clock = utcnow,
+                 inline: bool = False, claim_timeout: timedelta = timedelta(minutes=5)):
         self._directory = directory
         self._sender = sender
         self._clock = clock
+        self._inline = inline
+        self._claim_timeout = claim_timeout
+        self._name = _sender_name()
 
     def compose(self, template: str, recipients: list[str], language: str = "",
                 **context) -> Message:
@@ -90,44 +122,86 @@ class Mailer:
 
     def send(self, template: str, recipients: list[str], language: str = "",
              **context) -> bool:
-        """Send now; on failure queue in the outbox. True when sent now."""
+        """Queue the message in the outbox for the sender; True only when it
+        was also delivered now (inline delivery)."""
         message = self.compose(template, recipients, language, **context)
-        try:
-            mail.send(message)
-            log.info("mail sent", extra={"event": "mail.sent", "template": template})
-            return True
-        except _SEND_ERRORS as exc:
-            log.warning("mail %s not sent (%s); queued for retry", template, type(exc).__name__)
-            self._queue(message, str(exc))
-            return False
+        # If the directory is down the caller gets the error: never pretend
+        # a message is on its way when it is not.
+        queued = self._queue(message)
+        log.info("mail queued", extra={"event": "mail.queued", "template": template})
+        return self._deliver(queued, self._clock()) is True if self._inline else False
 
-    def _queue(self, message: Message, error: str) -> None:
+    def _queue(self, message: Message) -> OutboxMessage:
         entry = OutboxMessage(
             id=secrets.token_hex(12), message=message.as_bytes(),
-            recipients=tuple(message.send_to), attempts=1, last_error=error,
-            queued_at=self._clock(),
-        )
-        # If the directory is down too the caller gets the error: never
-        # pretend a message is on its way when it is not.
+            recipients=tuple(message.send_to), attempts=0, last_error="",
+            queued_at=self._clock(), claim=UNCLAIMED)
         self._directory.add_outbox_message(entry)
+        return entry
 
-    def retry_outbox(self) -> RetryReport:
-        sent = failed = 0
+    def deliver_waiting(self, due_only: bool = True) -> SendReport:
+        """One round of the sender: every message that is due (all of them
+        with ``due_only=False``: ``flask mail retry`` after a fault was
+        fixed) and not claimed by a live sender is claimed, sent, removed."""
+        sent = failed = deferred = 0
+        now = self._clock()
         for queued in self._directory.outbox_messages():
-            try:
-                with mail.connect() as connection:
-                    connection.host.sendmail(self._sender, list(queued.recipients), queued.message)
-            except _SEND_ERRORS as exc:
-                failed += 1
-                self._directory.record_outbox_failure(queued.id, queued.attempts + 1, str(exc))
+            if due_only and queued.not_before and queued.not_before > now:
+                deferred += 1
                 continue
+            outcome = self._deliver(queued, now)
+            if outcome is True:
+                sent += 1
+            elif outcome is False:
+                failed += 1
+            else:
+                deferred += 1
+        return SendReport(sent=sent, failed=failed, deferred=deferred)
+
+    def _claimable(self, queued: OutboxMessage, now) -> bool:
+        since = claimed_since(queued.claim)
+        return since is None or now - since > self._claim_timeout
+
+    def _deliver(self, queued: OutboxMessage, now) -> bool | None:
+        """Claim, send, remove: True sent, False failed (retried later with
+        a backoff), None another sender has it."""
+        claim = claim_text(self._name, now)
+        if not self._claimable(queued, now) or \
+                not self._directory.claim_outbox_message(queued.id, queued.claim, claim):
+            return None
+        try:
+            with mail.connect() as connection:
+                connection.host.sendmail(self._sender, list(queued.recipients), queued.message)
+        except _SEND_ERRORS as exc:
+            attempts = queued.attempts + 1
+            log.warning("mail %s not sent (%s: %s); attempt %d, next in %s", queued.id,
+                        type(exc).__name__, exc, attempts, backoff(attempts),
+                        extra={"event": "mail.failed"})
+            self._directory.record_outbox_failure(queued.id, claim, attempts, str(exc),
+                                                  self._clock() + backoff(attempts))
+            return False
+        try:
+            self._directory.remove_outbox_message(queued.id)
+        except NoSuchEntry:
+            pass  # our claim went stale and another sender took it over
+        except DirectoryError:
+            log.error("mail %s sent but still in the outbox; it may be sent again", queued.id)
+            raise
+        log.info("mail sent", extra={"event": "mail.sent", "outbox_id": queued.id})
+        return True
+
+    def run(self, interval: float, stop: Callable[[], bool] = lambda: False) -> None:
+        """The sender's loop (``flask mail send --loop``): a round every
+        ``interval`` seconds; a directory fault is logged and tried again."""
+        while not stop():
             try:
-                self._directory.remove_outbox_message(queued.id)
-            except DirectoryError:
-                log.error("mail %s sent but still in the outbox; it may be sent again", queued.id)
-                raise
-            sent += 1
-        return RetryReport(sent=sent, failed=failed)
+                report = self.deliver_waiting()
+                if report.sent or report.failed:
+                    log.info("sender round: sent %d, failed %d, waiting %d", report.sent,
+                             report.failed, report.waiting, extra={"event": "mail.round"})
+            except DirectoryError as exc:
+                log.warning("sender round failed: %s", exc, extra={"event": "mail.round"})
+            time.sleep(interval)
 
     # -- for the pages ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ once per application; views and commands reach them through ``portal()``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import Flask, current_app
 
@@ -62,7 +63,9 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         receive_timeout=settings.ldap_receive_timeout, main_group=settings.main_group,
         ca_file=settings.ldap_ca_file, start_tls=settings.ldap_start_tls,
     )
-    mailer = Mailer(directory, settings.mail_from)
+    # A claim lives far longer than one SMTP conversation can take.
+    mailer = Mailer(directory, settings.mail_from, inline=settings.mail_delivery == "inline",
+                    claim_timeout=timedelta(seconds=max(300, 6 * settings.smtp_timeout)))
     links = Links(settings.secret_key, settings.secret_key_fallbacks,
                   settings.link_max_age_days, url_builder(app, settings.base_url))
     addresses = CollaborationAddresses(directory, settings.mail_domain)

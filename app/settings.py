@@ -90,6 +90,7 @@ class Settings:
     session_idle_minutes: int
     session_max_hours: int
     ratelimit_storage_uri: str
+    ratelimit_key_prefix: str
     rate_limit_login_account: str
     rate_limit_login_address: str
     rate_limit_reset: str
@@ -97,6 +98,7 @@ class Settings:
     rate_limit_hints: str
     dev_mail_dir: str
     collaboration_file: str
+    mail_delivery: str
     languages: tuple[str, ...] = ("en",)  # the first is the default
     categories: tuple[Category, ...] = ()
     conditions: Conditions = Conditions("", "", "")
@@ -171,7 +173,9 @@ _ENV = {
     "PORTAL_RESET_LINK_MAX_AGE_MINUTES": ("reset_link_max_age_minutes", int, "60"),
     "PORTAL_SESSION_IDLE_MINUTES": ("session_idle_minutes", int, "30"),
     "PORTAL_SESSION_MAX_HOURS": ("session_max_hours", int, "8"),
+    # Production refuses memory:// (each worker would count alone).
     "PORTAL_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", str, "memory://"),
+    "PORTAL_RATELIMIT_KEY_PREFIX": ("ratelimit_key_prefix", str, "portal"),
     "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT": ("rate_limit_login_account", str, "10 per 15 minutes"),
     "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": ("rate_limit_login_address", str, "100 per 15 minutes"),
     "PORTAL_RATE_LIMIT_RESET": ("rate_limit_reset", str, "5 per hour"),
@@ -180,7 +184,11 @@ _ENV = {
     "PORTAL_DEV_MAIL_DIR": ("dev_mail_dir", str, ""),
     "PORTAL_COLLABORATION_FILE": ("collaboration_file", str, str(DEFAULT_COLLABORATION_FILE)),
     "PORTAL_LANGUAGES": ("languages", tuple, "en de ja"),
+    # outbox: web workers only queue, `flask mail send --loop` delivers;
+    # inline (tests only): the worker delivers what it queued at once.
+    "PORTAL_MAIL_DELIVERY": ("mail_delivery", str, "outbox"),
 }
+MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
 
 
@@ -268,6 +276,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         if attr in values and not _valid_rate_limit(values[attr]):
             problems.append(f"{env_name}={values[attr]!r} is not a rate limit like "
                             "'10 per 15 minutes'")
+    storage = values.get("ratelimit_storage_uri", "")
+    if env == "production" and storage.startswith("memory://"):
+        problems.append("PORTAL_RATELIMIT_STORAGE_URI=memory:// counts in each worker process "
+                        "alone: use a shared store in production (redis://127.0.0.1:6379/0)")
+    delivery = values.get("mail_delivery")
+    if delivery is not None and delivery not in MAIL_DELIVERIES:
+        problems.append(f"PORTAL_MAIL_DELIVERY must be one of {', '.join(MAIL_DELIVERIES)}")
+    elif delivery == "inline" and env == "production":
+        problems.append("PORTAL_MAIL_DELIVERY=inline makes web workers wait on SMTP: "
+                        "use outbox (and `flask mail send --loop`) in production")
     _check_languages(values.get("languages", ()), problems)
     if "@" in values.get("mail_domain", ""):
         problems.append("PORTAL_MAIL_DOMAIN is a domain (example.org), not an address")

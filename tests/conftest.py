@@ -1,4 +1,4 @@
-"""The suite's fixtures: a real slapd and a real SMTP server per test session,
+"""The suite's fixtures: a real slapd, SMTP server and rate-limit store per test session,
 a clean directory and mailbox per test. They live in tests/fixtures/; shared
 helpers and constants in tests/helpers.py (import them from there)."""
 import pytest
@@ -6,5 +6,5 @@ import pytest
 # Before anything imports it: plain asserts in the helpers report their values too.
 pytest.register_assert_rewrite("helpers")
 
-pytest_plugins = ["fixtures.directory", "fixtures.mail", "fixtures.web", "fixtures.clients",
-                  "fixtures.browser"]
+pytest_plugins = ["fixtures.directory", "fixtures.mail", "fixtures.ratestore", "fixtures.web",
+                  "fixtures.clients", "fixtures.browser"]

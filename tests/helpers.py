@@ -49,6 +49,10 @@ def portal_environment(slapd, smtp, **extra) -> dict[str, str]:
         "PORTAL_COLLABORATION_NAME": "Example Collaboration",
         "PORTAL_MAIL_DOMAIN": "example.org",
         "PORTAL_HELPDESK_EMAIL": "helpdesk@example.org",
+        # The test app delivers what it queued at once, through the sender's
+        # own code (app/mail.py): a test reads the catcher right after an
+        # action. gunicorn in the tests runs the sender process instead.
+        "PORTAL_MAIL_DELIVERY": "inline",
         **extra,
     }
 
@@ -172,6 +176,19 @@ def wait_for_mail(smtp, subject_part: str, before: int = 0, timeout: float = 5):
     subject, once it has arrived."""
     return wait_until(lambda: mails_with(smtp, subject_part, before), timeout,
                       f"no mail with {subject_part!r}")[-1]
+
+
+def outbox_entries(conn: ldap3.Connection) -> list:
+    """The outbox's messages, with what the sender wrote on them."""
+    conn.search(f"ou=outbox,{BASE_DN}", "(objectClass=portalOutboxEntry)", attributes=[
+        "portalOutboxId", "portalOutboxRecipient", "portalOutboxAttempts",
+        "portalOutboxLastError", "portalOutboxClaim", "portalOutboxNotBefore"])
+    return list(conn.entries)
+
+
+def wait_for_empty_outbox(conn: ldap3.Connection, timeout: float = 10) -> None:
+    """Until the sender has delivered everything waiting."""
+    wait_until(lambda: not outbox_entries(conn), timeout, "the outbox was not emptied")
 
 
 # -- the directory ----------------------------------------------------------------------------

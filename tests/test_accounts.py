@@ -159,6 +159,33 @@ def test_repeated_failed_logins_are_throttled_per_account(client, member):
     assert login(client, account_name="irkek", password="x").status_code == 200
 
 
+def test_failed_logins_from_another_client_do_not_lock_the_owner_out(client, member):
+    """The login throttle counts per account and client together."""
+    elsewhere = {"REMOTE_ADDR": "203.0.113.9"}
+    statuses = [login(client, password=f"Wrong-password-{n}", environ_base=elsewhere).status_code
+                for n in range(11)]
+    assert statuses[10] == 429
+    assert login(client, environ_base=elsewhere).status_code == 429
+    # The owner, from their own address, is not slowed down.
+    assert login(client).status_code == 302
+
+
+def test_a_successful_reset_clears_the_login_throttle_of_the_account(client, member, smtp):
+    other = {"REMOTE_ADDR": "198.51.100.7"}
+    for environ in ({}, other):
+        for n in range(11):
+            login(client, password=f"Wrong-password-{n}", environ_base=environ)
+        assert login(client, environ_base=environ).status_code == 429
+    path = request_reset_link(client, smtp, "tiijima")
+    response = set_password_via_link(client, path, "Harbour-lantern-quartz-58")
+    assert "Your new password is set" in response.get_data(as_text=True)
+    # Every client's count for the account starts again.
+    assert login(client, password="Harbour-lantern-quartz-58").status_code == 302
+    elsewhere = client.application.test_client()
+    assert login(elsewhere, password="Harbour-lantern-quartz-58",
+                 environ_base=other).status_code == 302
+
+
 def test_failed_binds_elsewhere_lock_nobody_out(client, member, slapd, smtp):
     """No directory lockout (README, "Lockout"): another service's failed
     binds do not keep the member out of the portal or of the directory."""

@@ -19,6 +19,7 @@ from helpers import (
     race,
     read_entry,
     valid_form,
+    wait_for_empty_outbox,
     wait_for_mail,
     wait_until,
 )
@@ -55,15 +56,19 @@ def path_of(url: str, base: str) -> str:
 def pending_request(gunicorn, smtp, **changes) -> str:
     """Register and confirm through gunicorn; the IR's review path."""
     browser = Browser(gunicorn.url)
+    before = len(smtp.messages)
     _, html = browser.get("/register")
     status, _ = browser.post("/register", {"csrf_token": csrf_token(html), **valid_form(**changes)})
     assert status == 200
     email = valid_form(**changes)["email"]
-    verify = [m for m in smtp.messages if m["To"] == email][-1]
+    # The sender process delivers the mail after the response.
+    verify = wait_until(lambda: [m for m in smtp.messages[before:] if m["To"] == email],
+                        message="no confirmation mail")[-1]
     path = path_of(links_in(verify)[0], gunicorn.url)
     _, html = browser.get(path)
+    before = len(smtp.messages)
     browser.post(path, {"csrf_token": csrf_token(html)})
-    review = [m for m in smtp.messages if "membership request from" in str(m["Subject"])][-1]
+    review = wait_for_mail(smtp, "membership request from", before)
     return path_of(links_in(review)[0], gunicorn.url)
 
 
@@ -91,6 +96,8 @@ def test_twenty_parallel_approvals_make_one_account(gunicorn, smtp, root):
     assert len(root.entries) == 1
     entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
     assert sum('"request.approved"' in e for e in entry.portalAuditEvent.values) == 1
+    wait_for_mail(smtp, "is ready")
+    wait_for_empty_outbox(root)
     assert len([m for m in smtp.messages if "is ready" in str(m["Subject"])]) == 1
 
 

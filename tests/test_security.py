@@ -190,10 +190,11 @@ def test_the_service_account_cannot_change_the_directory_configuration(slapd):
     service.unbind()
 
 
-def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp):
+def test_production_settings_send_hsts_and_secure_cookies(slapd, smtp, ratestore):
     production = create_app(portal_environment(
         slapd, smtp, PORTAL_ENV="production", PORTAL_BASE_URL="https://members.example.org",
-        PORTAL_SECRET_KEY="p" * 48))
+        PORTAL_SECRET_KEY="p" * 48, PORTAL_RATELIMIT_STORAGE_URI=ratestore.uri(3),
+        PORTAL_MAIL_DELIVERY="outbox"))
     client = production.test_client()
     for path in ("/", "/login", "/no-such-page"):
         response = client.get(path)

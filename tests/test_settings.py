@@ -35,6 +35,7 @@ def production_environment(**changes) -> dict[str, str]:
         "PORTAL_COLLABORATION_NAME": "Example Collaboration",
         "PORTAL_MAIL_DOMAIN": "example.org",
         "PORTAL_HELPDESK_EMAIL": "helpdesk@example.org",
+        "PORTAL_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     }
     env.update(changes)
     return {k: v for k, v in env.items() if v is not None}
@@ -58,7 +59,9 @@ def test_empty_environment_lists_every_required_variable_at_once():
     for name in ("PORTAL_ENV", "PORTAL_SMTP_PORT", "PORTAL_PASSWORD_MIN_LENGTH",
                  "PORTAL_COLLABORATION_FILE"):
         assert not mentions(problems, name), name
-    assert len(problems) == len(REQUIRED)
+    # Production (the default) needs a shared store for the rate limits too.
+    assert mentions(problems, "PORTAL_RATELIMIT_STORAGE_URI")
+    assert len(problems) == len(REQUIRED) + 1
 
 
 def test_the_error_message_lists_the_problems():
@@ -242,3 +245,17 @@ def test_create_app_refuses_a_bad_environment(monkeypatch):
         create_app({"PORTAL_SECRET_KEY": "changeme"})
     assert "PORTAL_SECRET_KEY is too weak" in str(caught.value)
     assert "PORTAL_LDAP_URLS is required" in caught.value.problems
+
+
+def test_memory_rate_limits_and_inline_mail_are_refused_in_production():
+    problems = problems_of(production_environment(PORTAL_RATELIMIT_STORAGE_URI="memory://"))
+    assert len(problems) == 1 and "memory:// counts in each worker" in problems[0]
+    problems = problems_of(production_environment(PORTAL_RATELIMIT_STORAGE_URI=None))
+    assert len(problems) == 1 and "PORTAL_RATELIMIT_STORAGE_URI" in problems[0]
+    problems = problems_of(production_environment(PORTAL_MAIL_DELIVERY="inline"))
+    assert len(problems) == 1 and "web workers wait on SMTP" in problems[0]
+    assert load_settings(production_environment()).mail_delivery == "outbox"
+    dev = load_settings(production_environment(PORTAL_ENV="dev",
+                                               PORTAL_RATELIMIT_STORAGE_URI="memory://",
+                                               PORTAL_MAIL_DELIVERY="inline"))
+    assert dev.ratelimit_storage_uri == "memory://" and dev.mail_delivery == "inline"

@@ -22,6 +22,7 @@ from ..vocabulary import RequestKind
 from ..web.deferred import after_response
 from ..web.i18n import autonym, remember_language, supported
 from ..web.sessions import login_required, start_session
+from ..web.throttle import forget_failed_logins, login_account_client_key, reset_login_key
 from .forms import (
     AddressForm, CategoryForm, ChangePasswordForm, ConditionsForm, LoginForm, MoveForm,
     NamesForm, NewPasswordForm, ResetRequestForm,
@@ -35,18 +36,10 @@ def _address() -> str:
     return request.remote_addr or ""
 
 
-def _login_account_key() -> str:
-    return "login-account:" + request.form.get("account_name", "").strip().lower()[:64]
-
-
-def _reset_login_key() -> str:
-    return "reset-login:" + request.form.get("login", "").strip().lower()[:254]
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: portal().settings.rate_limit_login_address, methods=["POST"])
 @limiter.limit(lambda: portal().settings.rate_limit_login_account, methods=["POST"],
-               key_func=_login_account_key)
+               key_func=login_account_client_key)
 def login():
     if g.get("account"):
         return redirect(url_for("account.overview"))
@@ -273,7 +266,7 @@ def accept_conditions():
 
 @bp.route("/password/reset", methods=["GET", "POST"])
 @limiter.limit(lambda: portal().settings.rate_limit_reset, methods=["POST"],
-               key_func=_reset_login_key)
+               key_func=reset_login_key)
 @limiter.limit(lambda: portal().settings.rate_limit_login_address, methods=["POST"])
 def request_reset():
     form = ResetRequestForm()
@@ -301,6 +294,7 @@ def reset_password(token: str):
         except PasswordRefused as refusal:
             _show_refusal(form, refusal)
         else:
+            forget_failed_logins(person.account_name)
             session.clear()
             return render_template("account/reset_done.html", person=person)
     return render_template("account/reset_form.html", form=form, person=person)

@@ -1,7 +1,8 @@
 """The dev stack: ``python -m app.devstack run`` (what ``make run`` calls).
 
 Starts a real slapd (data kept under var/ldap), a mail catcher writing
-var/mail/*.eml and the portal under gunicorn; Ctrl-C stops all three.
+var/mail/*.eml, redis-server for the rate limits, the portal under gunicorn
+and the mail sender (``flask mail send --loop``); Ctrl-C stops them all.
 ``reset`` forgets the data; ``env`` prints the PORTAL_* variables so that
 ``flask --app wsgi ...`` commands reach the running stack.
 """
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .mailcatcher import MailCatcher
+from .ratestore import RateStore
 from .slapd import (
     DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD, DEMO_IRS, SlapdProcess, SlapdSettings,
     ensure_executables,
@@ -36,6 +38,10 @@ def _ports() -> tuple[int, int, int]:
 
 def _ldaps_port() -> int:
     return int(os.environ.get("PORTAL_DEV_LDAPS_PORT", "3636"))
+
+
+def _redis_port() -> int:
+    return int(os.environ.get("PORTAL_DEV_REDIS_PORT", "6380"))
 
 
 def _state() -> dict:
@@ -78,6 +84,10 @@ def portal_environment(state: dict) -> dict[str, str]:
         "PORTAL_MAIN_GROUP": s.main_group,
         "PORTAL_HELPDESK_EMAIL": f"helpdesk@{s.mail_domain}",
         "PORTAL_DEV_MAIL_DIR": str(VAR / "mail"),
+        # Both gunicorn workers count in one store, as in production.
+        "PORTAL_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{_redis_port()}/0",
+        # Web workers queue; the sender started next to gunicorn delivers.
+        "PORTAL_MAIL_DELIVERY": "outbox",
     }
 
 
@@ -93,15 +103,20 @@ def run() -> int:
     else:
         slapd.write_config()
     catcher = MailCatcher(smtp_port, folder=VAR / "mail")
-    gunicorn = None
+    ratestore = RateStore(VAR / "ratelimits", port=_redis_port())
+    gunicorn = sender = None
     try:
         slapd.start()
         catcher.start()
+        ratestore.start()
         env = {**os.environ, **portal_environment(state)}
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
              "--bind", f"127.0.0.1:{web_port}", "--workers", "2", "wsgi:app"],
             cwd=ROOT, env=env)
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "mail", "send", "--loop",
+             "--interval", "1"], cwd=ROOT, env=env)
         s = slapd.settings
         print(f"""
 Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
@@ -110,7 +125,8 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
   directory   {slapd.url} (StartTLS) and {slapd.ldaps_url}  base {s.base_dn}
               CA certificate {s.ca_file}
               admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' -b '{s.base_dn}'
-  smtp        127.0.0.1:{smtp_port}
+  smtp        127.0.0.1:{smtp_port}  (mail leaves through the outbox: flask mail list)
+  rate limits {ratestore.url} (redis-server)
 Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
   institute representatives {', '.join(f'{uid} ({inst})' for inst, uid in DEMO_IRS.items())}
       password {DEMO_IR_PASSWORD}
@@ -122,9 +138,11 @@ Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
         print("\nStopping the dev stack...")
         return 0
     finally:
-        if gunicorn and gunicorn.poll() is None:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=15)
+        for process in (gunicorn, sender):
+            if process and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=15)
+        ratestore.stop()
         catcher.stop()
         slapd.stop()
 
@@ -134,7 +152,7 @@ def _interrupt(*_args) -> None:
 
 
 def reset() -> int:
-    for path in (VAR / "ldap", VAR / "mail", STATE):
+    for path in (VAR / "ldap", VAR / "mail", VAR / "ratelimits", STATE):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

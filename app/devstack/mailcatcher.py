@@ -2,6 +2,7 @@
 as .eml files in a folder (dev stack) and in memory (tests)."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from email import policy
@@ -17,6 +18,8 @@ class _Handler:
         self._catcher = catcher
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+        if self._catcher.delay:
+            await asyncio.sleep(self._catcher.delay)
         if self._catcher.refuse_with:
             return self._catcher.refuse_with
         self._catcher._store(envelope.content, list(envelope.rcpt_tos))
@@ -28,6 +31,7 @@ class MailCatcher:
         self.host, self.port, self.folder = host, port, folder
         self.messages: list[EmailMessage] = []
         self.refuse_with: str | None = None  # e.g. "451 try later", for fault tests
+        self.delay: float = 0  # seconds before answering DATA: a slow server, for tests
         self._lock = threading.Lock()
         self._counter = 0
         self._controller = Controller(_Handler(self), hostname=host, port=port)

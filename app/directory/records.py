@@ -186,3 +186,5 @@ class OutboxMessage:
     attempts: int = 0
     last_error: str = ""
     queued_at: datetime | None = None
+    claim: str = ""  # "<sender> <time>" while a sender has it; "-" or "" when free
+    not_before: datetime | None = None  # the next attempt after a failure

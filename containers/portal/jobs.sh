@@ -7,7 +7,7 @@ set -u
 interval=${PORTAL_JOBS_INTERVAL:-600}
 failed=0
 run() { flask --app wsgi "$@" || { echo "portal-jobs: flask $* failed" >&2; failed=1; }; }
-frequent() { run portal complete-approvals; run mail retry; }
+frequent() { run portal complete-approvals; run mail send --once; }
 daily() { run accounts notify-expiring; run members expire; run requests expire-unconfirmed; }
 
 if [ "${1:-}" = "--once" ]; then
