@@ -60,6 +60,8 @@ class SlapdSettings:
     # of all providers in id order (this one included); empty: standalone.
     server_id: int = 0
     providers: tuple[str, ...] = ()
+    # mdb's map size in bytes: the database can never grow past it.
+    mdb_maxsize: int = 1073741824
 
     @property
     def service_dn(self) -> str:
@@ -142,7 +144,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "TLSProtocolMin 3.3",
         "sizelimit 500",
         "database mdb",
-        "maxsize 1073741824",
+        f"maxsize {s.mdb_maxsize}",
         f'suffix "{s.base_dn}"',
         f'rootdn "{s.root_dn}"',
         f"rootpw {s.root_password_value}",
