@@ -38,7 +38,7 @@ def _worker(args):
     people = cfg["self_members" if op == "bind_pm_self" else "members"][slot]
     state = {}
     service = None
-    if op in ("search", "add", "modify", "pm_service", "group_add"):
+    if op in ("search", "add", "modify", "pm_service", "group_add", "bind_pm_self"):
         service = _connect(cfg, cfg["service_dn"], cfg["service_password"])
     persistent = None
     if op == "bind_persistent":
@@ -74,6 +74,7 @@ def _worker(args):
                 "mail": f"{name}@raw.example", "portalContactMail": f"{name}@raw.example",
                 "portalStatus": MemberStatus.ACTIVE.value,
                 "uidNumber": str(900000 + slot * 100000 + k),
+                "portalHomeInstitution": "inst001", "portalCategory": "physicist-postdoc",
                 "gidNumber": "30000", "homeDirectory": f"/home/{name}",
                 "userPassword": cfg["hash"],
                 "pwdPolicySubentry": f"cn=initial,ou=policies,{cfg['base']}"})
@@ -86,17 +87,25 @@ def _worker(args):
             new = f"Raw-service-{slot}-{k}-pass"
             ok = bool(service.extend.standard.modify_password(dn, new_password=new.encode()))
         elif op == "bind_pm_self":
+            # What a member's change is underneath: a bind as the member on a
+            # new connection (members may not write their password), then
+            # Password Modify by the service on its open connection.
             conn = _connect(cfg, dn, current[uid].encode(), bind=False)
             new = f"Raw-self-{slot}-{k}-pass"
-            ok = conn.bind() and bool(conn.extend.standard.modify_password(
-                dn, old_password=current[uid].encode(), new_password=new.encode()))
+            ok = conn.bind() and bool(service.extend.standard.modify_password(
+                dn, new_password=new.encode()))
             if ok:
                 current[uid] = new
+            elif "first_error" not in state:
+                state["first_error"] = str(conn.result) + str(service.result)
             conn.unbind()
         if ok:
             count += 1
         else:
             errors += 1
+            if "first_error" not in state:
+                failed = service or persistent
+                state["first_error"] = str(failed.result if failed else op)
     state["count"], state["errors"] = count, errors
     return state
 
@@ -108,5 +117,6 @@ def measure(op: str, cfg: dict, c: int, duration: float) -> dict:
     with ctx.Pool(c) as pool:
         results = pool.map(_worker, [(op, cfg, slot, start, duration) for slot in range(c)])
     count = sum(r["count"] for r in results)
+    first_error = next((r["first_error"] for r in results if "first_error" in r), None)
     return {"c": c, "ops": count, "errors": sum(r["errors"] for r in results),
-            "rps": round(count / duration, 1)}
+            "rps": round(count / duration, 1), **({"first_error": first_error} if first_error else {})}
