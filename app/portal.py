@@ -13,6 +13,7 @@ from .services.accounts import AccountService
 from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
+from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.reactivation import ReactivationService
@@ -64,12 +65,15 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                   settings.link_max_age_days, url_builder(app, settings.base_url))
     addresses = CollaborationAddresses(directory, settings.mail_domain)
     reviewers = Reviewers(directory, mailer, links, settings)
-    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses)
+    # One short-lived cache of the institutions for every page that lists them.
+    institutions = InstitutionCatalog(directory)
+    registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses,
+                                       institutions)
     accounts = AccountService(directory, mailer, links, settings)
     lifecycle = LifecycleService(directory, mailer, links)
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
-                                       accounts.send_reset_link)
-    changes = MembershipChanges(directory, mailer, settings, reviewers)
+                                       accounts.send_reset_link, institutions)
+    changes = MembershipChanges(directory, mailer, settings, reviewers, institutions)
     # Each workflow carries out its own kind of approved request.
     approval = ApprovalService(directory, mailer, links, reviewers, {
         RequestKind.REGISTRATION: registration.complete,

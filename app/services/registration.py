@@ -16,6 +16,7 @@ from ..vocabulary import RequestStatus
 from . import names
 from .addresses import CollaborationAddresses
 from .audit import SYSTEM, Actor, audit_event
+from .institutions import InstitutionCatalog
 from .errors import (
     AccountNameUnavailable, AlreadyDone, LinkInvalid, PossiblyKnown, SimilarPersonExists,
     UnknownInstitution, UnknownPreviousAccount,
@@ -49,13 +50,14 @@ class Application:
 class RegistrationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  reviewers: Reviewers, addresses: CollaborationAddresses,
-                 clock: Clock = utcnow):
+                 institutions: InstitutionCatalog | None = None, clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
         self._settings = settings
         self._reviewers = reviewers
         self._addresses = addresses
+        self._institutions = institutions or InstitutionCatalog(directory)
         self._clock = clock
 
     # -- checks used while the form is filled in ------------------------------------
@@ -265,8 +267,12 @@ class RegistrationService:
     # -- for the pages ----------------------------------------------------------------------
 
     def institutions(self) -> list[Institution]:
-        """The institutions to choose from, by name."""
-        return self._directory.institutions()
+        """The institutions to choose from, by name (cached for a short
+        time). The portal's open connection is asked who it is first (a
+        fraction of a millisecond), so that the page still says when the
+        directory cannot be reached (DirectoryUnavailable)."""
+        self._directory.ping()
+        return self._institutions.all()
 
     def initial_password_days(self) -> int:
         """How many days an initial password works."""
