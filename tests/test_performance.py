@@ -102,3 +102,28 @@ def test_the_generated_config_indexes_what_is_looked_up_and_sorts_the_group_valu
         assert f"maxsize {10 * 1024 ** 3}" in lines
     assert "maxsize 4096" in render_slapd_conf(
         SlapdSettings(workdir=tmp_path, mdb_maxsize=4096)).splitlines()
+
+
+def test_group_values_are_added_and_removed_together_or_one_by_one(app, root):
+    directory = app.extensions["portal"].directory
+    group, dn = f"cn=naf,ou=groups,{BASE_DN}", f"uid=irkek,{PEOPLE}"
+
+    def values() -> tuple[bool, bool]:
+        root.search(group, "(objectClass=*)", ldap3.BASE, attributes=["member", "memberUid"])
+        entry = root.entries[0]
+        return (dn.lower() in {v.lower() for v in entry.member.values},
+                "irkek" in entry.memberUid.values)
+
+    assert values() == (False, False)
+    directory.add_group_member(group, dn)
+    assert values() == (True, True)
+    directory.add_group_member(group, dn)  # again: nothing to do
+    assert values() == (True, True)
+    root.modify(group, {"memberUid": [(ldap3.MODIFY_DELETE, ["irkek"])]})
+    directory.add_group_member(group, dn)  # only memberUid was missing
+    assert values() == (True, True)
+    root.modify(group, {"member": [(ldap3.MODIFY_DELETE, [dn])]})
+    directory.remove_group_member(group, dn)  # only memberUid was left
+    assert values() == (False, False)
+    directory.remove_group_member(group, dn)
+    assert values() == (False, False)
