@@ -119,4 +119,5 @@ def measure(op: str, cfg: dict, c: int, duration: float) -> dict:
     count = sum(r["count"] for r in results)
     first_error = next((r["first_error"] for r in results if "first_error" in r), None)
     return {"c": c, "ops": count, "errors": sum(r["errors"] for r in results),
-            "rps": round(count / duration, 1), **({"first_error": first_error} if first_error else {})}
+            "rps": round(count / duration, 1),
+            **({"first_error": first_error} if first_error else {})}
