@@ -104,3 +104,12 @@ $(VENV)/.installed: requirements.txt | $(VENV)/bin/python
 $(VENV)/.installed-test: requirements.txt requirements-test.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
+
+# make bench - the performance harness (bench/README.md; not part of make test):
+# BENCH_MEMBERS=100000 by default, BENCH_QUICK=1 (or make bench-quick) for 10k members.
+.PHONY: bench bench-quick
+bench: debs-run $(VENV)/.installed messages-compile
+	$(PY) bench/run.py $(if $(filter 1,$(BENCH_QUICK)),--quick,)
+
+bench-quick: debs-run $(VENV)/.installed messages-compile
+	$(PY) bench/run.py --quick

@@ -15,6 +15,7 @@ from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
+from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.reactivation import ReactivationService
@@ -70,14 +71,16 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                   settings.link_max_age_days, url_builder(app, settings.base_url))
     addresses = CollaborationAddresses(directory, settings.mail_domain)
     reviewers = Reviewers(directory, mailer, links, settings)
+    # One short-lived cache of the institutions for every page that lists them.
+    institutions = InstitutionCatalog(directory)
     duplicates = Duplicates(directory, mailer, links)
     registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses,
-                                       duplicates)
+                                       duplicates, institutions)
     accounts = AccountService(directory, mailer, links, settings)
     lifecycle = LifecycleService(directory, mailer, links)
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
-                                       accounts.new_reset_url)
-    changes = MembershipChanges(directory, mailer, settings, reviewers)
+                                       accounts.new_reset_url, institutions)
+    changes = MembershipChanges(directory, mailer, settings, reviewers, institutions)
     record = RecordChanges(directory, mailer, links, settings, addresses)
     # Each workflow carries out its own kind of approved request.
     approval = ApprovalService(directory, mailer, links, reviewers, duplicates, settings, {

@@ -27,6 +27,7 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
+_PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 T = TypeVar("T")
 # ldap3 sleeps this long after every unsuccessful round over the server pool
 # (10 s by default), even after the last one: a request would hang instead
@@ -248,6 +249,38 @@ class DirectoryConnection:
                 generator=False)
             return [e for e in entries if e.get("type") == "searchResEntry"]
         return self._call(run)
+
+    def _paged_entries(self, base: str, search_filter: str, attributes: list[str],
+                       page_size: int = 500) -> Iterator[dict]:
+        """The entries of a paged search, one page at a time (memory stays
+        one page however many match), on a connection of its own: the
+        caller may write through the portal's connection between pages
+        without ending the walk."""
+        try:
+            conn = Connection(
+                self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
+                auto_bind=AUTO_BIND_TLS_BEFORE_BIND if self._start_tls else True,
+                raise_exceptions=True, receive_timeout=self._receive_timeout)
+        except ldap_errors.LDAPException as exc:
+            raise translate(exc) from exc
+        try:
+            cookie = None
+            while True:
+                try:
+                    conn.search(base, search_filter, SUBTREE, attributes=attributes,
+                                paged_size=page_size, paged_cookie=cookie)
+                except ldap_errors.LDAPNoSuchObjectResult:
+                    return
+                except ldap_errors.LDAPException as exc:
+                    raise translate(exc) from exc
+                page = [r for r in conn.response if r.get("type") == "searchResEntry"]
+                control = (conn.result.get("controls") or {}).get(_PAGED_RESULTS_OID) or {}
+                cookie = (control.get("value") or {}).get("cookie")
+                yield from page
+                if not cookie:
+                    return
+        finally:
+            _close(conn)
 
     def _read(self, dn: str, attributes: list[str]) -> dict | None:
         entries = self._search(dn, "(objectClass=*)", attributes, scope=BASE)

@@ -26,6 +26,10 @@ def institution_record(entry: dict) -> Institution:
 
 
 class Groups(DirectoryConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._gid_numbers: dict[str, int] = {}
+
     def institutions(self) -> list[Institution]:
         entries = self._search(self.institutions_dn, "(objectClass=portalInstitution)",
                                INSTITUTION.names())
@@ -43,16 +47,34 @@ class Groups(DirectoryConnection):
 
     def add_group_member(self, group_dn: str, member_dn: str) -> None:
         """Add ``member_dn`` to a group: as a DN in member and, for a person,
-        by account name in memberUid. Already a member is fine."""
-        for change in self._membership(member_dn):
+        by account name in memberUid. Already a member is fine.
+
+        Both values in one modify first: slapd rewrites the whole group entry
+        on each modify (the main group has two values per member); one by
+        one only when one of them is there already."""
+        changes = self._membership(member_dn)
+        try:
+            self._modify(group_dn, GROUP.add(**{k: v for c in changes for k, v in c.items()}))
+            return
+        except ValueExists:
+            pass
+        for change in changes:
             try:
                 self._modify(group_dn, GROUP.add(**change))
             except ValueExists:
                 continue
 
     def remove_group_member(self, group_dn: str, member_dn: str) -> None:
-        """Remove ``member_dn`` (member and memberUid); not a member is fine."""
-        for change in self._membership(member_dn):
+        """Remove ``member_dn`` (member and memberUid); not a member is fine.
+        One modify for both values first, as in add_group_member."""
+        changes = self._membership(member_dn)
+        try:
+            self._modify(group_dn,
+                         GROUP.delete(**{k: v for c in changes for k, v in c.items()}))
+            return
+        except StateConflict:
+            pass
+        for change in changes:
             try:
                 self._modify(group_dn, GROUP.delete(**change))
             except StateConflict:
@@ -73,6 +95,15 @@ class Groups(DirectoryConnection):
         return changes
 
     def group_gid_number(self, group_dn: str) -> int:
+        """A group's gidNumber, read once per process (it never changes, and
+        reading it makes slapd load the whole entry: the main group holds a
+        value per member)."""
+        key = group_dn.lower()
+        if key not in self._gid_numbers:
+            self._gid_numbers[key] = self._read_gid_number(group_dn)
+        return self._gid_numbers[key]
+
+    def _read_gid_number(self, group_dn: str) -> int:
         entry = self._read(group_dn, GROUP.names("gid_number"))
         gid = GROUP.read(entry, "gid_number")["gid_number"] if entry else None
         if gid is None:

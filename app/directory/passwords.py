@@ -3,7 +3,8 @@ knows about them: binds as the member, changes, resets, locks, expiry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Iterator
 
 from ldap3 import Connection
 from ldap3.core import exceptions as ldap_errors
@@ -141,13 +142,32 @@ class Passwords(DirectoryConnection):
         """How long an initial password works: pwdMaxAge of the initial policy."""
         return timedelta(seconds=self.policy_max_age(self.initial_policy_dn))
 
-    def active_members_with_password_state(self) -> list[tuple[Person, PasswordState]]:
-        """Every active member, paged (for the scheduled expiry warnings)."""
-        entries = self._paged_search(
-            self.people_dn,
-            f"(&(objectClass=portalMember){eq(PERSON['status'], MemberStatus.ACTIVE)})",
-            PERSON_ATTRS + PASSWORD_STATE_ATTRS)
-        return [(person_record(e), self._password_state(e)) for e in entries]
+    def members_with_password_expiring(self, now: datetime, within: timedelta
+                                       ) -> Iterator[tuple[Person, PasswordState]]:
+        """Active members whose password may expire after ``now`` and within
+        ``within`` (for the scheduled expiry warnings), streamed page by page.
+
+        slapd selects them: under the default policy by pwdChangedTime in
+        [now - pwdMaxAge, now - pwdMaxAge + within] (a range: pwdChangedTime
+        has no index, portalStatus's eq index gives the candidates), and
+        every member under another policy but the initial one (none today)
+        for the caller to judge. Members on an initial password are left out."""
+        active = f"(objectClass=portalMember){eq(PERSON['status'], MemberStatus.ACTIVE)}"
+        policy, changed = PASSWORD["policy"], PASSWORD["changed_at"]
+        default, initial = self.default_policy_dn, self.initial_policy_dn
+        queries = []
+        max_age = self.policy_max_age(default)
+        if max_age:
+            stamp = PASSWORD.fields["changed_at"].dump
+            oldest = now - timedelta(seconds=max_age)
+            queries.append(
+                f"(&{active}(|(!({policy}=*)){eq(policy, default)})"
+                f"({changed}>={stamp(oldest)})({changed}<={stamp(oldest + within)}))")
+        queries.append(f"(&{active}({policy}=*)(!{eq(policy, default)})(!{eq(policy, initial)}))")
+        for query in queries:
+            for entry in self._paged_entries(self.people_dn, query,
+                                             PERSON_ATTRS + PASSWORD_STATE_ATTRS):
+                yield person_record(entry), self._password_state(entry)
 
     def start_password_cycle(self, account_name: str) -> None:
         """A password was chosen: the default policy applies from now on and

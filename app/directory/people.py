@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
+from typing import Iterator
 
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from .connection import DirectoryConnection, eq
@@ -142,12 +143,14 @@ class People(DirectoryConnection):
         self._modify(self.person_dn(account_name), {
             **PERSON.swap("status", expected, new), **PERSON.add(audit=[audit_event])})
 
-    def members_due_to_expire(self, now: datetime) -> list[Person]:
+    def members_due_to_expire(self, now: datetime) -> Iterator[Person]:
+        """Active members past their member-until date, streamed page by page
+        (slapd selects them: portalStatus eq index, a range on the date)."""
         active = eq(PERSON["status"], MemberStatus.ACTIVE)
         due = f"({PERSON['member_until']}<={PERSON.fields['member_until'].dump(now)})"
-        entries = self._search(self.people_dn, f"(&(objectClass=portalMember){active}{due})",
-                               PERSON_ATTRS)
-        return [person_record(e) for e in entries]
+        for entry in self._paged_entries(
+                self.people_dn, f"(&(objectClass=portalMember){active}{due})", PERSON_ATTRS):
+            yield person_record(entry)
 
     def set_home_institution(self, account_name: str, institution: str,
                              audit_event: str) -> None:

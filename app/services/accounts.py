@@ -250,7 +250,8 @@ class AccountService:
         now = now or self._clock()
         thresholds = self._settings.expiry_warning_days
         sent = {days: 0 for days in thresholds}
-        for person, state in self._directory.active_members_with_password_state():
+        window = timedelta(days=max(thresholds)) if thresholds else timedelta(0)
+        for person, state in self._directory.members_with_password_expiring(now, window):
             expires = state.expires_at
             if expires is None or state.initial or expires <= now:
                 continue

@@ -16,6 +16,7 @@ from ..settings import Settings
 from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus, group_stage
 from .audit import SYSTEM, Actor, audit_event
 from .errors import ServiceError
+from .institutions import InstitutionCatalog
 from .review import Reviewers
 
 
@@ -26,8 +27,10 @@ class ChangeRefused(ServiceError):
 
 class MembershipChanges:
     def __init__(self, directory: Directory, mailer: Mailer, settings: Settings,
-                 reviewers: Reviewers, clock: Clock = utcnow):
+                 reviewers: Reviewers, institutions: InstitutionCatalog,
+                 clock: Clock = utcnow):
         self._directory = directory
+        self._institutions = institutions
         self._mailer = mailer
         self._settings = settings
         self._reviewers = reviewers
@@ -158,12 +161,13 @@ class MembershipChanges:
     # -- for the pages ----------------------------------------------------------------------
 
     def institutions(self) -> list[Institution]:
-        """The institutions a member may move to (their own included), by name."""
-        return self._directory.institutions()
+        """The institutions a member may move to (their own included), by name
+        (cached for a short time)."""
+        return self._institutions.all()
 
     def institution_name(self, institution_id: str) -> str:
         """The name of an institution; its id when it is not (or no longer) known."""
-        institution = self._directory.institution(institution_id)
+        institution = self._institutions.get(institution_id)
         return institution.name if institution else institution_id
 
     def extra_groups(self, person: Person, waiting: list[RequestRecord]) -> list[dict]:

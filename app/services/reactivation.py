@@ -18,6 +18,7 @@ from . import names
 from .addresses import CollaborationAddresses
 from .audit import SYSTEM, Actor, audit_event
 from .errors import AlreadyDone, LinkInvalid
+from .institutions import InstitutionCatalog
 from .links import Links, Page, ReactivationLink
 from .review import Reviewers
 
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 class ReactivationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  reviewers: Reviewers, addresses: CollaborationAddresses,
-                 new_reset_url: Callable[..., str], clock: Clock = utcnow):
+                 new_reset_url: Callable[..., str], institutions: InstitutionCatalog,
+                 clock: Clock = utcnow):
         self._directory = directory
+        self._institutions = institutions
         self._mailer = mailer
         self._links = links
         self._settings = settings
@@ -138,5 +141,5 @@ class ReactivationService:
     # -- for the pages ----------------------------------------------------------------------
 
     def institutions(self) -> list[Institution]:
-        """The institutions to choose from, by name."""
-        return self._directory.institutions()
+        """The institutions to choose from, by name (cached for a short time)."""
+        return self._institutions.all()

@@ -20,6 +20,7 @@ from .addresses import CollaborationAddresses
 from .audit import SYSTEM, Actor, audit_event
 from .duplicates import Candidate, Duplicates
 from .errors import AccountNameUnavailable, AlreadyDone, LinkInvalid, UnknownInstitution
+from .institutions import InstitutionCatalog
 from .links import Links, Page, VerifyLink
 from .passwords import hash_password
 from .review import Reviewers
@@ -49,7 +50,8 @@ class Application:
 class RegistrationService:
     def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  reviewers: Reviewers, addresses: CollaborationAddresses,
-                 duplicates: Duplicates, clock: Clock = utcnow):
+                 duplicates: Duplicates, institutions: InstitutionCatalog,
+                 clock: Clock = utcnow):
         self._directory = directory
         self._mailer = mailer
         self._links = links
@@ -57,6 +59,7 @@ class RegistrationService:
         self._reviewers = reviewers
         self._addresses = addresses
         self._duplicates = duplicates
+        self._institutions = institutions
         self._clock = clock
 
     # -- checks used while the form is filled in ------------------------------------
@@ -310,8 +313,12 @@ class RegistrationService:
     # -- for the pages ----------------------------------------------------------------------
 
     def institutions(self) -> list[Institution]:
-        """The institutions to choose from, by name."""
-        return self._directory.institutions()
+        """The institutions to choose from, by name (cached for a short
+        time). The portal's open connection is asked who it is first (a
+        fraction of a millisecond), so that the page still says when the
+        directory cannot be reached (DirectoryUnavailable)."""
+        self._directory.ping()
+        return self._institutions.all()
 
     def initial_password_days(self) -> int:
         """How many days an initial password works."""

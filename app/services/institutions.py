@@ -1,0 +1,46 @@
+"""The institutions, cached for a short time: every registration page and
+every "My account" lists them, and they change rarely (operators edit
+ou=institutions in the directory; no workflow of the portal writes them).
+
+Each process keeps the sorted list for ``ttl_seconds`` (60 by default): an
+institution added, renamed or removed in the directory appears on the pages
+within that time, in every worker; ``invalidate()`` forgets the list at once
+(for code that changes institutions through the portal, none today)."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from ..directory import Directory, Institution
+
+
+class InstitutionCatalog:
+    def __init__(self, directory: Directory, ttl_seconds: float = 60,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self._directory = directory
+        self._ttl = ttl_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._list: tuple[Institution, ...] = ()
+        self._by_id: dict[str, Institution] = {}
+        self._until = float("-inf")
+
+    def all(self) -> list[Institution]:
+        """Every institution, by name (from the cache while it is fresh)."""
+        now = self._monotonic()
+        if now >= self._until:
+            institutions = tuple(self._directory.institutions())
+            with self._lock:
+                self._list, self._by_id = institutions, {i.id: i for i in institutions}
+                self._until = now + self._ttl
+        return list(self._list)
+
+    def get(self, institution_id: str) -> Institution | None:
+        """One institution (from the cached list; None when it is not known)."""
+        self.all()
+        return self._by_id.get(institution_id)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._until = float("-inf")

@@ -1,0 +1,114 @@
+"""Closed-loop HTTP driver (stdlib only): C threads, each with its own
+keep-alive connection and cookie jar, loop until N iterations are done. An
+iteration may do untimed steps first (a login, the GET that gives the CSRF
+token, as a browser does) and times one request."""
+from __future__ import annotations
+
+import http.client
+import re
+import statistics
+import threading
+import time
+import urllib.parse
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Client:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.conn = http.client.HTTPConnection(host, port, timeout=60)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict | None = None):
+        headers = {}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                if attempt == 2:
+                    raise
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                key, _, val = value.split(";")[0].partition("=")
+                if val:
+                    self.cookies[key] = val
+                else:
+                    self.cookies.pop(key, None)
+        return response.status, response.getheader("Location") or "", \
+            data.decode("utf-8", "replace")
+
+    def csrf(self, path: str) -> str:
+        status, _, page = self.request("GET", path)
+        match = CSRF.search(page)
+        if not match:
+            raise RuntimeError(f"GET {path}: {status}, no CSRF token")
+        return match.group(1)
+
+    def timed(self, method: str, path: str, form: dict | None = None):
+        t0 = time.perf_counter()
+        result = self.request(method, path, form)
+        return time.perf_counter() - t0, result
+
+
+def run(host: str, port: int, iteration, n: int, c: int, start: int = 0) -> dict:
+    """``iteration(client, i) -> (seconds, ok)``; i runs from start to start+n-1."""
+    lock = threading.Lock()
+    counter = iter(range(start, start + n))
+    latencies: list[float] = []
+    failures = [0]
+    first_error: list[str] = []
+
+    def worker():
+        client = Client(host, port)
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            try:
+                seconds, ok = iteration(client, i)
+            except Exception as exc:  # a failed iteration is counted, the run goes on
+                seconds, ok = None, False
+                with lock:
+                    if not first_error:
+                        first_error.append(f"{type(exc).__name__}: {exc}")
+            with lock:
+                if seconds is not None:
+                    latencies.append(seconds)
+                if not ok:
+                    failures[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(c)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return summary(latencies, wall, c, failures[0], first_error)
+
+
+def summary(latencies: list[float], wall: float, c: int, failures: int = 0,
+            first_error: list[str] | None = None) -> dict:
+    lat = sorted(latencies)
+
+    def pct(p):
+        return round(lat[min(len(lat) - 1, int(round(p * (len(lat) - 1))))] * 1000, 1) \
+            if lat else None
+    return {"c": c, "n": len(lat), "errors": failures, "wall_s": round(wall, 2),
+            "rps": round(len(lat) / wall, 1) if wall else 0.0,
+            "p50_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
+            "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+            **({"first_error": first_error[0]} if first_error else {})}

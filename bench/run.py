@@ -1,0 +1,452 @@
+"""make bench: the portal under load beside raw slapd, in one run.
+
+For each population (1,000 members, then BENCH_MEMBERS) it builds its own
+slapd with the production configuration (app/devstack/slapd.py, durable
+writes), loads the LDIF of bench/ldif.py with slapadd, starts gunicorn with
+the production settings and drives the real flows (CSRF like a browser) at
+several concurrencies; for the big population it also measures the raw
+ldap3 rates underneath, the periodic commands (time, peak RSS) and the
+approval -> bind latency. One table on stdout, bench/results/latest.json
+and latest.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ldap3 import NONE, Connection, Server, Tls  # noqa: E402
+
+from app.devstack.mailcatcher import MailCatcher  # noqa: E402
+from app.devstack.slapd import SLAPADD, SlapdProcess, SlapdSettings, _run, free_port  # noqa: E402
+from app.services.links import Links, ResetLink, ReviewLink  # noqa: E402
+from bench import driver, ldif, raw  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / "work"
+NEW_PASSWORD = "Kq7#vLp2-{i}-zRwT9m"
+# gunicorn on 2 cores: one process per core (Python runs one thread at a
+# time per process) and threads to cover the waits on slapd (an argon2 bind
+# takes ~25 ms of slapd's CPU, not the worker's).
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+RAISED = "1000000 per minute"
+
+
+class Stack:
+    """slapd + mail catcher + gunicorn for one population."""
+
+    def __init__(self, members: int, requests: int, flow_members: int, maxsize: int):
+        self.members = members
+        self.work = WORK / f"n{members}"
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.settings = SlapdSettings(workdir=self.work, demo=False, nosync=False,
+                                      mdb_maxsize=maxsize)
+        self.slapd = SlapdProcess(self.settings)
+        self.secret = secrets.token_urlsafe(48)
+        self.links = Links(self.secret, (), 14, build_url=lambda kind, token: token)
+        self.timings: dict = {}
+        t0 = time.perf_counter()
+        self.facts = ldif.write(self.work / "bench.ldif", self.settings, members, requests,
+                                flow_members, self.now)
+        self.reviews = self.facts.pop("reviews")
+        self.timings["ldif_s"] = round(time.perf_counter() - t0, 2)
+        self.slapd.initialise(load=False)
+        t0 = time.perf_counter()
+        _run([SLAPADD, "-q", "-f", str(self.settings.conf_path), "-l",
+              str(self.work / "bench.ldif")])
+        self.timings["slapadd_s"] = round(time.perf_counter() - t0, 2)
+        self.slapd.start()
+        self.smtp_port = free_port()
+        self.catcher = MailCatcher(self.smtp_port)
+        self.catcher.start()
+        self.web_port = free_port()
+        self.env = {**os.environ, **self.portal_env()}
+        self.log = open(self.work / "gunicorn.log", "wb")
+        self.gunicorn = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(WORKERS),
+             "--threads", str(THREADS), "--worker-class", "gthread", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True)
+        self._wait_web()
+
+    def portal_env(self) -> dict:
+        s = self.settings
+        return {
+            "PORTAL_ENV": "production",
+            "PORTAL_SECRET_KEY": self.secret,
+            "PORTAL_BASE_URL": "https://portal.bench.example",
+            "PORTAL_LDAP_URLS": self.slapd.url,
+            "PORTAL_LDAP_START_TLS": "true",
+            "PORTAL_LDAP_CA_FILE": str(s.ca_file),
+            "PORTAL_LDAP_BASE_DN": s.base_dn,
+            "PORTAL_LDAP_BIND_DN": s.service_dn,
+            "PORTAL_LDAP_BIND_PASSWORD": s.service_password,
+            "PORTAL_SMTP_HOST": "127.0.0.1",
+            "PORTAL_SMTP_PORT": str(self.smtp_port),
+            "PORTAL_MAIL_FROM": f"Membership registry <registry@{s.mail_domain}>",
+            "PORTAL_COLLABORATION_NAME": s.organisation,
+            "PORTAL_MAIL_DOMAIN": s.mail_domain,
+            "PORTAL_MAIN_GROUP": s.main_group,
+            "PORTAL_HELPDESK_EMAIL": f"helpdesk@{s.mail_domain}",
+            # Raised for the run only (the driver is one address).
+            "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT": RAISED,
+            "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": RAISED,
+            "PORTAL_RATE_LIMIT_RESET": RAISED,
+            "PORTAL_RATE_LIMIT_REGISTER": RAISED,
+        }
+
+    def _wait_web(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.gunicorn.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.work / 'gunicorn.log'}")
+            try:
+                if driver.Client("127.0.0.1", self.web_port).request("GET", "/login")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not answer")
+
+    def worker_rss_mb(self) -> float:
+        """Peak RSS (VmHWM) of the biggest gunicorn worker."""
+        peak = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) != self.gunicorn.pid:
+                    continue
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+            except (OSError, ValueError, IndexError):
+                continue
+        return round(peak / 1024, 1)
+
+    def command(self, *args: str) -> dict:
+        """A flask command's wall time and peak RSS."""
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args],
+                                cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        output = proc.stdout.read().decode("utf-8", "replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return {"command": " ".join(args), "s": round(time.perf_counter() - t0, 2),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode,
+                "output": output.strip()[-300:]}
+
+    def raw_config(self, first_member: int, per_process: int, processes: int) -> dict:
+        s = self.settings
+        return {"url": self.slapd.url, "ca": str(s.ca_file), "base": s.base_dn,
+                "service_dn": s.service_dn, "service_password": s.service_password,
+                "password": ldif.MEMBER_PASSWORD, "hash": ldif._hash(ldif.REQUEST_PASSWORD),
+                "main_group_dn": f"cn={s.main_group},ou=groups,{s.base_dn}",
+                "members": [[ldif.member_name(first_member + p * per_process + k)
+                             for k in range(per_process)] for p in range(processes)],
+                "self_members": [[ldif.member_name(first_member + (processes + p) * per_process + k)
+                                  for k in range(per_process)] for p in range(processes)]}
+
+    def stop(self) -> None:
+        if self.gunicorn.poll() is None:
+            self.gunicorn.terminate()
+            self.gunicorn.wait(timeout=30)
+        self.catcher.stop()
+        self.slapd.stop()
+        self.log.close()
+
+
+# -- the flows: iteration(client, i) -> (seconds, ok) ----------------------------------------
+
+def _login(client, account, password):
+    client.cookies.clear()
+    token = client.csrf("/login")
+    return client.timed("POST", "/login", {"csrf_token": token, "account_name": account,
+                                           "password": password})
+
+
+def flow_login(stack, login_range):
+    def iteration(client, i):
+        seconds, (status, location, _) = _login(
+            client, ldif.member_name(1 + i % login_range), ldif.MEMBER_PASSWORD)
+        return seconds, status == 302 and location.endswith("/account")
+    return iteration
+
+
+def flow_change(stack):
+    def iteration(client, i):
+        account = ldif.member_name(i)
+        _, (status, location, _) = _login(client, account, ldif.MEMBER_PASSWORD)
+        if status != 302:
+            return None, False
+        token = client.csrf("/account/password")
+        new = NEW_PASSWORD.format(i=i)
+        seconds, (status, location, page) = client.timed("POST", "/account/password", {
+            "csrf_token": token, "current_password": ldif.MEMBER_PASSWORD, "password": new,
+            "password_confirm": new})
+        return seconds, status == 302
+    return iteration
+
+
+def flow_reset(stack):
+    changed = ldif._t(ldif.password_changed(stack.now))
+
+    def iteration(client, i):
+        client.cookies.clear()
+        path = "/password/reset/" + stack.links.token(
+            ResetLink(ldif.member_name(i), ldif.RESET_NONCE, changed))
+        token = client.csrf(path)
+        new = NEW_PASSWORD.format(i=i)
+        seconds, (status, _, page) = client.timed("POST", path, {
+            "csrf_token": token, "password": new, "password_confirm": new})
+        return seconds, status == 200 and "csrf_token" not in page
+    return iteration
+
+
+def flow_approve(stack, latencies: list | None = None):
+    def iteration(client, i):
+        request_id, approver = stack.reviews[i]
+        client.cookies.clear()
+        path = "/review/" + stack.links.token(ReviewLink(request_id, approver, 0))
+        token = client.csrf(path)
+        t0 = time.perf_counter()
+        seconds, (status, _, page) = client.timed("POST", path, {
+            "csrf_token": token, "decision": "approve"})
+        ok = status == 200
+        if ok and latencies is not None:
+            latencies.append(_bind_latency(stack, request_id, t0))
+        return seconds, ok
+    return iteration
+
+
+def _bind_latency(stack, account: str, t0: float, timeout: float = 10) -> float | None:
+    """From the approval POST to the new member's first successful bind."""
+    s = stack.settings
+    server = Server(stack.slapd.url, get_info=NONE, tls=Tls(ca_certs_file=str(s.ca_file)))
+    dn = f"uid={account},ou=people,{s.base_dn}"
+    while time.perf_counter() - t0 < timeout:
+        conn = Connection(server, dn, ldif.REQUEST_PASSWORD.encode())
+        conn.open()
+        conn.start_tls()
+        ok = conn.bind()
+        conn.unbind()
+        if ok:
+            return round((time.perf_counter() - t0) * 1000, 1)
+    return None
+
+
+def flow_get(path: str, logged_in: bool, login_range: int):
+    def iteration(client, i):
+        if logged_in and "session" not in client.cookies:
+            _login(client, ldif.member_name(1 + i % login_range), ldif.MEMBER_PASSWORD)
+        seconds, (status, _, page) = client.timed("GET", path)
+        return seconds, status == 200
+    return iteration
+
+
+def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) -> dict:
+    results: dict = {}
+    only = set(filter(None, os.environ.get("BENCH_FLOWS", "").replace(",", " ").split()))
+
+    def wanted(name):
+        return not only or name in only
+    host, port = "127.0.0.1", stack.web_port
+    n_read, n_write, n_login = plan["n_read"], plan["n_write"], plan["n_login"]
+    change_next, reset_next, review_next = plan["change_from"], plan["reset_from"], 0
+    latencies: list = []
+    for c in levels_post if wanted("login") else ():
+        results.setdefault("login", []).append(
+            driver.run(host, port, flow_login(stack, plan["login_range"]), n_login, c))
+    for c in levels_post if wanted("change") else ():
+        results.setdefault("change", []).append(
+            driver.run(host, port, flow_change(stack), n_write, c, start=change_next))
+        change_next += n_write
+    for c in levels_post if wanted("reset") else ():
+        results.setdefault("reset", []).append(
+            driver.run(host, port, flow_reset(stack), n_write, c, start=reset_next))
+        reset_next += n_write
+    for c in levels_post if wanted("approve") else ():
+        results.setdefault("approve", []).append(driver.run(
+            host, port, flow_approve(stack, latencies if with_latency and c == 1 else None),
+            n_write, c, start=review_next))
+        review_next += n_write
+    for c in levels_get if wanted("get_register") else ():
+        results.setdefault("get_register", []).append(
+            driver.run(host, port, flow_get("/register", False, plan["login_range"]), n_read, c))
+    for c in levels_get if wanted("get_account") else ():
+        results.setdefault("get_account", []).append(
+            driver.run(host, port, flow_get("/account", True, plan["login_range"]), n_read, c))
+    if with_latency:
+        ok = sorted(x for x in latencies if x is not None)
+        results["approval_to_bind_ms"] = {
+            "n": len(latencies), "failed": len(latencies) - len(ok),
+            "p50": ok[len(ok) // 2] if ok else None, "max": ok[-1] if ok else None}
+    return results
+
+
+RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "modify", "group_add",
+           "pm_service", "bind_pm_self")
+
+
+def run_raw(stack, levels, duration: float, first_member: int) -> dict:
+    per_process = 10
+    cfg = stack.raw_config(first_member, per_process, max(levels))
+    return {op: [raw.measure(op, cfg, c, duration) for c in levels] for op in RAW_OPS}
+
+
+# -- the report ------------------------------------------------------------------------------
+
+FLOWS = [("login", "POST /login", "bind_new", "new-connection bind"),
+         ("change", "password change", "bind_pm_self", "member bind + service Password Modify"),
+         ("approve", "approve (creates the member)", "add", "add"),
+         ("reset", "reset completion", "pm_service", "Password Modify by the service"),
+         ("get_register", "GET /register", None, "-"),
+         ("get_account", "GET /account", None, "-")]
+
+
+def _rates(rows):
+    return " / ".join(f"{r['rps']:g}" for r in rows)
+
+
+def table(result: dict) -> str:
+    big, small = result["runs"][-1], result["runs"][0]
+    raw_rates = big.get("raw", {})
+    first = next((rows for key, rows in big["flows"].items() if isinstance(rows, list)), [])
+    levels = "/".join(str(r["c"]) for r in first)
+    lines = [f"| flow ({big['members']:,} members) | portal req/s c={levels} (GET: +32) |"
+             f" p95 ms at top c | errors | raw LDAP underneath | ratio | "
+             f"{small['members']:,} members req/s |", "|---|---|---|---|---|---|---|"]
+    for key, label, raw_op, raw_label in FLOWS:
+        rows = big["flows"].get(key)
+        if not rows:
+            continue
+        errors = sum(r["errors"] for r in rows)
+        raw_rows = raw_rates.get(raw_op) if raw_op else None
+        ratio = "-"
+        raw_text = raw_label
+        if raw_rows:
+            raw_text = f"{raw_label} {_rates(raw_rows)}"
+            ratios = [p["rps"] / r["rps"] for p, r in zip(rows, raw_rows, strict=False) if r["rps"]]
+            ratio = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+        lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | {errors} | {raw_text} "
+                     f"| {ratio} | {_rates(small['flows'].get(key, []))} |")
+    lines.append("")
+    raw_levels = "/".join(str(r["c"]) for r in raw_rates.get("search", []))
+    lines.append(f"| raw ldap3 op | ops/s c={raw_levels} |")
+    lines.append("|---|---|")
+    for op, rows in raw_rates.items():
+        lines.append(f"| {op} | {_rates(rows)} |")
+    lines.append("")
+    lines.append("| command | s | peak RSS MB | output |")
+    lines.append("|---|---|---|---|")
+    for cmd in big.get("commands", []):
+        out = cmd["output"].replace("\n", " ").replace("|", "/")[-80:]
+        lines.append(f"| {cmd['command']} | {cmd['s']} | {cmd['peak_rss_mb']} | {out} |")
+    lat = big["flows"].get("approval_to_bind_ms", {})
+    lines.append("")
+    lines.append(f"approval -> bind: p50 {lat.get('p50')} ms, max {lat.get('max')} ms "
+                 f"(n={lat.get('n')}, failed {lat.get('failed')}); worker peak RSS "
+                 f"{big.get('worker_rss_mb')} MB; slapadd {big['timings']['slapadd_s']} s; "
+                 f"mdb used {big.get('mdb_mb')} MB")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+    return {"nproc": out(["nproc"]), "free_g": out(["free", "-g"]),
+            "loadavg_before": Path("/proc/loadavg").read_text().strip(),
+            "cpu": next((line.split(":", 1)[1].strip() for line in
+                         Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("model name")), ""),
+            "python": platform.python_version(),
+            "slapd": out(["dpkg-query", "-W", "-f=${Version}", "slapd"])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench/run.py")
+    parser.add_argument("--quick", action="store_true",
+                        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
+    parser.add_argument("--members", type=int,
+                        default=int(os.environ.get("BENCH_MEMBERS", "100000")))
+    parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", "latest"))
+    args = parser.parse_args()
+    members = 10000 if args.quick else args.members
+    plan = ({"n_login": 30, "n_write": 12, "n_read": 60, "raw_s": 0.8} if args.quick else
+            {"n_login": 120, "n_write": 50, "n_read": 300, "raw_s": 2.5})
+    plan.update(login_range=100, change_from=101, reset_from=401)
+    levels_post, levels_get = (1, 4, 16), (1, 4, 16, 32)
+    # 4 KiB per member is ample (100k members + requests took 469 MB); at least 1 GiB.
+    maxsize = int(os.environ.get("BENCH_MDB_MAXSIZE", "0")) or max(1 << 30, members * 8192)
+    result = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "quick": args.quick, "machine": machine(), "workers": WORKERS,
+              "threads": THREADS, "plan": plan, "runs": []}
+    small = os.environ.get("BENCH_SMALL", "1") not in ("", "0")
+    for n in ((1000,) if small else ()) + (members,):
+        t0 = time.perf_counter()
+        print(f"== {n:,} members: loading", flush=True)
+        stack = Stack(n, 1000, 700, maxsize)
+        try:
+            run = {"members": n, "timings": stack.timings, "facts": stack.facts}
+            big = n == members
+            print(f"== {n:,} members: flows", flush=True)
+            run["flows"] = run_flows(stack, plan, levels_post, levels_get, with_latency=big)
+            run["worker_rss_mb"] = stack.worker_rss_mb()
+            if big and os.environ.get("BENCH_RAW", "1") not in ("", "0"):
+                print(f"== {n:,} members: raw ldap3", flush=True)
+                run["raw"] = run_raw(stack, levels_post, plan["raw_s"], first_member=701)
+            commands = os.environ.get("BENCH_COMMANDS", "notify,expire").replace(",", " ")
+            if big and commands.split() != ["0"]:
+                print(f"== {n:,} members: commands", flush=True)
+                run["commands"] = []
+                if "notify" in commands.split():  # mails due, then none due
+                    run["commands"] += [stack.command("accounts", "notify-expiring"),
+                                        stack.command("accounts", "notify-expiring")]
+                if "expire" in commands.split():
+                    run["commands"].append(stack.command("members", "expire"))
+            run["mdb_mb"] = round((stack.settings.data_dir / "data.mdb").stat().st_blocks
+                                  * 512 / 1e6, 1)
+            run["wall_s"] = round(time.perf_counter() - t0, 1)
+        finally:
+            stack.stop()
+        result["runs"].append(run)
+    result["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
+    result["bench_peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.label}.json").write_text(json.dumps(result, indent=1, default=str))
+    text = table(result)
+    print(text)
+    m = result["machine"]
+    (RESULTS / f"{args.label}.md").write_text(
+        f"# make bench {'--quick ' if args.quick else ''}({result['started']})\n\n"
+        f"Machine: {m['nproc']} cores ({m['cpu']}), load before {m['loadavg_before']}, "
+        f"after {m['loadavg_after']}; slapd {m['slapd']}, Python {m['python']}; gunicorn "
+        f"{WORKERS} workers x {THREADS} threads (gthread).\n\n```\n{m['free_g']}\n```\n\n"
+        + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""What the performance work (bench/, README "Performance") relies on: the
+institutions cached for a short time, the expiry walks selected by slapd,
+the directory's indexes and sorted group values."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import ldap3
+
+from app.devstack.slapd import ProductionSlapdSettings, SlapdSettings, render_slapd_conf
+from app.services.institutions import InstitutionCatalog
+from helpers import BASE_DN, NEW_PASSWORD, PEOPLE, STRONG_PASSWORD, change_password, login
+
+INSTITUTION = f"portalInstitutionId=cern,ou=institutions,{BASE_DN}"
+
+
+def test_institutions_come_from_the_cache_until_it_is_stale(app, root):
+    directory = app.extensions["portal"].directory
+    clock = [1000.0]
+    catalog = InstitutionCatalog(directory, ttl_seconds=60, monotonic=lambda: clock[0])
+    before = [i.id for i in catalog.all()]
+    assert "kek" in before and "cern" not in before
+    assert root.add(INSTITUTION, ["portalInstitution"], {
+        "portalInstitutionId": "cern", "o": "CERN", "c": "CH"})
+    try:
+        clock[0] += 59
+        assert [i.id for i in catalog.all()] == before
+        assert catalog.get("cern") is None
+        clock[0] += 1
+        assert "cern" in [i.id for i in catalog.all()]
+        assert catalog.get("cern").name == "CERN"
+        root.modify(INSTITUTION, {"o": [(ldap3.MODIFY_REPLACE, ["CERN (Geneva)"])]})
+        assert catalog.get("cern").name == "CERN"
+        catalog.invalidate()
+        assert catalog.get("cern").name == "CERN (Geneva)"
+    finally:
+        root.delete(INSTITUTION)
+
+
+def test_the_registration_page_says_so_when_the_directory_is_down_despite_the_cache(
+        client, slapd, root):
+    assert client.get("/register").status_code == 200  # the list is cached now
+    slapd.stop()
+    try:
+        assert client.get("/register").status_code == 503
+    finally:
+        slapd.start()
+    assert client.get("/register").status_code == 200
+
+
+def test_slapd_selects_the_members_whose_password_expires_in_the_window(
+        app, client, member, root):
+    login(client)
+    response = change_password(client, STRONG_PASSWORD, NEW_PASSWORD)
+    assert response.status_code == 302
+    root.search(f"uid=tiijima,{PEOPLE}", "(objectClass=*)", ldap3.BASE,
+                attributes=["pwdChangedTime"])
+    expires = root.entries[0].pwdChangedTime.value + timedelta(days=180)
+    directory = app.extensions["portal"].directory
+
+    def selected(days_before: float, window_days: int = 30) -> list[str]:
+        now = expires - timedelta(days=days_before)
+        return [p.account_name for p, _ in directory.members_with_password_expiring(
+            now, timedelta(days=window_days))]
+
+    assert "tiijima" not in selected(45)
+    assert "tiijima" in selected(29.9)
+    assert "tiijima" in selected(0.01)
+    assert "tiijima" not in selected(-1)  # expired already
+    assert "tiijima" not in selected(10, window_days=7)
+    # The representatives of the demo data never changed their password
+    # through the portal either way: no pwdChangedTime in the window.
+    assert selected(29.9) == ["tiijima"]
+
+
+def test_members_on_the_initial_password_are_not_walked(app, member):
+    directory = app.extensions["portal"].directory
+    now = datetime.now(timezone.utc) + timedelta(days=3)
+    assert [p.account_name for p, _ in directory.members_with_password_expiring(
+        now, timedelta(days=400))] == []
+
+
+def test_expiry_of_memberships_is_selected_by_slapd_and_streamed(app, member, root):
+    directory = app.extensions["portal"].directory
+    root.modify(f"uid=tiijima,{PEOPLE}", {
+        "portalMemberUntil": [(ldap3.MODIFY_REPLACE, ["20270101000000Z"])]})
+    due = directory.members_due_to_expire(datetime(2027, 1, 2, tzinfo=timezone.utc))
+    assert not isinstance(due, list)  # a generator: one page in memory at a time
+    assert [p.account_name for p in due] == ["tiijima"]
+    assert list(directory.members_due_to_expire(datetime(2026, 12, 31, tzinfo=timezone.utc))) \
+        == []
+
+
+def test_the_generated_config_indexes_what_is_looked_up_and_sorts_the_group_values(tmp_path):
+    for conf in (render_slapd_conf(SlapdSettings(workdir=tmp_path)),
+                 render_slapd_conf(ProductionSlapdSettings())):
+        lines = conf.splitlines()
+        assert "index portalCertSubject eq" in lines
+        assert "sortvals member memberUid" in lines
+        assert not any(line.startswith("index pwdChangedTime") or
+                       line.startswith("index portalMemberUntil") for line in lines)
+        assert f"maxsize {10 * 1024 ** 3}" in lines
+    assert "maxsize 4096" in render_slapd_conf(
+        SlapdSettings(workdir=tmp_path, mdb_maxsize=4096)).splitlines()
+
+
+def test_group_values_are_added_and_removed_together_or_one_by_one(app, root):
+    directory = app.extensions["portal"].directory
+    group, dn = f"cn=naf,ou=groups,{BASE_DN}", f"uid=irkek,{PEOPLE}"
+
+    def values() -> tuple[bool, bool]:
+        root.search(group, "(objectClass=*)", ldap3.BASE, attributes=["member", "memberUid"])
+        entry = root.entries[0]
+        return (dn.lower() in {v.lower() for v in entry.member.values},
+                "irkek" in entry.memberUid.values)
+
+    assert values() == (False, False)
+    directory.add_group_member(group, dn)
+    assert values() == (True, True)
+    directory.add_group_member(group, dn)  # again: nothing to do
+    assert values() == (True, True)
+    root.modify(group, {"memberUid": [(ldap3.MODIFY_DELETE, ["irkek"])]})
+    directory.add_group_member(group, dn)  # only memberUid was missing
+    assert values() == (True, True)
+    root.modify(group, {"member": [(ldap3.MODIFY_DELETE, [dn])]})
+    directory.remove_group_member(group, dn)  # only memberUid was left
+    assert values() == (False, False)
+    directory.remove_group_member(group, dn)
+    assert values() == (False, False)
