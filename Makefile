@@ -12,7 +12,7 @@ RUN_DEBS := slapd ldap-utils redis-server
 TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev gcc
 
 # What ruff checks.
-LINT_PATHS ?= tests
+LINT_PATHS ?= app tests
 PYBABEL := $(VENV)/bin/pybabel
 AXE := tests/node_modules/axe-core/axe.min.js
 CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)

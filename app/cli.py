@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-import smtplib
 import signal
+import smtplib
 import sys
 from datetime import datetime, timezone
 
@@ -12,8 +12,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from .portal import portal
 from .mail import mail
+from .portal import portal
 from .services.audit import Actor
 from .services.errors import DirectoryError, EntryExists, NoSuchEntry
 from .services.lifecycle import LifecycleError

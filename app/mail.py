@@ -15,8 +15,8 @@ from datetime import timedelta
 from email.utils import make_msgid, parseaddr
 from typing import Callable
 
-from flask import current_app
 import flask_mail
+from flask import current_app
 from flask_babel import force_locale
 from flask_mail import Message
 

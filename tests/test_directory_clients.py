@@ -356,7 +356,7 @@ def test_a_control_character_in_a_login_password_is_a_plain_failure(approve, cli
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory):
     """A CA that did not sign the directory's certificate."""
-    from app.devstack.slapd import make_certificates
+    from app.devstack.certificates import make_certificates
     folder = tmp_path_factory.mktemp("other-ca")
     make_certificates(folder)
     return str(folder / "ca.pem")

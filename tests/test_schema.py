@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from app.devstack.slapd import SCHEMA_DIR, schema_as_ldif, slaptest_schema
+from app.devstack.schema_tools import schema_as_ldif, slaptest_schema
+from app.devstack.slapd import SCHEMA_DIR
 
 SCHEMA = SCHEMA_DIR / "portal.schema"
 LDIF = SCHEMA_DIR / "portal.ldif"

@@ -4,7 +4,14 @@ from __future__ import annotations
 import logging
 
 from flask import (
-    Blueprint, flash, g, make_response, redirect, render_template, request, session,
+    Blueprint,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
     url_for,
 )
 from flask_babel import force_locale
@@ -24,8 +31,15 @@ from ..web.i18n import autonym, remember_language, supported
 from ..web.sessions import login_required, start_session
 from ..web.throttle import forget_failed_logins, login_account_client_key, reset_login_key
 from .forms import (
-    AddressForm, CategoryForm, ChangePasswordForm, ConditionsForm, LoginForm, MoveForm,
-    NamesForm, NewPasswordForm, ResetRequestForm,
+    AddressForm,
+    CategoryForm,
+    ChangePasswordForm,
+    ConditionsForm,
+    LoginForm,
+    MoveForm,
+    NamesForm,
+    NewPasswordForm,
+    ResetRequestForm,
 )
 
 bp = Blueprint("account", __name__)

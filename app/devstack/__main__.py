@@ -21,7 +21,11 @@ from pathlib import Path
 from .mailcatcher import MailCatcher
 from .ratestore import RateStore
 from .slapd import (
-    DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD, DEMO_IRS, SlapdProcess, SlapdSettings,
+    DEMO_HELPDESK_PASSWORD,
+    DEMO_IR_PASSWORD,
+    DEMO_IRS,
+    SlapdProcess,
+    SlapdSettings,
     ensure_executables,
 )
 
@@ -124,7 +128,8 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
   caught mail http://127.0.0.1:{web_port}/dev/mail  (files in var/mail/)
   directory   {slapd.url} (StartTLS) and {slapd.ldaps_url}  base {s.base_dn}
               CA certificate {s.ca_file}
-              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' -b '{s.base_dn}'
+              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' \
+                       -b '{s.base_dn}'
   smtp        127.0.0.1:{smtp_port}  (mail leaves through the outbox: flask mail list)
   rate limits {ratestore.url} (redis-server)
 Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
@@ -163,7 +168,9 @@ def reset() -> int:
 
 def write_schema_ldif() -> int:
     import tempfile
-    from .slapd import SCHEMA_DIR, schema_as_ldif
+
+    from .schema_tools import schema_as_ldif
+    from .slapd import SCHEMA_DIR
     with tempfile.TemporaryDirectory() as work:
         text = schema_as_ldif(SCHEMA_DIR / "portal.schema", Path(work))
     (SCHEMA_DIR / "portal.ldif").write_text(text)

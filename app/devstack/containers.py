@@ -25,8 +25,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .slapd import (
-    DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD, SCHEMA_DIR, SlapdSettings,
-    render_bootstrap_ldif, render_slapd_conf,
+    DEMO_HELPDESK_PASSWORD,
+    DEMO_IR_PASSWORD,
+    SCHEMA_DIR,
+    SlapdSettings,
+    render_bootstrap_ldif,
+    render_slapd_conf,
 )
 
 # Where the directory image keeps things (containers/directory/entrypoint.sh
@@ -55,6 +59,7 @@ _PASSWORDS = {
 }
 # The entrypoint puts TLS directives here (global section, before the database).
 TLS_PLACEHOLDER = "${LDAP_TLS_CONFIG}"
+DEFAULTS_HEADER = "# Defaults of the directory image (from app/devstack/slapd.py).\n"
 TLS_FILE_DIRECTIVES = ("TLSCACertificateFile ", "TLSCertificateFile ", "TLSCertificateKeyFile ")
 PLACEHOLDERS = (
     "LDAP_BASE_DN", "LDAP_DC", "LDAP_ORGANISATION", "LDAP_MAIL_DOMAIN", "LDAP_MAIN_GROUP",
@@ -126,7 +131,7 @@ def render_templates() -> dict[str, str]:
         "bootstrap.ldif.in": _placeholders(render_bootstrap_ldif(_sentinel_settings(demo=False))),
         "bootstrap-demo.ldif.in": _placeholders(
             render_bootstrap_ldif(_sentinel_settings(demo=True))),
-        "defaults.env": "# Defaults of the directory image (from app/devstack/slapd.py).\n" + "".join(
+        "defaults.env": DEFAULTS_HEADER + "".join(
             f"[ -n \"${{{name}+set}}\" ] || {name}={shlex.quote(value)}\n"
             for name, value in env.items()),
         "portal.schema": (SCHEMA_DIR / "portal.schema").read_text(),

@@ -8,7 +8,6 @@ a real ``slapd`` process on loopback.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -20,6 +19,8 @@ from pathlib import Path
 from string import Template
 
 from argon2 import PasswordHasher
+
+from .certificates import make_certificates
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "ldap_schema"
 SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "dyngroup")
@@ -377,98 +378,10 @@ def write_secret(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def make_certificates(tls_dir: Path, days: int = 825) -> None:
-    """A CA and a server certificate for 127.0.0.1/localhost, made once
-    (openssl; EC P-256 keys, private keys 0600)."""
-    if (tls_dir / "server.pem").exists() and (tls_dir / "ca.pem").exists():
-        return
-    tls_dir.mkdir(parents=True, exist_ok=True)
-    tls_dir.chmod(0o700)
-    ca_key, ca, key = tls_dir / "ca.key", tls_dir / "ca.pem", tls_dir / "server.key"
-    request, ext = tls_dir / "server.csr", tls_dir / "server.ext"
-    old = os.umask(0o077)
-    try:
-        _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-              "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", str(days),
-              "-subj", "/CN=Membership portal development CA", "-addext",
-              "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        _run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-              "-keyout", str(key), "-out", str(request), "-subj", "/CN=localhost"])
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                       "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
-        _run(["openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
-              "-CAcreateserial", "-out", str(tls_dir / "server.pem"), "-days", str(days),
-              "-extfile", str(ext)])
-    finally:
-        os.umask(old)
-    ca.chmod(0o644)
-    request.unlink()
-    ext.unlink()
-
-
 def _run(cmd: list[str]) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
-
-
-def slaptest_schema(schema_file: Path, workdir: Path) -> subprocess.CompletedProcess:
-    """Validate one form of the project's schema (``.schema`` or cn=config ``.ldif``)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    if schema_file.suffix == ".schema":
-        conf = workdir / "slapd.conf"
-        conf.write_text(
-            "".join(f"include /etc/ldap/schema/{n}.schema\n" for n in SYSTEM_SCHEMAS)
-            + f"include {schema_file}\n"
-        )
-        return subprocess.run([SLAPTEST, "-u", "-f", str(conf)], capture_output=True, text=True)
-    confdir = workdir / "slapd.d"
-    confdir.mkdir(exist_ok=True)
-    ldif = workdir / "config.ldif"
-    parts = [
-        "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n",
-        "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n",
-    ]
-    parts += [
-        Path(f"/etc/ldap/schema/{n}.ldif").read_text() for n in SYSTEM_SCHEMAS
-    ]
-    parts.append(schema_file.read_text())
-    ldif.write_text("\n".join(p.strip() + "\n" for p in parts))
-    load = subprocess.run(
-        [SLAPADD, "-n0", "-F", str(confdir), "-l", str(ldif)], capture_output=True, text=True
-    )
-    if load.returncode != 0:
-        return load
-    return subprocess.run([SLAPTEST, "-u", "-F", str(confdir)], capture_output=True, text=True)
-
-
-LDIF_HEADER = """# Membership portal schema in cn=config form: the same as portal.schema
-# (see that file for the OID arc). Load with
-#   ldapadd -Y EXTERNAL -H ldapi:/// -f portal.ldif
-# Generated from portal.schema: python -m app.devstack schema-ldif
-"""
-_OPERATIONAL = re.compile(r"^(structuralObjectClass|entryUUID|creatorsName|createTimestamp|"
-                          r"entryCSN|modifiersName|modifyTimestamp):")
-
-
-def schema_as_ldif(schema_file: Path, workdir: Path) -> str:
-    """portal.schema converted by slaptest into its cn=config LDIF form."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    conf = workdir / "convert.conf"
-    conf.write_text("".join(f"include /etc/ldap/schema/{n}.schema\n" for n in SYSTEM_SCHEMAS)
-                    + f"include {schema_file}\n")
-    confdir = workdir / "slapd.d"
-    confdir.mkdir(exist_ok=True)
-    _run([SLAPTEST, "-f", str(conf), "-F", str(confdir)])
-    [converted] = (confdir / "cn=config" / "cn=schema").glob("cn={*}" + schema_file.stem + ".ldif")
-    lines = []
-    for line in converted.read_text().splitlines():
-        if line.startswith("#") or _OPERATIONAL.match(line):
-            continue
-        line = re.sub(r"^dn: cn=\{\d+\}(\w+)$", r"dn: cn=\1,cn=schema,cn=config", line)
-        line = re.sub(r"^cn: \{\d+\}(\w+)$", r"cn: \1", line)
-        lines.append(line)
-    return LDIF_HEADER + "\n".join(lines).strip() + "\n"
 
 
 def ensure_executables() -> None:

@@ -1,15 +1,26 @@
 """Directory gateway: the portal's only access to LDAP (see gateway.py)."""
 from .connection import escape_filter_value, ldap_time, parse_ldap_time
 from .errors import (
-    DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry, PasswordRefused, StateConflict,
+    DirectoryError,
+    DirectoryUnavailable,
+    EntryExists,
+    NoSuchEntry,
+    PasswordRefused,
+    StateConflict,
 )
 from .gateway import Directory
 from .passwords import BindResult
-from .requests import later_request_id
 from .records import (
-    EarlierRecord, Institution, NewMember, NewRequest, OutboxMessage, PasswordState, Person,
+    EarlierRecord,
+    Institution,
+    NewMember,
+    NewRequest,
+    OutboxMessage,
+    PasswordState,
+    Person,
     RequestRecord,
 )
+from .requests import later_request_id
 
 __all__ = [
     "BindResult", "Directory", "DirectoryError", "DirectoryUnavailable", "EarlierRecord",

@@ -13,7 +13,15 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from ldap3 import (
-    AUTO_BIND_TLS_BEFORE_BIND, BASE, FIRST, NONE, SUBTREE, SYNC, Connection, Server, ServerPool,
+    AUTO_BIND_TLS_BEFORE_BIND,
+    BASE,
+    FIRST,
+    NONE,
+    SUBTREE,
+    SYNC,
+    Connection,
+    Server,
+    ServerPool,
     Tls,
 )
 from ldap3.core import exceptions as ldap_errors
@@ -22,8 +30,13 @@ from ldap3.utils.dn import escape_rdn
 
 from ..vocabulary import ACCOUNT_NAME_RE
 from .errors import (
-    ConstraintViolation, DirectoryError, DirectoryUnavailable, EntryExists, NoSuchEntry,
-    StateConflict, ValueExists,
+    ConstraintViolation,
+    DirectoryError,
+    DirectoryUnavailable,
+    EntryExists,
+    NoSuchEntry,
+    StateConflict,
+    ValueExists,
 )
 
 log = logging.getLogger(__name__)

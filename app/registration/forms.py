@@ -16,7 +16,8 @@ from ..vocabulary import ACCOUNT_NAME_RE
 
 # ASCII only (portalContactMail is an IA5 string; internationalised addresses
 # are rare at institutes), a local part of at most 64 characters.
-EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
+EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+                      r"@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
 MAX_NAME_LENGTH = 64
 
 

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 from flask import (
-    Blueprint, jsonify, redirect, render_template, request, session, url_for,
+    Blueprint,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -12,13 +18,22 @@ from ..portal import portal
 from ..services import names
 from ..services.audit import Actor
 from ..services.errors import (
-    AccountNameUnavailable, AlreadyDone, DirectoryUnavailable, PossiblyKnown,
-    SimilarPersonExists, UnknownInstitution, UnknownPreviousAccount,
+    AccountNameUnavailable,
+    AlreadyDone,
+    DirectoryUnavailable,
+    PossiblyKnown,
+    SimilarPersonExists,
+    UnknownInstitution,
+    UnknownPreviousAccount,
 )
 from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
 from .forms import (
-    ACCOUNT_NAME_MESSAGES, SWAPPED_MESSAGE, RegistrationForm, account_name_problem, name_messages,
+    ACCOUNT_NAME_MESSAGES,
+    SWAPPED_MESSAGE,
+    RegistrationForm,
+    account_name_problem,
+    name_messages,
 )
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
@@ -174,7 +189,8 @@ def verify(token: str):
     registration = portal().registration
     try:
         if request.method == "POST":
-            confirmed = registration.confirm_email(token, Actor("applicant", request.remote_addr or ""))
+            actor = Actor("applicant", request.remote_addr or "")
+            confirmed = registration.confirm_email(token, actor)
             return render_template("registration/verified.html", application=confirmed)
         pending = registration.request_for_verification(token)
     except AlreadyDone as done:

@@ -10,7 +10,13 @@ from typing import Callable, Mapping
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, DirectoryError, EarlierRecord, Institution, Person, RequestRecord, StateConflict,
+    Directory,
+    DirectoryError,
+    EarlierRecord,
+    Institution,
+    Person,
+    RequestRecord,
+    StateConflict,
 )
 from ..mail import Mailer
 from ..settings import Settings
@@ -18,7 +24,11 @@ from ..vocabulary import IR_STAGE, RequestKind, RequestStatus
 from .audit import Actor, audit_event
 from .duplicates import Duplicates, Match
 from .errors import (
-    AlreadyDone, DuplicateAccount, FormalApplicationMissing, LinkInvalid, NotAuthorised,
+    AlreadyDone,
+    DuplicateAccount,
+    FormalApplicationMissing,
+    LinkInvalid,
+    NotAuthorised,
 )
 from .links import Links, Page, ReviewLink
 from .review import Reviewers

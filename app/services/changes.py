@@ -8,7 +8,12 @@ from flask_babel import lazy_gettext as _l
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, Institution, NewRequest, Person, RequestRecord,
+    Directory,
+    EntryExists,
+    Institution,
+    NewRequest,
+    Person,
+    RequestRecord,
     later_request_id,
 )
 from ..mail import Mailer
@@ -18,7 +23,6 @@ from .audit import SYSTEM, Actor, audit_event
 from .errors import ServiceError
 from .institutions import InstitutionCatalog
 from .review import Reviewers
-
 
 
 class ChangeRefused(ServiceError):

@@ -9,7 +9,13 @@ from typing import Callable
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, Institution, NewRequest, Person, RequestRecord, later_request_id,
+    Directory,
+    EntryExists,
+    Institution,
+    NewRequest,
+    Person,
+    RequestRecord,
+    later_request_id,
 )
 from ..mail import Mailer
 from ..settings import Settings
@@ -107,7 +113,8 @@ class ReactivationService:
         """Make the account of an approved reactivation a working membership
         again: the same entry and account name, the (new) institution and
         category, unlocked, in the main group; the old password is replaced
-        and the member mailed a link to set a new one. Repeatable steps first, marked complete once."""
+        and the member mailed a link to set a new one. Repeatable steps first,
+        marked complete once."""
         now = self._clock()
         account = request.account_name
         self._directory.prepare_member(

@@ -9,8 +9,15 @@ from datetime import timedelta
 
 from ..clock import Clock, utcnow
 from ..directory import (
-    Directory, EntryExists, Institution, NewMember, NewRequest, Person, RequestRecord,
-    StateConflict, later_request_id,
+    Directory,
+    EntryExists,
+    Institution,
+    NewMember,
+    NewRequest,
+    Person,
+    RequestRecord,
+    StateConflict,
+    later_request_id,
 )
 from ..mail import Mailer
 from ..settings import Settings

@@ -71,7 +71,8 @@ class Reviewers:
         for ir in representatives:
             link = self._links.url(ReviewLink(request.id, ir.account_name, 0, objection=True))
             self._mailer.send("institution_change_notice", [ir.contact_mail or ir.mail],
-                              ir.language, request=request, representative=ir, institution=institution,
+                              ir.language, request=request, representative=ir,
+                              institution=institution,
                               target=target, link=link, max_age_days=self._links.max_age_days)
         return len(representatives)
 

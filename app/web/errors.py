@@ -11,7 +11,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..services.errors import (
-    DirectoryUnavailable, LinkExpired, LinkInvalid, LinkUsed, NotAuthorised,
+    DirectoryUnavailable,
+    LinkExpired,
+    LinkInvalid,
+    LinkUsed,
+    NotAuthorised,
 )
 from .i18n import http_error_text
 

@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 from babel import Locale
 from babel.dates import format_skeleton
 from flask import (
-    Blueprint, Flask, current_app, has_request_context, redirect, request, url_for,
+    Blueprint,
+    Flask,
+    current_app,
+    has_request_context,
+    redirect,
+    request,
+    url_for,
 )
 from flask_babel import get_babel, get_locale
 from flask_babel import lazy_gettext as _l

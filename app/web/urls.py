@@ -7,7 +7,12 @@ from typing import Any
 from flask import Flask, url_for
 
 from ..services.links import (
-    AddressLink, Page, ReactivationLink, ResetLink, ReviewLink, VerifyLink,
+    AddressLink,
+    Page,
+    ReactivationLink,
+    ResetLink,
+    ReviewLink,
+    VerifyLink,
 )
 
 ENDPOINTS: dict[Any, str] = {
