@@ -128,8 +128,8 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
   caught mail http://127.0.0.1:{web_port}/dev/mail  (files in var/mail/)
   directory   {slapd.url} (StartTLS) and {slapd.ldaps_url}  base {s.base_dn}
               CA certificate {s.ca_file}
-              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' \
-                       -b '{s.base_dn}'
+              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' \\
+                -b '{s.base_dn}'
   smtp        127.0.0.1:{smtp_port}  (mail leaves through the outbox: flask mail list)
   rate limits {ratestore.url} (redis-server)
 Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
