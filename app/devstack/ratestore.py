@@ -4,12 +4,12 @@ host counts in the same place, as in production."""
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from .processes import stop_process
 from .slapd import free_port
 
 # Valkey is not packaged in Debian 12; its server speaks the same protocol.
@@ -91,11 +91,5 @@ class RateStore:
         return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None

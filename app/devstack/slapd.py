@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ from string import Template
 from argon2 import PasswordHasher
 
 from .certificates import make_certificates
+from .processes import stop_process
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "ldap_schema"
 SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "dyngroup")
@@ -358,13 +358,7 @@ class SlapdProcess:
         return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
 
