@@ -22,6 +22,7 @@ from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
 from .services.review import Reviewers
+from .services.roles import RoleService
 from .settings import Settings
 from .vocabulary import RequestKind
 from .web.urls import url_builder
@@ -41,6 +42,7 @@ class Portal:
     reactivation: ReactivationService
     changes: MembershipChanges
     record: RecordChanges
+    roles: RoleService
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -92,5 +94,5 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record)
+                                      record, RoleService(directory, settings.helpdesk_group))
     return app.extensions["portal"]

@@ -81,6 +81,7 @@ class Settings:
     mail_domain: str
     main_group: str
     helpdesk_email: str
+    helpdesk_group: str
     password_min_length: int
     link_max_age_days: int
     trusted_proxies: int
@@ -164,6 +165,8 @@ _ENV = {
     "PORTAL_MAIL_DOMAIN": ("mail_domain", str, None),
     "PORTAL_MAIN_GROUP": ("main_group", str, "members"),
     "PORTAL_HELPDESK_EMAIL": ("helpdesk_email", str, None),
+    # Its active members use the helpdesk console (a group in ou=groups).
+    "PORTAL_HELPDESK_GROUP": ("helpdesk_group", str, "helpdesk"),
     "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
     "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
     "PORTAL_UNCONFIRMED_REQUEST_DAYS": ("unconfirmed_request_days", int, "7"),

@@ -21,6 +21,7 @@ from pathlib import Path
 from .mailcatcher import MailCatcher
 from .ratestore import RateStore
 from .slapd import (
+    DEMO_HELPDESK,
     DEMO_HELPDESK_PASSWORD,
     DEMO_IR_PASSWORD,
     DEMO_IRS,
@@ -135,7 +136,7 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
 Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
   institute representatives {', '.join(f'{uid} ({inst})' for inst, uid in DEMO_IRS.items())}
       password {DEMO_IR_PASSWORD}
-  helpdesk   uid=helpdesk,ou=staff,{s.base_dn}  password {DEMO_HELPDESK_PASSWORD}
+  helpdesk   {DEMO_HELPDESK} (helpdesk console)  password {DEMO_HELPDESK_PASSWORD}
 """, flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         return gunicorn.wait()

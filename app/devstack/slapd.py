@@ -32,6 +32,7 @@ SLAPTEST = shutil.which("slaptest") or "/usr/sbin/slaptest"
 DEMO_IRS = {"desy": "irdesy", "kek": "irkek", "infn": "irinfn"}
 DEMO_IR_PASSWORD = "Demo-representative-2026"
 DEMO_HELPDESK_PASSWORD = "Demo-helpdesk-2026"
+DEMO_HELPDESK = "helpdesk"  # the demo helpdesk member's account name
 
 _DAY = 86400
 # Hashes slapd makes (Password Modify, hashed cleartext): OWASP's argon2
@@ -237,13 +238,16 @@ def _replication_lines(s: SlapdSettings) -> list[str]:
     return lines
 
 
+_DEMO_MEMBERS = (*DEMO_IRS.values(), DEMO_HELPDESK)
+
+
 def render_bootstrap_ldif(s: SlapdSettings) -> str:
     dc = s.base_dn.split(",")[0].split("=", 1)[1]
     # An attribute's values must be contiguous in LDIF (slapadd keeps
     # only the last run otherwise).
     members = "".join(
-        [f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in DEMO_IRS.values()]
-        + [f"memberUid: {uid}\n" for uid in DEMO_IRS.values()]
+        [f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in _DEMO_MEMBERS]
+        + [f"memberUid: {uid}\n" for uid in _DEMO_MEMBERS]
     ) if s.demo else ""
     values = {
         "base": s.base_dn,
@@ -253,6 +257,8 @@ def render_bootstrap_ldif(s: SlapdSettings) -> str:
         "main_group": s.main_group,
         "main_gid_number": s.main_gid_number,
         "main_group_members": members,
+        "helpdesk_members": f"member: uid={DEMO_HELPDESK},ou=people,{s.base_dn}\n"
+                            if s.demo else "",
         "first_uid_number": s.first_uid_number,
         "service_password_hash": _argon2(s.service_password),
         "password_max_age": s.password_max_age_days * _DAY,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from ldap3 import BASE
+
 from .connection import IDENTIFIER_RE, DirectoryConnection, eq
 from .errors import NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr
@@ -40,6 +42,20 @@ class Groups(DirectoryConnection):
             return None
         entry = self._read(self.institution_dn(institution_id), INSTITUTION.names())
         return institution_record(entry) if entry else None
+
+    def institutions_represented_by(self, person_dn: str) -> list[Institution]:
+        """The institutions that name ``person_dn`` as a representative."""
+        search = (f"(&(objectClass=portalInstitution)"
+                  f"{eq(INSTITUTION['representative_dns'], person_dn)})")
+        entries = self._search(self.institutions_dn, search, INSTITUTION.names())
+        return sorted((institution_record(e) for e in entries), key=lambda i: i.name.lower())
+
+    def is_group_member(self, group_cn: str, member_dn: str) -> bool:
+        """Whether ``member_dn`` is a (static) member of the group."""
+        if not IDENTIFIER_RE.match(group_cn or "") or not member_dn:
+            return False
+        return bool(self._search(self.group_dn(group_cn), eq(GROUP["members"], member_dn),
+                                 ["1.1"], scope=BASE))
 
     def group_member_dns(self, group_cn: str) -> tuple[str, ...]:
         entry = self._read(self.group_dn(group_cn), GROUP.names("members"))

@@ -1,14 +1,17 @@
 """Sessions: signed cookies that expire when idle or too old and end when
-the member's session epoch in the directory changes; ``login_required``."""
+the member's session epoch in the directory changes; ``login_required`` and
+the role checks of the consoles (``representative_required``,
+``helpdesk_required``)."""
 from __future__ import annotations
 
 import functools
 import time
 
-from flask import Flask, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 
 from ..portal import portal
+from ..services.roles import NO_ROLES, Roles
 
 # What a member may reach before changing the initial password, or before
 # accepting a new version of the conditions of use.
@@ -71,3 +74,29 @@ def start_session(account_name: str, must_change: bool, must_accept: bool) -> No
     session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
                    must_accept=must_accept,
                    epoch=portal().accounts.session_epoch(account_name))
+
+
+def current_roles() -> Roles:
+    """The roles of who is logged in, read once per request (none when
+    nobody is)."""
+    if "roles" not in g:
+        g.roles = portal().roles.roles_of(g.account) if g.get("account") else NO_ROLES
+    return g.roles
+
+
+def _role_required(has_role):
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if not has_role(current_roles()):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
+# Consoles: anonymous visitors go to the login page, members without the
+# role get 403 (the directory is asked on every request).
+representative_required = _role_required(lambda roles: roles.is_representative)
+helpdesk_required = _role_required(lambda roles: roles.helpdesk)

@@ -1,12 +1,14 @@
 """What every template may use: settings shown on pages, the vocabulary,
-and the ``when`` filter for times."""
+the consoles the visitor may open, and the ``when`` filter for times."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app, g, url_for
+from flask_babel import lazy_gettext as _l
 
 from ..settings import Settings
 from ..vocabulary import MemberStatus, RequestKind, RequestStatus
 from .i18n import format_when
+from .sessions import current_roles
 
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
@@ -16,8 +18,27 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
         dev_mode=settings.is_dev,
         password_min_length=settings.password_min_length,
         RequestStatus=RequestStatus, RequestKind=RequestKind, MemberStatus=MemberStatus,
+        console_links=console_links,
     )
 
     @app.template_filter("when")
     def when(value):
         return format_when(value)
+
+
+# The consoles in the header: (endpoint, label, who may open it). A console
+# shows up once its blueprint is registered.
+CONSOLES = (
+    ("ir.pending", _l("Institute"), lambda roles: roles.is_representative),
+    ("invitations.index", _l("Invitations"), lambda roles: roles.is_representative),
+    ("helpdesk.index", _l("Helpdesk"), lambda roles: roles.helpdesk),
+)
+
+
+def console_links() -> list[tuple[str, str]]:
+    """(label, URL) of each console the visitor may use."""
+    if not g.get("account"):
+        return []
+    roles = current_roles()
+    return [(str(label), url_for(endpoint)) for endpoint, label, allowed in CONSOLES
+            if endpoint in current_app.view_functions and allowed(roles)]

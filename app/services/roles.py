@@ -1,0 +1,52 @@
+"""Who may do what beyond their own account: representatives (IRs) of
+institutions and the helpdesk. Read from the directory on every check, so a
+representative removed from an institution, a person taken out of the
+helpdesk group or a member no longer active loses access at once.
+
+- A representative is an active member named in ``portalRepresentative``
+  of one or more institutions; they act on those institutions' people only.
+- The helpdesk is every active member of the group ``PORTAL_HELPDESK_GROUP``
+  (default ``helpdesk``) in ou=groups.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..directory import Directory, Institution
+from ..vocabulary import MemberStatus
+
+
+@dataclass(frozen=True)
+class Roles:
+    account_name: str
+    represented: tuple[Institution, ...] = ()  # institutions this person is an IR of
+    helpdesk: bool = False
+
+    @property
+    def is_representative(self) -> bool:
+        return bool(self.represented)
+
+    @property
+    def institution_ids(self) -> frozenset[str]:
+        return frozenset(i.id for i in self.represented)
+
+    def represents(self, institution_id: str) -> bool:
+        return institution_id in self.institution_ids
+
+
+NO_ROLES = Roles("")
+
+
+class RoleService:
+    def __init__(self, directory: Directory, helpdesk_group: str):
+        self._directory = directory
+        self._helpdesk_group = helpdesk_group
+
+    def roles_of(self, account_name: str) -> Roles:
+        """The roles of ``account_name`` now (none unless it is an active member)."""
+        person = self._directory.person(account_name)
+        if person is None or person.status != MemberStatus.ACTIVE:
+            return NO_ROLES
+        represented = tuple(self._directory.institutions_represented_by(person.dn))
+        helpdesk = self._directory.is_group_member(self._helpdesk_group, person.dn)
+        return Roles(person.account_name, represented, helpdesk)

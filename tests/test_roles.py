@@ -1,0 +1,58 @@
+"""Roles beyond one's own account: institute representatives and the
+helpdesk, read from the directory at every check."""
+from __future__ import annotations
+
+import ldap3
+
+from app.devstack.slapd import DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD
+from helpers import BASE_DN, PEOPLE, login
+
+KEK = f"portalInstitutionId=kek,ou=institutions,{BASE_DN}"
+HELPDESK_GROUP = f"cn=helpdesk,ou=groups,{BASE_DN}"
+
+
+def roles(app, account):
+    with app.app_context():
+        return app.extensions["portal"].roles.roles_of(account)
+
+
+def test_the_demo_helpdesk_logs_in_and_has_the_helpdesk_role(app, client):
+    response = login(client, DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account")
+    # Like every demo account it is asked to accept the conditions first.
+    assert client.get("/account").headers["Location"].endswith("/account/conditions")
+    found = roles(app, DEMO_HELPDESK)
+    assert found.helpdesk and not found.is_representative
+
+
+def test_representatives_represent_their_own_institution_only(app):
+    found = roles(app, "irkek")
+    assert found.institution_ids == {"kek"} and not found.helpdesk
+    assert found.represents("kek") and not found.represents("desy")
+    assert not roles(app, "tiijima").is_representative  # not a member at all
+    assert roles(app, "nosuchone").institution_ids == frozenset()
+
+
+def test_a_role_ends_the_moment_the_directory_says_so(app, root):
+    assert roles(app, "irkek").represents("kek")
+    assert root.modify(KEK, {"portalRepresentative": [
+        (ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"])]}), root.result
+    assert not roles(app, "irkek").is_representative
+    assert root.modify(HELPDESK_GROUP, {"member": [
+        (ldap3.MODIFY_DELETE, [f"uid={DEMO_HELPDESK},{PEOPLE}"])]}), root.result
+    assert not roles(app, DEMO_HELPDESK).helpdesk
+
+
+def test_a_suspended_representative_has_no_role(app, root):
+    assert root.modify(f"uid=irdesy,{PEOPLE}", {"portalStatus": [
+        (ldap3.MODIFY_REPLACE, ["suspended"])]}), root.result
+    assert not roles(app, "irdesy").is_representative
+
+
+def test_no_console_links_for_plain_members(app, client):
+    login(client, "irkek", DEMO_IR_PASSWORD)
+    page = client.get("/account").get_data(as_text=True)
+    # Without its blueprint a console is never linked, whatever the role.
+    for endpoint in ("ir.pending", "invitations.index", "helpdesk.index"):
+        if endpoint not in app.view_functions:
+            assert f'href="/{endpoint.split(".")[0]}' not in page
