@@ -21,7 +21,9 @@ from .services.links import Links
 from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
+from .services.reminders import Reminders
 from .services.review import Reviewers
+from .services.status import StatusService
 from .settings import Settings
 from .vocabulary import RequestKind
 from .web.urls import url_builder
@@ -41,6 +43,8 @@ class Portal:
     reactivation: ReactivationService
     changes: MembershipChanges
     record: RecordChanges
+    status: StatusService | None = None  # the applicant's status page
+    reminders: Reminders | None = None  # flask requests remind
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -90,7 +94,11 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         RequestKind.INSTITUTION_CHANGE: changes.complete,
         RequestKind.CATEGORY_CHANGE: changes.complete,
     })
+    status = StatusService(directory, links, settings, reviewers,
+                           registration.send_verification)
+    reminders = Reminders(directory, mailer, links, settings, reviewers,
+                          registration.status_url, registration.expire_unconfirmed_requests)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record)
+                                      record, status=status, reminders=reminders)
     return app.extensions["portal"]
