@@ -121,7 +121,10 @@ def test_remind_then_every_period_escalate_once_with_deputies(
     [status_link] = links_in(told)
     status = client.get(local_path(status_link)).get_data(as_text=True)
     assert "Anna Schmidt" in status and "Toru Sato" in status  # who decides now
-    assert "not yet" not in status  # last reminded is shown
+    # Last reminded: now, the day of the escalation.
+    reminded = since + timedelta(days=10, minutes=3)
+    shown = re.search(r"<dt>Last reminded</dt><dd>(.*?)</dd>", status).group(1)
+    assert f"{reminded:%b} {reminded.day}, {reminded.year}" in shown, shown
     assert counts(remind(app, since + timedelta(days=10, hours=2))) == (0, 0, 0)
     assert counts(remind(app, since + timedelta(days=12))) == (0, 0, 0)
     assert len(mails_to(smtp, HELPDESK)) == 1 and len(mails_to(smtp, APPLICANT,

@@ -92,7 +92,7 @@ def test_created_and_confirmed_pages_say_what_happens_next_and_link_the_status(c
     assert payload(mailed_status) == payload(status_path)  # one page from mail and page
 
     page = client.get(status_path)
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     body = page.get_data(as_text=True)
     assert "waits for you to confirm your e-mail address" in text(body)
     assert "Resend the confirmation mail</button>" in body

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -230,11 +231,14 @@ def _status_page(token: str, view=None, form=None, notice: str = "", code: int =
     view = view or status.view(token)
     institution = status.institution_name(view.request.institution) \
         if view.request.institution else ""
-    return render_template("registration/status.html", view=view, token=token,
-                           form=form or StatusActionForm(), notice=notice,
-                           institution=institution,
-                           category=portal().settings.category_label(view.request.category),
-                           typical_days=portal().settings.typical_approval_days), code
+    response = make_response(render_template(
+        "registration/status.html", view=view, token=token, form=form or StatusActionForm(),
+        notice=notice, institution=institution,
+        category=portal().settings.category_label(view.request.category),
+        typical_days=portal().settings.typical_approval_days), code)
+    # A personal page behind a link: kept by no cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/status/<token>")
