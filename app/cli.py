@@ -143,6 +143,21 @@ def expire_unconfirmed(now_text: str | None) -> None:
     click.echo(f"withdrew {count} unconfirmed request(s)")
 
 
+@requests_cli.command("remind")
+@NOW_OPTION
+def remind(now_text: str | None) -> None:
+    """Remind the approvers of requests waiting longer than PORTAL_REMINDER_DAYS
+    (then every as many days), escalate to deputies, helpdesk and applicant
+    after PORTAL_ESCALATION_DAYS, expire unconfirmed registrations; prints
+    what it did (idempotent; for cron)."""
+    report = portal().reminders.run(_parse_now(now_text))
+    for line in report.lines:
+        click.echo(line)
+    click.echo(f"reminded {report.reminded}, escalated {report.escalated}, "
+               f"expired {report.expired} request(s), {report.failed} failed")
+    sys.exit(1 if report.failed else 0)
+
+
 @members_cli.command("suspend")
 @click.argument("account_name")
 @click.option("--reason", required=True, help="Why (recorded and mailed to the member).")

@@ -21,8 +21,10 @@ from .services.links import Links
 from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
+from .services.reminders import Reminders
 from .services.review import Reviewers
 from .services.roles import RoleService
+from .services.status import StatusService
 from .settings import Settings
 from .vocabulary import RequestKind
 from .web.urls import url_builder
@@ -43,6 +45,8 @@ class Portal:
     changes: MembershipChanges
     record: RecordChanges
     roles: RoleService
+    status: StatusService | None = None  # the applicant's status page
+    reminders: Reminders | None = None  # flask requests remind
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -92,7 +96,12 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         RequestKind.INSTITUTION_CHANGE: changes.complete,
         RequestKind.CATEGORY_CHANGE: changes.complete,
     })
+    status = StatusService(directory, links, settings, reviewers,
+                           registration.send_verification)
+    reminders = Reminders(directory, mailer, links, settings, reviewers,
+                          registration.status_url, registration.expire_unconfirmed_requests)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record, RoleService(directory, settings.helpdesk_group))
+                                      record, RoleService(directory, settings.helpdesk_group),
+                                      status=status, reminders=reminders)
     return app.extensions["portal"]

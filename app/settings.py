@@ -108,6 +108,11 @@ class Settings:
     unconfirmed_request_days: int = 7  # an unconfirmed registration is withdrawn after
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
     extra_groups: tuple[ExtraGroup, ...] = ()
+    # Reminders and escalation (flask requests remind) and the status page.
+    reminder_days: int = 3  # approvers are reminded after this many days, then every as many
+    escalation_days: int = 10  # then deputies and the helpdesk are asked too
+    typical_approval_days: int = 5  # what the applicant is told to expect
+    resend_interval_minutes: int = 10  # between two confirmation mails asked for again
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -190,6 +195,10 @@ _ENV = {
     # outbox: web workers only queue, `flask mail send --loop` delivers;
     # inline (tests only): the worker delivers what it queued at once.
     "PORTAL_MAIL_DELIVERY": ("mail_delivery", str, "outbox"),
+    "PORTAL_REMINDER_DAYS": ("reminder_days", int, "3"),
+    "PORTAL_ESCALATION_DAYS": ("escalation_days", int, "10"),
+    "PORTAL_TYPICAL_APPROVAL_DAYS": ("typical_approval_days", int, "5"),
+    "PORTAL_RESEND_INTERVAL_MINUTES": ("resend_interval_minutes", int, "10"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
@@ -261,6 +270,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ("reset_link_max_age_minutes", "PORTAL_RESET_LINK_MAX_AGE_MINUTES", 5),
         ("session_idle_minutes", "PORTAL_SESSION_IDLE_MINUTES", 1),
         ("session_max_hours", "PORTAL_SESSION_MAX_HOURS", 1),
+        ("reminder_days", "PORTAL_REMINDER_DAYS", 1),
+        ("escalation_days", "PORTAL_ESCALATION_DAYS", 1),
+        ("typical_approval_days", "PORTAL_TYPICAL_APPROVAL_DAYS", 1),
+        ("resend_interval_minutes", "PORTAL_RESEND_INTERVAL_MINUTES", 1),
     ):
         if attr in values and values[attr] < minimum:
             problems.append(f"{env_name} must be at least {minimum}")

@@ -17,7 +17,8 @@ class RequestStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     # Never confirmed and expired, or replaced by a newer registration: only
-    # for the moment before the request is deleted.
+    # for the moment before the request is deleted. Withdrawn by the applicant
+    # (the status page): kept with its history, holding no account name.
     WITHDRAWN = "withdrawn"
 
 

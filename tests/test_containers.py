@@ -348,7 +348,7 @@ def register_confirm_approve(web_url: str, mail_dir: Path) -> None:
     status, page = browser.submit(web_url + "/register", **valid_form())
     assert status == 200 and "We received your registration for" in page, page
     [confirmation] = mails_to(mail_dir, "toru.iijima@kek.example", "confirm your e-mail address")
-    [verify_url] = links_in(confirmation)
+    verify_url, _status_url = links_in(confirmation)
     assert verify_url.startswith(web_url + "/register/verify/")
     status, _ = browser.submit(verify_url)
     assert status == 200

@@ -46,8 +46,10 @@ def test_registration_writes_a_pending_request_and_mails_a_confirmation_link(cli
     [mail] = mails_to(smtp, "toru.iijima@kek.example")
     assert "confirm your e-mail address" in mail["Subject"]
     assert mail.get_body(preferencelist=("html",)) is not None
-    [link] = links_in(mail)
+    # The confirmation, then the status page (tests/test_status.py).
+    link, status = links_in(mail)
     assert link.startswith("http://portal.test/register/verify/")
+    assert status.startswith("http://portal.test/register/status/")
     assert STRONG_PASSWORD not in mail.as_string()
 
 

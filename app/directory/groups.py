@@ -15,6 +15,7 @@ INSTITUTION = AttributeMap(
     name="o",
     country="c",
     representative_dns=Attr("portalRepresentative", multi=True),
+    deputy_dns=Attr("portalDeputy", multi=True),
 )
 GROUP = AttributeMap(
     members=Attr("member", multi=True),  # DNs, for rfc2307bis clients

@@ -14,6 +14,7 @@ class Institution:
     name: str
     country: str
     representative_dns: tuple[str, ...]
+    deputy_dns: tuple[str, ...] = ()  # asked too once a request is escalated
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,16 @@ class RequestRecord:
     target_group: str = ""  # group applications
     cert_subject: str = ""
     language: str = ""  # the applicant's language, for the mails about the request
+    last_reminded_at: datetime | None = None  # the approvers were last reminded
+    reminded_stage: int | None = None  # ... the approvers of this stage
+    escalated_stage: int | None = None  # the last stage escalated (deputies, helpdesk)
+    confirmation_sent_at: datetime | None = None  # the confirmation mail was last sent again
+    email_verified_at: datetime | None = None  # the applicant confirmed the address
+
+    @property
+    def escalated(self) -> bool:
+        """The stage it waits for was escalated to deputies and the helpdesk."""
+        return self.escalated_stage == self.approval_stage
 
     @property
     def display_name(self) -> str:

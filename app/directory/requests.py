@@ -52,6 +52,10 @@ REQUEST = AttributeMap(
     target_group="portalTargetGroup",
     cert_subject="portalCertSubject",
     language="preferredLanguage",
+    last_reminded_at=time_attr("portalLastReminded"),
+    reminded_stage=int_attr("portalRemindedStage"),
+    escalated_stage=int_attr("portalEscalatedStage"),
+    confirmation_sent_at=time_attr("portalConfirmationSentAt"),
     # Written, not part of the record.
     object_classes=Attr("objectClass", multi=True),
     display_name="cn",
@@ -60,6 +64,10 @@ REQUEST = AttributeMap(
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name not in ("dn", "id"))
 _READ_FIELDS = ("request_id",) + tuple(f for f in _RECORD_FIELDS if f != "password_hash")
 REQUEST_ATTRS = REQUEST.names(*_READ_FIELDS)
+
+
+# The auxiliary class of the reminder and escalation marks.
+FOLLOW_UP = "portalFollowUp"
 
 
 def later_request_id(account_name: str, at: datetime) -> str:
@@ -214,3 +222,62 @@ class Requests(DirectoryConnection):
         except (ConstraintViolation, ValueExists):
             return False
 
+    # -- the applicant's status page, reminders and escalation -----------------------------
+
+    def _with_follow_up(self, request_id: str) -> None:
+        """The auxiliary class of the marks, added with the first one."""
+        try:
+            self._modify(self.request_dn(request_id), REQUEST.add(object_classes=[FOLLOW_UP]))
+        except ValueExists:
+            pass
+
+    def _claim(self, request_id: str, field: str, previous, new, audit_event: str,
+               status: str, stage: int, **also) -> bool:
+        """Set ``field`` from ``previous`` (None: unset) to ``new`` while the
+        request still has ``status`` and waits for ``stage``; of two
+        concurrent callers one wins."""
+        self._with_follow_up(request_id)
+        changes = REQUEST.swap(field, previous, new) if previous is not None else \
+            REQUEST.add(**{field: new})
+        try:
+            self._modify(self.request_dn(request_id), {
+                **changes, **REQUEST.swap("status", status, status),
+                **REQUEST.swap("approval_stage", stage, stage),
+                **(REQUEST.replace(**also) if also else {}),
+                **REQUEST.add(audit=[audit_event])})
+            return True
+        except (StateConflict, ConstraintViolation, ValueExists, NoSuchEntry):
+            return False
+
+    def claim_reminder(self, request_id: str, stage: int, previous: datetime | None,
+                       at: datetime, audit_event: str) -> bool:
+        """Record that the approvers of ``stage`` are reminded now (once per
+        period: the caller that replaced ``previous`` sends the mails)."""
+        return self._claim(request_id, "last_reminded_at", previous, at, audit_event,
+                           RequestStatus.PENDING_APPROVAL, stage, reminded_stage=stage)
+
+    def claim_escalation(self, request_id: str, previous: int | None, stage: int,
+                         audit_event: str) -> bool:
+        """Record that stage ``stage`` is escalated (once per stage)."""
+        return self._claim(request_id, "escalated_stage", previous, stage, audit_event,
+                           RequestStatus.PENDING_APPROVAL, stage)
+
+    def claim_confirmation_resend(self, request_id: str, previous: datetime | None,
+                                  at: datetime, audit_event: str) -> bool:
+        """Record that the confirmation mail is sent again now (while unconfirmed)."""
+        return self._claim(request_id, "confirmation_sent_at", previous, at, audit_event,
+                           RequestStatus.PENDING_VERIFICATION, 0)
+
+    def withdraw_request(self, request_id: str, status: str, at: datetime,
+                         audit_event: str) -> bool:
+        """The applicant withdraws an open request: ``status`` -> withdrawn,
+        kept with its history (the approvers' links say so) but holding no
+        account name and no password hash. False when it moved on meanwhile."""
+        try:
+            self._modify(self.request_dn(request_id), {
+                **REQUEST.swap("status", status, RequestStatus.WITHDRAWN),
+                **REQUEST.replace(decided_at=at, password_hash=None),
+                **REQUEST.add(audit=[audit_event])})
+            return True
+        except (StateConflict, NoSuchEntry):
+            return False

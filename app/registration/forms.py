@@ -214,3 +214,6 @@ class RegistrationForm(FlaskForm):
             valid = False
         return valid
 
+
+class StatusActionForm(FlaskForm):
+    """A button of the status page (resend, withdraw): the CSRF token only."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -22,6 +23,8 @@ from ..services.errors import (
     AlreadyDone,
     DirectoryUnavailable,
     PossiblyKnown,
+    RequestGone,
+    ResendTooSoon,
     SimilarPersonExists,
     UnknownInstitution,
     UnknownPreviousAccount,
@@ -32,6 +35,7 @@ from .forms import (
     ACCOUNT_NAME_MESSAGES,
     SWAPPED_MESSAGE,
     RegistrationForm,
+    StatusActionForm,
     account_name_problem,
     name_messages,
 )
@@ -116,7 +120,9 @@ def _register(form: RegistrationForm):
             except PossiblyKnown:
                 # The same answer as for a new request: whether the address or
                 # person is on record is told only to the stored address.
-                return _created(form.account_name.data, form.email.data)
+                return _created(form.account_name.data, form.email.data,
+                                portal().status.placeholder_token(
+                                    form.account_name.data, portal().status.now()))
             except SimilarPersonExists:
                 form.show_not_me = True
             except UnknownInstitution:
@@ -129,12 +135,14 @@ def _register(form: RegistrationForm):
                 form.account_name.errors = [_("This account name was taken a moment ago. "
                                               "Please choose another.")]
             else:
-                return _created(created.account_name, created.contact_mail)
+                return _created(created.account_name, created.contact_mail,
+                                portal().status.token(created))
     return _render_form(form)
 
 
-def _created(account_name: str, email: str):
-    session["created_request"] = {"account_name": account_name, "email": email}
+def _created(account_name: str, email: str, status_token: str):
+    session["created_request"] = {"account_name": account_name, "email": email,
+                                  "status_token": status_token}
     return redirect(url_for(".created"))
 
 
@@ -156,7 +164,11 @@ def created():
     details = session.get("created_request")
     if not details:
         return redirect(url_for(".register"))
-    return render_template("registration/created.html", **details)
+    return render_template("registration/created.html", account_name=details["account_name"],
+                           email=details["email"],
+                           typical_days=portal().settings.typical_approval_days,
+                           status_url=url_for(".status", token=details["status_token"])
+                           if details.get("status_token") else "")
 
 
 @bp.get("/hints")
@@ -191,10 +203,88 @@ def verify(token: str):
         if request.method == "POST":
             actor = Actor("applicant", request.remote_addr or "")
             confirmed = registration.confirm_email(token, actor)
-            return render_template("registration/verified.html", application=confirmed)
+            return _verified(confirmed)
         pending = registration.request_for_verification(token)
     except AlreadyDone as done:
-        return render_template("registration/verified.html", application=done.request, again=True)
+        return _verified(done.request, again=True)
     if pending.status != RequestStatus.PENDING_VERIFICATION:
-        return render_template("registration/verified.html", application=pending, again=True)
+        return _verified(pending, again=True)
     return render_template("registration/verify.html", application=pending)
+
+
+def _verified(application, again: bool = False):
+    """What happens next, how long it usually takes, and the status page."""
+    return render_template("registration/verified.html", application=application, again=again,
+                           typical_days=portal().settings.typical_approval_days,
+                           status_url=url_for(".status", token=portal().status.token(application)))
+
+
+# -- the applicant's status page (a signed link: the confirmation mail, the
+# "request created" page, the escalation mail) ---------------------------------------------
+
+def _gone(gone: RequestGone):
+    return render_template("registration/status_gone.html", application=gone.request), 410
+
+
+def _status_page(token: str, view=None, form=None, notice: str = "", code: int = 200):
+    status = portal().status
+    view = view or status.view(token)
+    institution = status.institution_name(view.request.institution) \
+        if view.request.institution else ""
+    response = make_response(render_template(
+        "registration/status.html", view=view, token=token, form=form or StatusActionForm(),
+        notice=notice, institution=institution,
+        category=portal().settings.category_label(view.request.category),
+        typical_days=portal().settings.typical_approval_days), code)
+    # A personal page behind a link: kept by no cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/status/<token>")
+def status(token: str):
+    """GET only shows: nothing changes (mail scanners open links)."""
+    try:
+        response = _status_page(token)
+    except RequestGone as gone:
+        return _gone(gone)
+    return response
+
+
+@bp.post("/status/<token>/resend")
+def resend(token: str):
+    form = StatusActionForm()
+    try:
+        if not form.validate_on_submit():
+            return _status_page(token, form=form, code=400)
+        try:
+            view = portal().status.resend_confirmation(
+                token, Actor("applicant", request.remote_addr or ""))
+        except ResendTooSoon:
+            return _status_page(token, notice="too-soon", code=429)
+        except AlreadyDone:
+            return _status_page(token, notice="confirmed", code=409)
+        return _status_page(token, view=view, notice="resent")
+    except RequestGone as gone:
+        return _gone(gone)
+
+
+@bp.route("/status/<token>/withdraw", methods=["GET", "POST"])
+def withdraw(token: str):
+    """A confirmation step (GET shows it), then the POST withdraws."""
+    form = StatusActionForm()
+    status = portal().status
+    try:
+        view = status.view(token)
+        if not view.may_withdraw:
+            return _status_page(token, view=view, notice="decided", code=409)
+        if request.method == "POST" and form.validate_on_submit():
+            try:
+                withdrawn = status.withdraw(token, Actor("applicant", request.remote_addr or ""))
+            except AlreadyDone:
+                return _status_page(token, notice="decided", code=409)
+            return render_template("registration/withdrawn.html", application=withdrawn)
+        return render_template("registration/withdraw.html", view=view, token=token,
+                               form=form), 400 if request.method == "POST" else 200
+    except RequestGone as gone:
+        return _gone(gone)

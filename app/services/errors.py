@@ -70,3 +70,20 @@ class DuplicateAccount(ServiceError):
     def __init__(self, matches):
         super().__init__("a second account for one person")
         self.matches = matches
+
+
+class RequestGone(LinkInvalid):
+    """A genuine status link whose request no longer exists, was replaced by
+    a newer one or was withdrawn (``request``: the withdrawn one, else None)."""
+
+    def __init__(self, request):
+        super().__init__("request gone")
+        self.request = request
+
+
+class ResendTooSoon(ServiceError):
+    """The confirmation mail was sent again a moment ago; ``after``: when it may be again."""
+
+    def __init__(self, after):
+        super().__init__("too soon")
+        self.after = after

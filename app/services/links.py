@@ -104,7 +104,28 @@ class AddressLink(Link):
     current: str = ""
 
 
-LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink)
+@dataclass(frozen=True)
+class StatusLink(Link):
+    """The applicant's status page of one request; bound to the request's
+    submission, so it ends with the request (gone, or replaced by a newer
+    one under the same id)."""
+    purpose: ClassVar[str] = "request-status"
+    keys: ClassVar[dict[str, str]] = {"request_id": "r", "submitted_at": "t"}
+    request_id: str = ""
+    submitted_at: str = ""
+
+
+@dataclass(frozen=True)
+class PlaceholderStatusLink(StatusLink):
+    """The status link of a registration that made no request (the applicant
+    matched an earlier record): the same payload as a StatusLink, signed
+    under its own purpose, so only the portal can tell the two apart; it
+    shows the page of an unconfirmed request."""
+    purpose: ClassVar[str] = "request-status-placeholder"
+
+
+LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink, StatusLink,
+              PlaceholderStatusLink)
 L = TypeVar("L", bound=Link)
 # (link type or page, token or None) -> absolute URL
 UrlBuilder = Callable[[Any, "str | None"], str]

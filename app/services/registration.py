@@ -31,6 +31,7 @@ from .institutions import InstitutionCatalog
 from .links import Links, Page, VerifyLink
 from .passwords import hash_password
 from .review import Reviewers
+from .status import status_link
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +216,25 @@ class RegistrationService:
         link = VerifyLink(request.id, request.submitted_at.isoformat())
         self._mailer.send("verify_email", [request.contact_mail], request.language,
                           request=request, replaced=list(replaced),
-                          link=self._links.url(link), max_age_days=self._links.max_age_days)
+                          link=self._links.url(link), max_age_days=self._links.max_age_days,
+                          status_link=self.status_url(request))
+
+    def send_verification(self, request: RequestRecord) -> None:
+        """The confirmation mail again (the status page's button)."""
+        self._send_verification(request)
+
+    def status_url(self, request: RequestRecord) -> str:
+        """The applicant's status page of ``request`` (a signed link)."""
+        return self._links.url(status_link(request))
 
     def expire_unconfirmed(self, now=None) -> int:
         """Delete registrations whose address was not confirmed within
         PORTAL_UNCONFIRMED_REQUEST_DAYS: their account names are free again
         (idempotent; for cron). The number withdrawn."""
+        return len(self.expire_unconfirmed_requests(now))
+
+    def expire_unconfirmed_requests(self, now=None) -> list[RequestRecord]:
+        """expire_unconfirmed, returning the requests withdrawn."""
         now = now or self._clock()
         cutoff = now - timedelta(days=self._settings.unconfirmed_request_days)
         expired = [r for r in self._directory.unconfirmed_requests(submitted_before=cutoff)
@@ -228,7 +242,7 @@ class RegistrationService:
         for request in expired:
             log.info("unconfirmed request expired", extra={
                 "event": "request.expired", "account": request.account_name})
-        return len(expired)
+        return expired
 
     def request_for_verification(self, token: str) -> RequestRecord:
         """The request a confirmation link is for (GET: nothing changes)."""

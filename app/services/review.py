@@ -40,12 +40,24 @@ class Reviewers:
         institution = self._directory.institution(institution_id)
         return self._active(institution.representative_dns if institution else ())
 
+    def deputies(self, institution_id: str) -> list[Person]:
+        """The active deputies of an institution's IRs (asked once a request
+        is escalated)."""
+        institution = self._directory.institution(institution_id)
+        return self._active(institution.deputy_dns if institution else ())
+
     def approvers(self, request: RequestRecord, stage: int) -> list[Person]:
-        """Who may decide stage ``stage`` (an index into the chain) of ``request``."""
+        """Who may decide stage ``stage`` (an index into the chain) of
+        ``request``: for an institution's stage once it is escalated, its
+        deputies too."""
         name = request.approval_chain[stage]
         group = stage_group(name)
         if name == IR_STAGE:
             candidates = self.representatives(request.institution)
+            if request.escalated_stage == stage:
+                known = {p.dn for p in candidates}
+                candidates += [p for p in self.deputies(request.institution)
+                               if p.dn not in known]
         elif group:
             candidates = self._active(self._directory.group_member_dns(group))
         else:

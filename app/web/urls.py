@@ -9,9 +9,11 @@ from flask import Flask, url_for
 from ..services.links import (
     AddressLink,
     Page,
+    PlaceholderStatusLink,
     ReactivationLink,
     ResetLink,
     ReviewLink,
+    StatusLink,
     VerifyLink,
 )
 
@@ -21,6 +23,8 @@ ENDPOINTS: dict[Any, str] = {
     ResetLink: "account.reset_password",
     ReactivationLink: "reactivation.confirm",
     AddressLink: "account.confirm_address",
+    StatusLink: "registration.status",
+    PlaceholderStatusLink: "registration.status",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
     Page.LOGIN: "account.login",
