@@ -108,6 +108,9 @@ class Settings:
     unconfirmed_request_days: int = 7  # an unconfirmed registration is withdrawn after
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
     extra_groups: tuple[ExtraGroup, ...] = ()
+    # The IR console: days an ended membership keeps access; roster confirmation period.
+    membership_grace_days: int = 30
+    roster_confirmation_days: int = 365
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -190,6 +193,9 @@ _ENV = {
     # outbox: web workers only queue, `flask mail send --loop` delivers;
     # inline (tests only): the worker delivers what it queued at once.
     "PORTAL_MAIL_DELIVERY": ("mail_delivery", str, "outbox"),
+    # An ended membership keeps access this long; IRs confirm their roster once per period.
+    "PORTAL_MEMBERSHIP_GRACE_DAYS": ("membership_grace_days", int, "30"),
+    "PORTAL_ROSTER_CONFIRMATION_DAYS": ("roster_confirmation_days", int, "365"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
@@ -261,6 +267,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ("reset_link_max_age_minutes", "PORTAL_RESET_LINK_MAX_AGE_MINUTES", 5),
         ("session_idle_minutes", "PORTAL_SESSION_IDLE_MINUTES", 1),
         ("session_max_hours", "PORTAL_SESSION_MAX_HOURS", 1),
+        ("membership_grace_days", "PORTAL_MEMBERSHIP_GRACE_DAYS", 0),
+        ("roster_confirmation_days", "PORTAL_ROSTER_CONFIRMATION_DAYS", 1),
     ):
         if attr in values and values[attr] < minimum:
             problems.append(f"{env_name} must be at least {minimum}")
