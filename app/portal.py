@@ -23,6 +23,7 @@ from .services.record import RecordChanges
 from .services.registration import RegistrationService
 from .services.review import Reviewers
 from .services.roles import RoleService
+from .services.roster import RosterService
 from .settings import Settings
 from .vocabulary import RequestKind
 from .web.urls import url_builder
@@ -43,6 +44,7 @@ class Portal:
     changes: MembershipChanges
     record: RecordChanges
     roles: RoleService
+    roster: RosterService | None = None  # the IR console
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -79,7 +81,8 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses,
                                        duplicates, institutions)
     accounts = AccountService(directory, mailer, links, settings)
-    lifecycle = LifecycleService(directory, mailer, links)
+    lifecycle = LifecycleService(directory, mailer, links,
+                                 grace_days=settings.membership_grace_days)
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
                                        accounts.new_reset_url, institutions)
     changes = MembershipChanges(directory, mailer, settings, reviewers, institutions)
@@ -94,5 +97,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record, RoleService(directory, settings.helpdesk_group))
+                                      record, RoleService(directory, settings.helpdesk_group),
+                                      roster=RosterService(directory, reviewers, links, lifecycle,
+                                                           settings))
     return app.extensions["portal"]
