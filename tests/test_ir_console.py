@@ -387,3 +387,56 @@ def test_the_own_ir_without_or_with_a_foreign_csrf_token_changes_nothing(app, me
         response = irkek.post(path, data={"csrf_token": foreign, **data})
         assert response.status_code == 400, path
     assert snapshot(root) == before
+
+
+# -- the roster at size, and who may read what the console writes ------------------------------
+
+def add_people(root, count: int, institution: str = "kek") -> None:
+    for n in range(count):
+        uid = f"pg{n:03d}"
+        assert root.add(f"uid={uid},{PEOPLE}", ["inetOrgPerson", "portalMember"], {
+            "uid": uid, "cn": f"Paged Person {n:03d}", "sn": "Person",
+            "portalStatus": "active" if n % 10 else "expired",
+            "portalHomeInstitution": institution,
+            "portalCategory": "student" if n % 2 else "phd-student"})
+
+
+def test_the_roster_pages_through_a_large_institution(irkek, irdesy, root):
+    add_people(root, 230)
+    first = page_of(irkek, "/ir/members")
+    # The IR first (the directory's order), then 99 of the others.
+    assert first.count('href="/ir/members/') == 100 and "Next page" in first
+    assert "Previous page" not in first
+    third = page_of(irkek, "/ir/members?page=3")
+    # 230 people and the IR: 31 on the third page, no fourth.
+    assert third.count('href="/ir/members/') == 31 and "Next page" not in third
+    # slapd filters: 230 / 2 students, a tenth of them expired.
+    students = irkek.get("/ir/members.csv?category=student&status=active").get_data(as_text=True)
+    # Odd numbers are never a multiple of ten: every student is active.
+    assert len(students.strip().splitlines()) == 1 + 115
+    expired = irkek.get("/ir/members.csv?status=expired").get_data(as_text=True)
+    assert len(expired.strip().splitlines()) == 1 + 23
+    assert "pg0" not in page_of(irdesy, "/ir/members")
+    assert irkek.get("/ir/members?page=x").status_code == 400
+
+
+def test_what_the_console_writes_is_the_portals_only(slapd, member, irkek, root):
+    post_form(irkek, "/ir/members/tiijima", "/ir/members/tiijima/end", reason="Left")
+    page = confirmation(irkek)
+    irkek.post("/ir/confirm", data={"csrf_token": csrf_token(page), "m-tiijima": "stays",
+                                    "m-irkek": "stays"})
+    kek = f"portalInstitutionId=kek,{INSTITUTIONS}"
+    assert read_entry(root, kek, ("portalRosterConfirmedAt",)).portalRosterConfirmedAt.value
+    conn = ldap3.Connection(ldap3.Server(slapd.url), DN, STRONG_PASSWORD, auto_bind=True)
+    try:
+        conn.search(kek, "(objectClass=*)", ldap3.BASE, attributes=list(ROSTER_ATTRS) + ["o"])
+        [entry] = conn.entries
+        readable = {k for k, v in entry.entry_attributes_as_dict.items() if v}
+        assert readable == {"o"}
+        conn.search(PEOPLE, "(portalMembershipEndedAt=*)", attributes=["uid"])
+        assert conn.entries == []
+        conn.search(DN, "(objectClass=*)", ldap3.BASE, attributes=[
+            "portalMembershipEndedAt", "portalPreviousMemberUntil", "uid"])
+        assert {k for k, v in conn.entries[0].entry_attributes_as_dict.items() if v} == {"uid"}
+    finally:
+        conn.unbind()
