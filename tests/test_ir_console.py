@@ -126,6 +126,18 @@ def test_an_ir_approves_a_newcomer_from_the_console_and_another_ir_sees_nothing(
     assert "tiijima" not in page_of(irdesy, "/ir/members")
 
 
+def test_waiting_requests_oldest_first_with_their_age(register_and_verify, irkek, root):
+    register_and_verify(given_name="Hana", family_name="Mori", account_name="hmori",
+                        email="hana.mori@kek.example")
+    register_and_verify()
+    older = (datetime.now(timezone.utc) - timedelta(days=5, hours=1)).strftime("%Y%m%d%H%M%SZ")
+    assert root.modify(f"uid=tiijima,ou=requests,{BASE_DN}", {
+        "portalSubmittedAt": [(ldap3.MODIFY_REPLACE, [older])]})
+    page = page_of(irkek, "/ir")
+    assert page.index("/ir/requests/tiijima") < page.index("/ir/requests/hmori")
+    assert "5 days" in page and "0 days" in page
+
+
 def test_an_expired_mail_link_is_no_obstacle_from_the_console(app, register_and_verify, irkek):
     from helpers import forge_link
     register_and_verify()

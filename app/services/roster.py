@@ -97,7 +97,7 @@ class RosterService:
             since = request.submitted_at
             found.append(PendingRequest(request, self._directory.institution(request.institution),
                                         since, (now - since).days if since else 0))
-        return sorted(found, key=lambda p: (p.waiting_since is None, p.waiting_since))
+        return sorted(found, key=lambda p: p.waiting_since or now)
 
     def _decides(self, person, request: RequestRecord) -> bool:
         return request.kind in IR_KINDS and \
