@@ -138,6 +138,20 @@ def test_waiting_requests_oldest_first_with_their_age(register_and_verify, irkek
     assert "5 days" in page and "0 days" in page
 
 
+def test_an_ir_rejects_from_the_console(register_and_verify, irkek, root, smtp):
+    register_and_verify()
+    review_path = irkek.get("/ir/requests/tiijima").headers["Location"].replace(
+        "http://localhost", "")
+    response = decide(irkek, review_path, "reject", "Not from our institute")
+    assert response.status_code == 200
+    request = read_entry(root, f"uid=tiijima,ou=requests,{BASE_DN}", ("portalRequestStatus",))
+    assert request.portalRequestStatus.value == "rejected"
+    [mail] = mails_to(smtp, CONTACT, "was not approved")
+    assert "Not from our institute" in mail.get_body(("plain",)).get_content()
+    assert "No request waits for you." in page_of(irkek, "/ir")
+    assert irkek.get("/ir/requests/tiijima").status_code == 403
+
+
 def test_an_expired_mail_link_is_no_obstacle_from_the_console(app, register_and_verify, irkek):
     from helpers import forge_link
     register_and_verify()
