@@ -195,6 +195,21 @@ def history(account_name: str) -> None:
         click.echo(json.dumps(event, ensure_ascii=False))
 
 
+@members_cli.command("roster-status")
+@NOW_OPTION
+def roster_status(now_text: str | None) -> None:
+    """Institutions and their roster confirmations: those not confirmed within
+    PORTAL_ROSTER_CONFIRMATION_DAYS first (what the helpdesk sees at /ir/rosters)."""
+    statuses = portal().roster.roster_status(_parse_now(now_text))
+    for s in statuses:
+        confirmed = s.institution.roster_confirmed_at
+        last = f"{confirmed:%Y-%m-%d} by {s.institution.roster_confirmed_by}" if confirmed \
+            else "never confirmed"
+        state = "OVERDUE" if s.overdue else f"due {s.due_at:%Y-%m-%d}"
+        click.echo(f"{s.institution.id}\t{state}\t{last}\t{s.institution.name}")
+    click.echo(f"{sum(s.overdue for s in statuses)} of {len(statuses)} institution(s) overdue")
+
+
 # -- service accounts: bound as the directory's rootdn, given only to the
 # operator's shell (PORTAL_LDAP_ADMIN_DN, PORTAL_LDAP_ADMIN_PASSWORD), never to
 # the web portal, whose own account cannot create another service's credentials.

@@ -24,6 +24,7 @@ from .services.registration import RegistrationService
 from .services.reminders import Reminders
 from .services.review import Reviewers
 from .services.roles import RoleService
+from .services.roster import RosterService
 from .services.status import StatusService
 from .settings import Settings
 from .vocabulary import RequestKind
@@ -47,6 +48,7 @@ class Portal:
     roles: RoleService
     status: StatusService | None = None  # the applicant's status page
     reminders: Reminders | None = None  # flask requests remind
+    roster: RosterService | None = None  # the IR console
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -83,7 +85,8 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     registration = RegistrationService(directory, mailer, links, settings, reviewers, addresses,
                                        duplicates, institutions)
     accounts = AccountService(directory, mailer, links, settings)
-    lifecycle = LifecycleService(directory, mailer, links)
+    lifecycle = LifecycleService(directory, mailer, links,
+                                 grace_days=settings.membership_grace_days)
     reactivation = ReactivationService(directory, mailer, links, settings, reviewers, addresses,
                                        accounts.new_reset_url, institutions)
     changes = MembershipChanges(directory, mailer, settings, reviewers, institutions)
@@ -103,5 +106,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
                                       record, RoleService(directory, settings.helpdesk_group),
-                                      status=status, reminders=reminders)
+                                      status=status, reminders=reminders,
+                                      roster=RosterService(directory, reviewers, links, lifecycle,
+                                                           settings))
     return app.extensions["portal"]

@@ -113,6 +113,9 @@ class Settings:
     escalation_days: int = 10  # then deputies and the helpdesk are asked too
     typical_approval_days: int = 5  # what the applicant is told to expect
     resend_interval_minutes: int = 10  # between two confirmation mails asked for again
+    # The IR console: days an ended membership keeps access; roster confirmation period.
+    membership_grace_days: int = 30
+    roster_confirmation_days: int = 365
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -199,6 +202,9 @@ _ENV = {
     "PORTAL_ESCALATION_DAYS": ("escalation_days", int, "10"),
     "PORTAL_TYPICAL_APPROVAL_DAYS": ("typical_approval_days", int, "5"),
     "PORTAL_RESEND_INTERVAL_MINUTES": ("resend_interval_minutes", int, "10"),
+    # An ended membership keeps access this long; IRs confirm their roster once per period.
+    "PORTAL_MEMBERSHIP_GRACE_DAYS": ("membership_grace_days", int, "30"),
+    "PORTAL_ROSTER_CONFIRMATION_DAYS": ("roster_confirmation_days", int, "365"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
@@ -274,6 +280,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ("escalation_days", "PORTAL_ESCALATION_DAYS", 1),
         ("typical_approval_days", "PORTAL_TYPICAL_APPROVAL_DAYS", 1),
         ("resend_interval_minutes", "PORTAL_RESEND_INTERVAL_MINUTES", 1),
+        ("membership_grace_days", "PORTAL_MEMBERSHIP_GRACE_DAYS", 0),
+        ("roster_confirmation_days", "PORTAL_ROSTER_CONFIRMATION_DAYS", 1),
     ):
         if attr in values and values[attr] < minimum:
             problems.append(f"{env_name} must be at least {minimum}")

@@ -3,12 +3,28 @@ helpdesk, read from the directory at every check."""
 from __future__ import annotations
 
 import ldap3
+import pytest
 
 from app.devstack.slapd import DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD
 from helpers import BASE_DN, PEOPLE, login
 
 KEK = f"portalInstitutionId=kek,ou=institutions,{BASE_DN}"
 HELPDESK_GROUP = f"cn=helpdesk,ou=groups,{BASE_DN}"
+
+
+@pytest.fixture
+def roles_restored(slapd, root):
+    """KEK's representatives, the helpdesk group and irdesy's status put back
+    afterwards (the root fixture restores only the entries tests add)."""
+    from helpers import read_entry, root_connection
+    kept = {KEK: "portalRepresentative", HELPDESK_GROUP: "member",
+            f"uid=irdesy,{PEOPLE}": "portalStatus"}
+    before = {dn: list(read_entry(root, dn, (name,))[name].values) for dn, name in kept.items()}
+    yield
+    conn = root_connection(slapd)
+    for dn, name in kept.items():
+        conn.modify(dn, {name: [(ldap3.MODIFY_REPLACE, before[dn])]})
+    conn.unbind()
 
 
 def roles(app, account):
@@ -33,7 +49,7 @@ def test_representatives_represent_their_own_institution_only(app):
     assert roles(app, "nosuchone").institution_ids == frozenset()
 
 
-def test_a_role_ends_the_moment_the_directory_says_so(app, root):
+def test_a_role_ends_the_moment_the_directory_says_so(app, root, roles_restored):
     assert roles(app, "irkek").represents("kek")
     assert root.modify(KEK, {"portalRepresentative": [
         (ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"])]}), root.result
@@ -43,7 +59,7 @@ def test_a_role_ends_the_moment_the_directory_says_so(app, root):
     assert not roles(app, DEMO_HELPDESK).helpdesk
 
 
-def test_a_suspended_representative_has_no_role(app, root):
+def test_a_suspended_representative_has_no_role(app, root, roles_restored):
     assert root.modify(f"uid=irdesy,{PEOPLE}", {"portalStatus": [
         (ldap3.MODIFY_REPLACE, ["suspended"])]}), root.result
     assert not roles(app, "irdesy").is_representative

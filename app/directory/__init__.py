@@ -19,6 +19,7 @@ from .records import (
     PasswordState,
     Person,
     RequestRecord,
+    RosterMember,
 )
 from .requests import later_request_id
 
@@ -26,5 +27,5 @@ __all__ = [
     "BindResult", "Directory", "DirectoryError", "DirectoryUnavailable", "EarlierRecord",
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
-    "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
+    "RosterMember", "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
 ]

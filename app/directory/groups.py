@@ -5,9 +5,9 @@ import re
 
 from ldap3 import BASE
 
-from .connection import IDENTIFIER_RE, DirectoryConnection, eq
+from .connection import IDENTIFIER_RE, DirectoryConnection, checked_identifier, eq
 from .errors import NoSuchEntry, StateConflict, ValueExists
-from .mapping import Attr, AttributeMap, int_attr
+from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .records import Institution
 
 INSTITUTION = AttributeMap(
@@ -16,7 +16,16 @@ INSTITUTION = AttributeMap(
     country="c",
     representative_dns=Attr("portalRepresentative", multi=True),
     deputy_dns=Attr("portalDeputy", multi=True),
+    # The auxiliary class portalRosterRecord: the IRs' roster confirmations.
+    roster_confirmed_at=time_attr("portalRosterConfirmedAt"),
+    roster_confirmed_by="portalRosterConfirmedBy",
+    # Written, not part of the record.
+    object_classes=Attr("objectClass", multi=True),
+    audit=Attr("portalAuditEvent", multi=True),
 )
+INSTITUTION_FIELDS = ("id", "name", "country", "representative_dns", "deputy_dns",
+                      "roster_confirmed_at", "roster_confirmed_by")
+INSTITUTION_ATTRS = INSTITUTION.names(*INSTITUTION_FIELDS)
 GROUP = AttributeMap(
     members=Attr("member", multi=True),  # DNs, for rfc2307bis clients
     member_uids=Attr("memberUid", multi=True),  # account names, for rfc2307 clients
@@ -25,7 +34,7 @@ GROUP = AttributeMap(
 
 
 def institution_record(entry: dict) -> Institution:
-    return Institution(**INSTITUTION.read(entry))
+    return Institution(**INSTITUTION.read(entry, *INSTITUTION_FIELDS))
 
 
 class Groups(DirectoryConnection):
@@ -35,21 +44,42 @@ class Groups(DirectoryConnection):
 
     def institutions(self) -> list[Institution]:
         entries = self._search(self.institutions_dn, "(objectClass=portalInstitution)",
-                               INSTITUTION.names())
+                               INSTITUTION_ATTRS)
         return sorted((institution_record(e) for e in entries), key=lambda i: i.name.lower())
 
     def institution(self, institution_id: str) -> Institution | None:
         if not IDENTIFIER_RE.match(institution_id or ""):
             return None
-        entry = self._read(self.institution_dn(institution_id), INSTITUTION.names())
+        entry = self._read(self.institution_dn(institution_id), INSTITUTION_ATTRS)
         return institution_record(entry) if entry else None
 
     def institutions_represented_by(self, person_dn: str) -> list[Institution]:
         """The institutions that name ``person_dn`` as a representative."""
         search = (f"(&(objectClass=portalInstitution)"
                   f"{eq(INSTITUTION['representative_dns'], person_dn)})")
-        entries = self._search(self.institutions_dn, search, INSTITUTION.names())
+        entries = self._search(self.institutions_dn, search, INSTITUTION_ATTRS)
         return sorted((institution_record(e) for e in entries), key=lambda i: i.name.lower())
+
+    def record_roster_confirmed(self, institution_id: str, *, at, by: str,
+                                audit_event: str) -> None:
+        """A representative confirmed the institution's roster (time, who, audit)."""
+        dn = self.institution_dn(checked_identifier(institution_id))
+        entry = self._read(dn, INSTITUTION.names("object_classes"))
+        if entry is None:
+            raise NoSuchEntry(dn)
+        classes = {c.lower() for c in INSTITUTION.read(entry, "object_classes")["object_classes"]}
+        changes = {**INSTITUTION.replace(roster_confirmed_at=at, roster_confirmed_by=by),
+                   **INSTITUTION.add(audit=[audit_event])}
+        if "portalrosterrecord" not in classes:
+            changes.update(INSTITUTION.add(object_classes=["portalRosterRecord"]))
+        self._modify(dn, changes)
+
+    def institution_audit(self, institution_id: str) -> tuple[str, ...]:
+        """The audit records kept on an institution (roster confirmations)."""
+        if not IDENTIFIER_RE.match(institution_id or ""):
+            return ()
+        entry = self._read(self.institution_dn(institution_id), INSTITUTION.names("audit"))
+        return INSTITUTION.read(entry, "audit")["audit"] if entry else ()
 
     def is_group_member(self, group_cn: str, member_dn: str) -> bool:
         """Whether ``member_dn`` is a (static) member of the group."""

@@ -7,9 +7,9 @@ from typing import Iterator
 
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from .connection import DirectoryConnection, eq
-from .errors import DirectoryError, NoSuchEntry, StateConflict
+from .errors import ConstraintViolation, DirectoryError, NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
-from .records import NewMember, Person
+from .records import NewMember, Person, RosterMember
 
 MEMBER_CLASSES = ("inetOrgPerson", "posixAccount", "portalMember")
 PERSON = AttributeMap(
@@ -43,10 +43,18 @@ PERSON = AttributeMap(
     name_key="portalNameKey",
     cert_subject="portalCertSubject",
     session_epoch="portalSessionEpoch",
+    # The IR console (auxiliary class portalRosterRecord): an ended membership.
+    membership_ended_at=time_attr("portalMembershipEndedAt"),
+    previous_member_until=time_attr("portalPreviousMemberUntil"),
+    # Read for the roster only (the password's expiry date).
+    password_changed_at=time_attr("pwdChangedTime"),
 )
+ROSTER_RECORD_CLASS = "portalRosterRecord"
 PERSON_FIELDS = tuple(f.name for f in fields(Person) if f.name != "dn")
 PERSON_ATTRS = PERSON.names(*PERSON_FIELDS)
 UID_COUNTER = AttributeMap(next_uid=int_attr("uidNumber"))
+ROSTER_FIELDS = tuple(f.name for f in fields(RosterMember) if f.name != "password_policy")
+ROSTER_ATTRS = PERSON.names(*ROSTER_FIELDS, "password_policy")
 
 
 def person_record(entry: dict) -> Person:
@@ -222,3 +230,73 @@ class People(DirectoryConnection):
             except StateConflict:
                 continue
         raise DirectoryError("could not allocate a uidNumber: too much contention")
+
+    # -- the IR console: an institution's roster, ended memberships ---------------------
+
+    def roster(self, institution_id: str, *, status: str = "",
+               category: str = "") -> Iterator[RosterMember]:
+        """The members of one institution, optionally of one status and
+        category, streamed page by page in the directory's order. slapd
+        selects them (eq indexes on portalHomeInstitution, portalStatus and
+        portalCategory) and sends only the roster's attributes."""
+        wanted = eq(PERSON["institution"], institution_id)
+        if status:
+            wanted += eq(PERSON["status"], status)
+        if category:
+            wanted += eq(PERSON["category"], category)
+        for entry in self._paged_entries(self.people_dn, f"(&(objectClass=portalMember){wanted})",
+                                         ROSTER_ATTRS, page_size=200):
+            values = PERSON.read(entry, *ROSTER_FIELDS, "password_policy")
+            yield RosterMember(**values)
+
+    def _roster_class_change(self, dn: str) -> dict:
+        """Adds the auxiliary class portalRosterRecord when the entry lacks it."""
+        entry = self._read(dn, PERSON.names("object_classes"))
+        classes = {c.lower() for c in PERSON.read(entry, "object_classes")["object_classes"]} \
+            if entry else set()
+        return {} if ROSTER_RECORD_CLASS.lower() in classes else \
+            PERSON.add(object_classes=[ROSTER_RECORD_CLASS])
+
+    def record_membership_ended(self, account_name: str, *, at: datetime,
+                                until: datetime, previous_until: datetime | None,
+                                audit_event: str) -> None:
+        """An active member's membership ends at ``until`` (the grace period).
+        StateConflict when it was ended already or the member is not active."""
+        dn = self.person_dn(account_name)
+        changes = {
+            **self._roster_class_change(dn),
+            # Deleted and added again: the member must still be active.
+            **PERSON.swap("status", MemberStatus.ACTIVE, MemberStatus.ACTIVE),
+            # Single-valued: adding it fails when the membership was ended already.
+            **PERSON.add(membership_ended_at=at, audit=[audit_event]),
+            **PERSON.replace(member_until=until, previous_member_until=previous_until),
+        }
+        try:
+            self._modify(dn, changes)
+        except (ConstraintViolation, ValueExists) as exc:
+            raise StateConflict(str(exc)) from exc
+
+    def record_membership_end_undone(self, account_name: str, *, ended_at: datetime,
+                                     restore_until: datetime | None, audit_event: str) -> None:
+        """The ending recorded at ``ended_at`` is undone: member-until is what
+        it was. StateConflict when it was undone (or expired) meanwhile."""
+        self._modify(self.person_dn(account_name), {
+            **PERSON.swap("status", MemberStatus.ACTIVE, MemberStatus.ACTIVE),
+            **PERSON.delete(membership_ended_at=ended_at),
+            **PERSON.replace(member_until=restore_until, previous_member_until=None),
+            **PERSON.add(audit=[audit_event])})
+
+    def set_member_until(self, account_name: str, until: datetime, audit_event: str) -> None:
+        """A new member-until date for an active member; an ending in grace is
+        forgotten with it (the date set is the one that counts)."""
+        dn = self.person_dn(account_name)
+        self._modify(dn, {
+            **PERSON.swap("status", MemberStatus.ACTIVE, MemberStatus.ACTIVE),
+            **PERSON.replace(member_until=until, membership_ended_at=None,
+                             previous_member_until=None),
+            **PERSON.add(audit=[audit_event])})
+
+    def forget_membership_ending(self, account_name: str) -> None:
+        """The ending's marks go once the member expired (repeatable)."""
+        self._modify(self.person_dn(account_name), PERSON.replace(
+            membership_ended_at=None, previous_member_until=None))

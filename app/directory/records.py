@@ -15,6 +15,8 @@ class Institution:
     country: str
     representative_dns: tuple[str, ...]
     deputy_dns: tuple[str, ...] = ()  # asked too once a request is escalated
+    roster_confirmed_at: datetime | None = None  # the IR's last roster confirmation
+    roster_confirmed_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class Person:
     audit: tuple[str, ...] = ()
     conditions_version: str = ""
     language: str = ""  # preferredLanguage: the member's mails are in it ("" = default)
+    # Ended by the IR or helpdesk and in the grace period until member_until;
+    # previous_member_until is what an undo restores (None: open-ended).
+    membership_ended_at: datetime | None = None
+    previous_member_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -199,3 +205,17 @@ class OutboxMessage:
     queued_at: datetime | None = None
     claim: str = ""  # "<sender> <time>" while a sender has it; "-" or "" when free
     not_before: datetime | None = None  # the next attempt after a failure
+
+
+@dataclass(frozen=True)
+class RosterMember:
+    """One line of an institution's roster: only what the IR console shows."""
+    account_name: str
+    display_name: str
+    category: str
+    status: str
+    member_since: datetime | None
+    member_until: datetime | None
+    membership_ended_at: datetime | None
+    password_changed_at: datetime | None
+    password_policy: str  # the entry's pwdPolicySubentry ("" = the default policy)

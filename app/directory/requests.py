@@ -153,6 +153,17 @@ class Requests(DirectoryConnection):
             REQUEST_ATTRS)
         return [request_record(e) for e in entries]
 
+    def requests_waiting_in(self, institution_ids, status: str) -> list[RequestRecord]:
+        """Requests of ``status`` for any of these institutions (indexed on
+        both), for the IR console."""
+        ids = [i for i in institution_ids if i]
+        if not ids:
+            return []
+        entries = self._search(self.requests_dn, (
+            f"(&(objectClass=portalRequest){eq(REQUEST['status'], status)}"
+            f"{any_of(REQUEST['institution'], ids)})"), REQUEST_ATTRS)
+        return [request_record(e) for e in entries]
+
     # -- state changes -------------------------------------------------------------------
 
     def record_address_confirmed(self, request_id: str, at: datetime, audit_event: str) -> None:

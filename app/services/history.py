@@ -26,6 +26,9 @@ ACTIONS = {
     "account.password-changed": _l("Password changed"),
     "account.password-reset": _l("Password set with a reset link"),
     "account.expiry-warning": _l("Reminded by mail that the password expires"),
+    "member.ending": _l("Membership ended: access until the end of the grace period"),
+    "member.ending-undone": _l("End of the membership withdrawn"),
+    "member.until-set": _l("Member-until date set"),
 }
 OTHER = _l("Record changed")
 # Details worth naming after the words.

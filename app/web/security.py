@@ -5,6 +5,9 @@ from flask import Flask, abort, request
 
 # No form of the portal has more than a few dozen fields.
 MAX_FORM_FIELDS = 100
+# Endpoints whose form has a field per listed item (the IR's roster
+# confirmation: one per member), with their own limit.
+FORM_FIELD_LIMITS: dict[str, int] = {}
 
 
 def register_input_limits(app: Flask) -> None:
@@ -13,7 +16,8 @@ def register_input_limits(app: Flask) -> None:
     @app.before_request
     def limit_form_fields():
         if request.method == "POST" and \
-                sum(1 for _ in request.form.items(multi=True)) > MAX_FORM_FIELDS:
+                sum(1 for _ in request.form.items(multi=True)) > \
+                FORM_FIELD_LIMITS.get(request.endpoint or "", MAX_FORM_FIELDS):
             abort(413)
 
 
