@@ -13,11 +13,13 @@ from .mail import Mailer
 from .services.accounts import AccountService
 from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
+from .services.certificates import CertificateService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
 from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
+from .services.memberslist import MembersListService
 from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
@@ -41,6 +43,8 @@ class Portal:
     reactivation: ReactivationService
     changes: MembershipChanges
     record: RecordChanges
+    certificates: CertificateService | None = None  # Grid certificates: login, "My account"
+    members_list: MembersListService | None = None  # the imported members list
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -92,5 +96,6 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record)
+                                      record, CertificateService(directory, settings),
+                                      MembersListService(directory))
     return app.extensions["portal"]

@@ -17,6 +17,15 @@ class Institution:
 
 
 @dataclass(frozen=True)
+class Certificate:
+    """A client certificate verified by the TLS terminator: its subject and
+    issuer DN (RFC 2253). The same subject from another issuer is another
+    certificate."""
+    subject: str
+    issuer: str
+
+
+@dataclass(frozen=True)
 class Person:
     dn: str
     account_name: str
@@ -37,6 +46,7 @@ class Person:
     audit: tuple[str, ...] = ()
     conditions_version: str = ""
     language: str = ""  # preferredLanguage: the member's mails are in it ("" = default)
+    certificates: tuple[Certificate, ...] = ()  # Grid user certificates (login, registration)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class RequestRecord:
     target_group: str = ""  # group applications
     cert_subject: str = ""
     language: str = ""  # the applicant's language, for the mails about the request
+    certificate: Certificate | None = None  # subject and issuer, from /register/certificate
 
     @property
     def display_name(self) -> str:
@@ -132,6 +143,7 @@ class NewRequest:
     target_group: str = ""
     cert_subject: str = ""
     language: str = ""
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class NewMember:
     member_until: datetime | None = None
     cert_subject: str = ""
     language: str = ""
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -188,3 +201,13 @@ class OutboxMessage:
     queued_at: datetime | None = None
     claim: str = ""  # "<sender> <time>" while a sender has it; "-" or "" when free
     not_before: datetime | None = None  # the next attempt after a failure
+
+
+@dataclass(frozen=True)
+class ListedMember:
+    """One row of the collaboration's members list (flask members-list import)."""
+    email: str
+    given: str
+    family: str
+    institution: str
+    certificate: str = ""  # a certificate subject DN
