@@ -294,3 +294,97 @@ def test_trusted_proxies_are_addresses_or_networks(slapd, smtp):
     with pytest.raises(SettingsError) as refused:
         load_settings(portal_environment(slapd, smtp, PORTAL_TRUSTED_PROXIES="proxy.example"))
     assert "PORTAL_TRUSTED_PROXIES" in str(refused.value)
+
+
+# -- one Chromium journey through nginx, presenting the client certificate -------------------
+
+def test_certificate_journey_in_chromium_through_nginx(browser, tls_portal, grid, smtp, root):
+    from playwright.sync_api import expect
+
+    from fixtures.browser import TIMEOUT_MS
+    from helpers import assert_accessible
+
+    def context(cert=None):
+        options = {"base_url": tls_portal.url, "ignore_https_errors": True,
+                   "viewport": {"width": 1000, "height": 800}}
+        if cert is not None:
+            # Playwright presents it in the TLS handshake with nginx.
+            options["client_certificates"] = [{"origin": tls_portal.url,
+                                               "certPath": str(cert.cert),
+                                               "keyPath": str(cert.key)}]
+        made = browser.new_context(**options)
+        made.set_default_timeout(TIMEOUT_MS)
+        return made
+
+    def local(mail) -> str:
+        return tls_portal.url + _path(links_in(mail)[0])
+
+    anonymous = context()
+    page = anonymous.new_page()
+    assert page.goto("/register/certificate").status == 403
+    expect(page.locator("#certificate-missing")).to_contain_text("did not present")
+    expect(page.locator("#handshake-failure")).to_have_text("SSL_ERROR_HANDSHAKE_FAILURE_ALERT")
+    assert_accessible(page, "certificate route without a certificate")
+    anonymous.close()
+
+    holder = context(grid.valid)
+    page = holder.new_page()
+    before = len(smtp.messages)
+    assert page.goto("/register/certificate").ok
+    expect(page.locator("#certificate-prefill")).to_contain_text("Toru Iijima 4711")
+    expect(page.locator("#given_name")).to_have_value("Toru")
+    expect(page.locator("#family_name")).to_have_value("Iijima")
+    assert_accessible(page, "registration form prefilled from the certificate")
+    page.locator("#account_name").fill("tiijima")
+    page.locator("#email").fill("toru.iijima@kek.example")
+    page.locator("#institution").select_option("kek")
+    page.locator("#category").select_option("phd-student")
+    page.locator("#password").fill(STRONG_PASSWORD)
+    page.locator("#password_confirm").fill(STRONG_PASSWORD)
+    page.locator("#accept_conditions").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send registration request").click()
+    assert page.url.endswith("/register/created"), page.url
+    confirm = wait_until(lambda: mails_for(smtp, "toru.iijima@kek.example", before), 10,
+                         "no confirmation mail")[-1]
+    assert page.goto(local(confirm)).ok
+    with page.expect_navigation():
+        page.get_by_role("button", name="Confirm my address").click()
+    review = wait_for_mail(smtp, "membership request from", before, 10)
+    assert page.goto(local(review)).ok
+    expect(page.locator("#request-certificate")).to_contain_text(grid.valid.subject)
+    assert_accessible(page, "review page of a certificate registration")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Approve").click()
+    expect(page.locator("h1")).to_have_text("Approved")
+    assert _stored(root, "tiijima") == {Certificate(grid.valid.subject, grid.valid.issuer)}
+
+    assert page.goto("/login").ok
+    expect(page.locator("#certificate-login")).to_contain_text(grid.valid.subject)
+    assert_accessible(page, "login page with a certificate")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in with this certificate").click()
+    assert page.url.endswith("/account/password"), page.url
+    holder.close()
+
+
+def mails_for(smtp, address: str, before: int) -> list:
+    return [m for m in smtp.messages[before:] if address in str(m["To"])]
+
+
+def test_the_dev_stack_makes_a_ca_a_server_and_a_demo_client_certificate(tmp_path,
+                                                                          monkeypatch):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    import app.devstack.__main__ as devstack
+    monkeypatch.setattr(devstack, "TLS_DIR", tmp_path / "tls")
+    paths = devstack.dev_certificates()
+    key, cert, _ = pkcs12.load_key_and_certificates(
+        paths["client_p12"].read_bytes(), devstack.DEMO_P12_PASSWORD.encode())
+    ca = x509.load_pem_x509_certificate(paths["ca"].read_bytes())
+    assert key is not None and cert.issuer == ca.subject
+    assert "Erika Mustermann" in cert.subject.rfc4514_string()
+    assert oct(paths["client_key"].stat().st_mode & 0o777) == "0o600"
+    # Made once: a second start keeps them.
+    assert devstack.dev_certificates()["ca"].read_bytes() == paths["ca"].read_bytes()
