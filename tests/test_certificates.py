@@ -15,9 +15,7 @@ import pytest
 from app import create_app
 from app.directory import Certificate
 from app.services.certificates import parse_dn, prefill
-from app.services.memberslist import MembersListRefused, parse_members_list
 from helpers import (
-    BASE_DN,
     NEW_PASSWORD,
     PEOPLE,
     REQUESTS,
@@ -31,26 +29,12 @@ from helpers import (
     wait_until,
 )
 
-MEMBERS_LIST_DN = f"cn=members-list,ou=counters,{BASE_DN}"
 FORGED = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": "CN=Toru Iijima,O=KEK,C=JP",
           "X-SSL-Client-I-DN": "CN=Test Grid CA,O=Test Grid,C=JP"}
 
 
 def _path(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
-
-
-@pytest.fixture
-def members_list(slapd, smtp, root):
-    """Import a members list with the flask command (in-process); removed afterwards."""
-    app = create_app(portal_environment(slapd, smtp))
-
-    def run(text: str, tmp_path):
-        path = tmp_path / "members.csv"
-        path.write_text(text, encoding="utf-8")
-        return app.test_cli_runner().invoke(args=["members-list", "import", str(path)])
-    yield run
-    root.delete(MEMBERS_LIST_DN)
 
 
 def _register(client, **changes):
@@ -203,11 +187,13 @@ def plain(tls_portal, source: str):
     return plain_request(tls_portal.gunicorn.url, "/register/certificate", FORGED, source)
 
 
-def test_a_failed_verification_header_is_not_a_certificate(app):
-    client = app.test_client()
-    page = client.get("/register/certificate", headers={**FORGED,
-                                                        "X-SSL-Client-Verify": "FAILED:x"})
-    assert page.status_code == 403  # the test app trusts no proxy at all
+@pytest.mark.parametrize("verify, status", [("SUCCESS", 200), ("FAILED:certificate has expired",
+                                                               403), ("NONE", 403), ("", 403)])
+def test_only_a_successful_verification_is_a_certificate(slapd, smtp, verify, status):
+    behind_proxy = create_app(portal_environment(slapd, smtp, PORTAL_TRUSTED_PROXIES="127.0.0.1"))
+    page = behind_proxy.test_client().get("/register/certificate", headers={
+        **FORGED, "X-SSL-Client-Verify": verify})
+    assert page.status_code == status
 
 
 # -- the names in a certificate ------------------------------------------------------------
@@ -230,54 +216,6 @@ def test_names_from_the_certificate_are_sanitised(subject, given, middle, family
 
 def test_rfc2253_escapes_are_undone():
     assert parse_dn("CN=a\\,b\\+c,O=x\\22y") == [("CN", "a,b+c"), ("O", 'x"y')]
-
-
-# -- the members list ------------------------------------------------------------------------
-
-def test_members_list_import_replaces_and_broken_lines_change_nothing(members_list, root,
-                                                                      tmp_path):
-    first = members_list("a@kek.example,A,B,kek\nc@desy.example,C,D,desy,\"CN=C D,O=DESY\"\n",
-                         tmp_path)
-    assert first.exit_code == 0
-    broken = members_list("e@infn.example,E,F,infn\nnot-an-address,G,H,infn\n"
-                          "x@kek.example,only-three,kek\n", tmp_path)
-    assert broken.exit_code == 1
-    assert "line 2" in broken.output and "line 3" in broken.output
-    entry = read_entry(root, MEMBERS_LIST_DN, ("portalListedMail",))
-    assert set(entry.portalListedMail.values) == {"a@kek.example", "c@desy.example"}
-    again = members_list("e@infn.example,E,F,infn\n", tmp_path)
-    assert again.exit_code == 0 and "before: 2" in again.output
-    entry = read_entry(root, MEMBERS_LIST_DN, ("portalListedMail", "portalListedCertificate"))
-    assert set(entry.portalListedMail.values) == {"e@infn.example"}
-    assert not entry.portalListedCertificate.values
-
-
-def test_members_list_parser_names_each_broken_line():
-    with pytest.raises(MembersListRefused) as refused:
-        parse_members_list("email,given,family,institution\na@x.org,A,B,kek\na@x.org,A,B,kek\n"
-                           "b@x.org,B,,kek\nc@x.org,C,D,kek,no-dn\n")
-    assert [p.split(":")[0] for p in refused.value.problems] == ["line 3", "line 4", "line 5"]
-
-
-def test_the_mail_of_a_form_registration_is_not_marked_without_the_list(client, root,
-                                                                        register_and_verify):
-    review = client.get(register_and_verify()).get_data(as_text=True)
-    assert 'id="members-list"' not in review
-
-
-def test_only_the_portal_reads_the_members_list(slapd, members_list, tmp_path):
-    import ldap3
-
-    from app.devstack.slapd import DEMO_IR_PASSWORD
-    assert members_list("a@kek.example,A,B,kek\n", tmp_path).exit_code == 0
-    member = ldap3.Connection(ldap3.Server(slapd.url), f"uid=irkek,{PEOPLE}", DEMO_IR_PASSWORD,
-                              auto_bind=True)
-    anonymous = ldap3.Connection(ldap3.Server(slapd.url), auto_bind=True)
-    for conn in (member, anonymous):
-        conn.search(MEMBERS_LIST_DN, "(objectClass=*)", search_scope=ldap3.BASE,
-                    attributes=["portalListedMail", "portalListedMember"])
-        assert not conn.entries or not conn.entries[0].entry_attributes_as_dict.get(
-            "portalListedMail")
 
 
 # -- PORTAL_TRUSTED_PROXIES ------------------------------------------------------------------
