@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-RUN_DEBS := slapd ldap-utils redis-server
+RUN_DEBS := slapd ldap-utils redis-server nginx
 TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev gcc
 
 # What ruff checks.

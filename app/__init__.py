@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .account.views import bp as account_bp
+from .certificates.views import bp as certificates_bp
 from .cli import register_cli
 from .devmail.views import bp as devmail_bp
 from .extensions import init_extensions
@@ -20,6 +21,7 @@ from .reactivation.views import bp as reactivation_bp
 from .registration.views import bp as registration_bp
 from .review.views import bp as review_bp
 from .settings import ROOT, Settings, load_settings
+from .web.certificates import TrustedProxies
 from .web.errors import register_error_pages
 from .web.i18n import register_languages
 from .web.security import register_input_limits, register_security_headers
@@ -36,6 +38,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
                                 x_proto=settings.trusted_proxies,
                                 x_host=settings.trusted_proxies)
+    # Outermost: only trusted proxies' forwarded and certificate headers get through.
+    app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxy_networks)
     init_extensions(app)
     init_portal(app, settings)
 
@@ -45,6 +49,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(registration_bp)
     app.register_blueprint(review_bp)
     app.register_blueprint(ir_bp)
+    app.register_blueprint(certificates_bp)
     if settings.is_dev and settings.dev_mail_dir:
         app.register_blueprint(devmail_bp)
     register_cli(app)
@@ -69,6 +74,10 @@ def _flask_config(settings: Settings) -> dict:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         # An IR may read a request for a while before deciding.
         WTF_CSRF_TIME_LIMIT=8 * 3600,
+        # Behind TLS Flask-WTF would also demand a same-origin Referer, which
+        # browsers never send: every page says Referrer-Policy: no-referrer.
+        # The token (bound to the session) and SameSite=Lax cookies remain.
+        WTF_CSRF_SSL_STRICT=False,
         MAX_CONTENT_LENGTH=256 * 1024,
         MAX_FORM_PARTS=200,
         MAIL_SERVER=settings.smtp_host,

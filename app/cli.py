@@ -275,6 +275,37 @@ def remove_service(name: str) -> None:
     click.echo(f"{name} removed")
 
 
+members_list_cli = AppGroup("members-list", help="The collaboration's members list (helpdesk).")
+
+
+@members_list_cli.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def import_members_list(csv_file) -> None:
+    """Replace the members list with FILE.csv (columns: email, given, family,
+    institution, optional certificate DN); a broken line imports nothing."""
+    from .services.memberslist import MembersListRefused
+    try:
+        result = portal().members_list.import_csv(csv_file.read())
+    except MembersListRefused as refused:
+        for problem in refused.problems:
+            click.echo(problem, err=True)
+        click.echo("nothing imported: the members list is unchanged", err=True)
+        sys.exit(1)
+    except UnicodeDecodeError:
+        click.echo("the file is not UTF-8 text: nothing imported", err=True)
+        sys.exit(1)
+    click.echo(f"members list replaced: {result.imported} member(s) (before: {result.before})")
+
+
+@members_list_cli.command("show")
+def show_members_list() -> None:
+    """The members list as imported (CSV on stdout)."""
+    import csv
+    writer = csv.writer(sys.stdout)
+    for row in portal().members_list.listed():
+        writer.writerow([row.email, row.given, row.family, row.institution, row.certificate])
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)
     app.cli.add_command(mail_cli)
@@ -282,3 +313,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(members_cli)
     app.cli.add_command(requests_cli)
     app.cli.add_command(directory_cli)
+    app.cli.add_command(members_list_cli)

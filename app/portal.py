@@ -13,11 +13,13 @@ from .mail import Mailer
 from .services.accounts import AccountService
 from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
+from .services.certificates import CertificateService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
 from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
+from .services.memberslist import MembersListService
 from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
@@ -49,6 +51,8 @@ class Portal:
     status: StatusService | None = None  # the applicant's status page
     reminders: Reminders | None = None  # flask requests remind
     roster: RosterService | None = None  # the IR console
+    certificates: CertificateService | None = None  # Grid certificates: login, "My account"
+    members_list: MembersListService | None = None  # the imported members list
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -108,5 +112,7 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                       record, RoleService(directory, settings.helpdesk_group),
                                       status=status, reminders=reminders,
                                       roster=RosterService(directory, reviewers, links, lifecycle,
-                                                           settings))
+                                                           settings),
+                                      certificates=CertificateService(directory, settings),
+                                      members_list=MembersListService(directory))
     return app.extensions["portal"]

@@ -85,7 +85,6 @@ class Settings:
     password_min_length: int
     link_max_age_days: int
     trusted_proxies: int
-    cert_subject_header: str
     expiry_warning_days: tuple[int, ...]
     reset_link_max_age_minutes: int
     session_idle_minutes: int
@@ -116,6 +115,9 @@ class Settings:
     # The IR console: days an ended membership keeps access; roster confirmation period.
     membership_grace_days: int = 30
     roster_confirmation_days: int = 365
+    # The TLS terminators' addresses (PORTAL_TRUSTED_PROXIES): only from them
+    # are X-Forwarded-* and the client-certificate headers believed.
+    trusted_proxy_networks: tuple = ()
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -178,8 +180,8 @@ _ENV = {
     "PORTAL_PASSWORD_MIN_LENGTH": ("password_min_length", int, "12"),
     "PORTAL_LINK_MAX_AGE_DAYS": ("link_max_age_days", int, "14"),
     "PORTAL_UNCONFIRMED_REQUEST_DAYS": ("unconfirmed_request_days", int, "7"),
-    "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", int, "0"),
-    "PORTAL_CERT_SUBJECT_HEADER": ("cert_subject_header", str, ""),
+    # Addresses/networks of the TLS terminators (a bare number N: N hops, from loopback).
+    "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", str, ""),
     "PORTAL_EXPIRY_WARNING_DAYS": ("expiry_warning_days", tuple, "30 7 1"),
     "PORTAL_RESET_LINK_MAX_AGE_MINUTES": ("reset_link_max_age_minutes", int, "60"),
     "PORTAL_SESSION_IDLE_MINUTES": ("session_idle_minutes", int, "30"),
@@ -311,6 +313,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         problems.append("PORTAL_MAIL_DELIVERY=inline makes web workers wait on SMTP: "
                         "use outbox (and `flask mail send --loop`) in production")
     _check_languages(values.get("languages", ()), problems)
+    _trusted_proxies(values, problems)
     if "@" in values.get("mail_domain", ""):
         problems.append("PORTAL_MAIL_DOMAIN is a domain (example.org), not an address")
 
@@ -331,6 +334,33 @@ def _loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _trusted_proxies(values: dict, problems: list[str]) -> None:
+    """PORTAL_TRUSTED_PROXIES: the addresses or networks (comma or space
+    separated) of the TLS terminators in front of gunicorn, one hop; a bare
+    number N (the older form) means N hops from this machine (loopback)."""
+    import ipaddress
+    raw = values.get("trusted_proxies", "")
+    if not isinstance(raw, str):
+        return
+    parts = [p for p in raw.replace(",", " ").split() if p]
+    if parts == ["0"] or not parts:
+        values["trusted_proxies"], values["trusted_proxy_networks"] = 0, ()
+        return
+    if len(parts) == 1 and parts[0].isdigit():
+        values["trusted_proxies"] = int(parts[0])
+        values["trusted_proxy_networks"] = (ipaddress.ip_network("127.0.0.0/8"),
+                                            ipaddress.ip_network("::1/128"))
+        return
+    networks = []
+    for part in parts:
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            problems.append(f"PORTAL_TRUSTED_PROXIES: {part!r} is not an address or network "
+                            "(e.g. 127.0.0.1 or 10.0.0.0/24)")
+    values["trusted_proxies"], values["trusted_proxy_networks"] = 1, tuple(networks)
 
 
 TRANSLATIONS = ROOT / "translations"

@@ -7,4 +7,4 @@ import pytest
 pytest.register_assert_rewrite("helpers")
 
 pytest_plugins = ["fixtures.directory", "fixtures.mail", "fixtures.ratestore", "fixtures.web",
-                  "fixtures.clients", "fixtures.browser"]
+                  "fixtures.clients", "fixtures.browser", "fixtures.tls"]

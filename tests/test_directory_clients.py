@@ -220,7 +220,7 @@ def test_a_changed_password_is_hashed_by_slapd_with_the_configured_cost(approve,
 PRIVATE = ["pwdHistory", "pwdFailureTime", "pwdAccountLockedTime", "pwdChangedTime",
            "pwdGraceUseTime", "pwdReset", "pwdPolicySubentry", "portalAuditEvent",
            "portalResetNonce", "portalSessionEpoch", "portalExpiryNotice", "portalNameKey",
-           "portalCertSubject", "portalContactMail", "userPassword"]
+           "portalCertSubject", "portalContactMail", "userPassword", "portalCertificate"]
 
 
 def test_policy_state_and_private_attributes_are_invisible_to_members_and_services(

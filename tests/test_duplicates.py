@@ -163,10 +163,12 @@ def test_live_hint_says_only_that_the_name_is_on_record(client, root):
 
 def test_same_certificate_subject_stops_the_registration(app, slapd, smtp, root):
     behind_proxy = create_app(portal_environment(
-        slapd, smtp, PORTAL_CERT_SUBJECT_HEADER="X-SSL-Client-S-DN", PORTAL_TRUSTED_PROXIES="1"))
+        slapd, smtp, PORTAL_TRUSTED_PROXIES="127.0.0.1"))
     client = behind_proxy.test_client()
-    subject = "/C=JP/O=KEK/OU=CRC/CN=Toru Iijima"
-    headers = {"X-SSL-Client-S-DN": subject}
+    subject = "CN=Toru Iijima,OU=CRC,O=KEK,C=JP"
+    # What the TLS terminator passes on (config/nginx/portal.conf).
+    headers = {"X-SSL-Client-S-DN": subject, "X-SSL-Client-I-DN": "CN=Grid CA,C=JP",
+               "X-SSL-Client-Verify": "SUCCESS"}
     page = client.get("/register", headers=headers).get_data(as_text=True)
     response = client.post("/register", headers=headers,
                            data={"csrf_token": csrf_token(page), **valid_form()})

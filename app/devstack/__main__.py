@@ -2,6 +2,7 @@
 
 Starts a real slapd (data kept under var/ldap), a mail catcher writing
 var/mail/*.eml, redis-server for the rate limits, the portal under gunicorn
+with nginx in front of it (TLS on PORTAL_DEV_TLS_PORT, Grid client certificates)
 and the mail sender (``flask mail send --loop``); Ctrl-C stops them all.
 ``reset`` forgets the data; ``env`` prints the PORTAL_* variables so that
 ``flask --app wsgi ...`` commands reach the running stack.
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .mailcatcher import MailCatcher
+from .nginx import NginxProcess
 from .ratestore import RateStore
 from .slapd import (
     DEMO_HELPDESK,
@@ -47,6 +49,35 @@ def _ldaps_port() -> int:
 
 def _redis_port() -> int:
     return int(os.environ.get("PORTAL_DEV_REDIS_PORT", "6380"))
+
+
+def _tls_port() -> int:
+    return int(os.environ.get("PORTAL_DEV_TLS_PORT", "5443"))
+
+
+TLS_DIR = VAR / "tls"
+DEMO_P12_PASSWORD = "demo"
+DEMO_CLIENT = (("C", "DE"), ("O", "GridKa Dev"), ("OU", "DESY"),
+               ("CN", "Erika Mustermann 0042"), ("emailAddress", "erika.mustermann@desy.example"))
+
+
+def dev_certificates() -> dict[str, Path]:
+    """The dev stack's Grid CA, nginx's server certificate and a demo client
+    certificate (PEM and PKCS#12), made once under var/tls/."""
+    from .gridca import GridCA, name
+    paths = {"ca": TLS_DIR / "grid-ca.pem", "server": TLS_DIR / "server.pem",
+             "server_key": TLS_DIR / "server.key", "client": TLS_DIR / "demo-client.pem",
+             "client_key": TLS_DIR / "demo-client.key", "client_p12": TLS_DIR / "demo-client.p12"}
+    if all(path.exists() for path in paths.values()):
+        return paths
+    TLS_DIR.mkdir(parents=True, exist_ok=True)
+    TLS_DIR.chmod(0o700)
+    ca = GridCA(name(("C", "DE"), ("O", "GridKa Dev"), ("CN", "Membership portal dev Grid CA")))
+    ca.write(paths["ca"])
+    ca.issue(name(("CN", "localhost")), server_names=("127.0.0.1", "localhost")).write(
+        TLS_DIR, "server")
+    ca.issue(name(*DEMO_CLIENT)).write(TLS_DIR, "demo-client", p12_password=DEMO_P12_PASSWORD)
+    return paths
 
 
 def _state() -> dict:
@@ -93,6 +124,8 @@ def portal_environment(state: dict) -> dict[str, str]:
         "PORTAL_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{_redis_port()}/0",
         # Web workers queue; the sender started next to gunicorn delivers.
         "PORTAL_MAIL_DELIVERY": "outbox",
+        # nginx on PORTAL_DEV_TLS_PORT passes the client certificate on.
+        "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
     }
 
 
@@ -109,11 +142,16 @@ def run() -> int:
         slapd.write_config()
     catcher = MailCatcher(smtp_port, folder=VAR / "mail")
     ratestore = RateStore(VAR / "ratelimits", port=_redis_port())
+    tls = dev_certificates()
+    nginx = NginxProcess(VAR / "nginx", _tls_port(), certificate=tls["server"],
+                         key=tls["server_key"], client_ca=tls["ca"],
+                         upstream=f"http://127.0.0.1:{web_port}")
     gunicorn = sender = None
     try:
         slapd.start()
         catcher.start()
         ratestore.start()
+        nginx.start()
         env = {**os.environ, **portal_environment(state)}
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
@@ -133,6 +171,10 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
                 -b '{s.base_dn}'
   smtp        127.0.0.1:{smtp_port}  (mail leaves through the outbox: flask mail list)
   rate limits {ratestore.url} (redis-server)
+  nginx       {nginx.url}/  (TLS, Grid certificates: {nginx.url}/register/certificate)
+              dev Grid CA {tls["ca"]}  server certificate {tls["server"]}
+              demo client certificate {tls["client"]} + {tls["client_key"]}
+              (PKCS#12 for the browser: {tls["client_p12"]}, password {DEMO_P12_PASSWORD})
 Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
   institute representatives {', '.join(f'{uid} ({inst})' for inst, uid in DEMO_IRS.items())}
       password {DEMO_IR_PASSWORD}
@@ -148,6 +190,7 @@ Demo accounts (directory binds as uid=<name>,ou=people,{s.base_dn}):
             if process and process.poll() is None:
                 process.terminate()
                 process.wait(timeout=15)
+        nginx.stop()
         ratestore.stop()
         catcher.stop()
         slapd.stop()
@@ -158,7 +201,8 @@ def _interrupt(*_args) -> None:
 
 
 def reset() -> int:
-    for path in (VAR / "ldap", VAR / "mail", VAR / "ratelimits", STATE):
+    for path in (VAR / "ldap", VAR / "mail", VAR / "ratelimits", VAR / "tls", VAR / "nginx",
+                 STATE):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

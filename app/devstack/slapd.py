@@ -131,6 +131,8 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "portalCertSubject eq",
         # The IR console's roster filters by category within an institution.
         "portalCategory eq",
+        # Certificate login, and the members list of the review page.
+        "portalCertificate eq", "portalListedMail eq", "portalListedCertificate eq",
         # Only what is tested for equality: an eq index on a date that is
         # searched by range (pwdChangedTime, portalMemberUntil) makes those
         # searches much slower (README, "Performance").

@@ -11,8 +11,10 @@ from .errors import (
 from .gateway import Directory
 from .passwords import BindResult
 from .records import (
+    Certificate,
     EarlierRecord,
     Institution,
+    ListedMember,
     NewMember,
     NewRequest,
     OutboxMessage,
@@ -28,4 +30,5 @@ __all__ = [
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
     "RosterMember", "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
+    "Certificate", "ListedMember",
 ]

@@ -99,3 +99,28 @@ class AttributeMap:
         if not old_values or not new_values:
             raise ValueError("a compare-and-swap needs both values")  # [] would delete all
         return {attr.name: [(MODIFY_DELETE, old_values), (MODIFY_ADD, new_values)]}
+
+
+# -- certificates: one value holds subject and issuer (portalCertificate) ----------------
+
+def certificate_value(certificate) -> str:
+    """The stored form of a Certificate: canonical JSON, so that equality
+    filters find it (the same subject from another issuer is another value)."""
+    import json
+    return json.dumps({"issuer": certificate.issuer, "subject": certificate.subject},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def certificate_from(value: str):
+    import json
+
+    from .records import Certificate
+    try:
+        data = json.loads(value)
+        return Certificate(subject=str(data["subject"]), issuer=str(data["issuer"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def certificate_attr(name: str) -> Attr:
+    return Attr(name, load=certificate_from, dump=certificate_value, default=None)

@@ -8,8 +8,8 @@ from typing import Iterator
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from .connection import DirectoryConnection, eq
 from .errors import ConstraintViolation, DirectoryError, NoSuchEntry, StateConflict, ValueExists
-from .mapping import Attr, AttributeMap, int_attr, time_attr
-from .records import NewMember, Person, RosterMember
+from .mapping import Attr, AttributeMap, certificate_from, certificate_value, int_attr, time_attr
+from .records import Certificate, NewMember, Person, RosterMember
 
 MEMBER_CLASSES = ("inetOrgPerson", "posixAccount", "portalMember")
 PERSON = AttributeMap(
@@ -48,8 +48,11 @@ PERSON = AttributeMap(
     previous_member_until=time_attr("portalPreviousMemberUntil"),
     # Read for the roster only (the password's expiry date).
     password_changed_at=time_attr("pwdChangedTime"),
+    certificates=Attr("portalCertificate", multi=True),  # subject + issuer per value
+    cert_subjects=Attr("portalCertSubject", multi=True),
 )
 ROSTER_RECORD_CLASS = "portalRosterRecord"
+CERTIFICATE_CLASS = "portalCertificates"
 PERSON_FIELDS = tuple(f.name for f in fields(Person) if f.name != "dn")
 PERSON_ATTRS = PERSON.names(*PERSON_FIELDS)
 UID_COUNTER = AttributeMap(next_uid=int_attr("uidNumber"))
@@ -58,7 +61,9 @@ ROSTER_ATTRS = PERSON.names(*ROSTER_FIELDS, "password_policy")
 
 
 def person_record(entry: dict) -> Person:
-    return Person(dn=entry["dn"], **PERSON.read(entry, *PERSON_FIELDS))
+    values = PERSON.read(entry, *PERSON_FIELDS)
+    values["certificates"] = tuple(c for c in map(certificate_from, values["certificates"]) if c)
+    return Person(dn=entry["dn"], **values)
 
 
 class People(DirectoryConnection):
@@ -87,8 +92,11 @@ class People(DirectoryConnection):
         dn = self.person_dn(member.account_name)
         display = " ".join(p for p in (member.given_name, member.middle_name,
                                        member.family_name) if p)
+        certificate = member.certificate
         self._add(dn, PERSON.entry(
-            object_classes=MEMBER_CLASSES, account_name=member.account_name,
+            object_classes=MEMBER_CLASSES + ((CERTIFICATE_CLASS,) if certificate else ()),
+            certificates=[certificate_value(certificate)] if certificate else [],
+            account_name=member.account_name,
             display_name=display, display=display, given_name=member.given_name,
             family_name=member.family_name, mail=member.mail, contact_mail=member.contact_mail,
             institution=member.institution, category=member.category,
@@ -215,6 +223,50 @@ class People(DirectoryConnection):
 
     def new_session_epoch(self, account_name: str, epoch: str) -> None:
         self._modify(self.person_dn(account_name), PERSON.replace(session_epoch=epoch))
+
+    # -- Grid user certificates -----------------------------------------------------------
+
+    def person_by_certificate(self, certificate: Certificate) -> Person | None:
+        """The one entry in ou=people holding this certificate (subject and issuer)."""
+        entries = self._search(self.people_dn, f"(&(objectClass=portalMember)"
+                               f"{eq(PERSON['certificates'], certificate_value(certificate))})",
+                               PERSON_ATTRS)
+        return person_record(entries[0]) if len(entries) == 1 else None
+
+    def add_certificate(self, account_name: str, certificate: Certificate,
+                        audit_event: str) -> None:
+        """Another certificate on the member's entry (its subject too, for
+        the duplicate check); ValueExists when it is there already."""
+        dn = self.person_dn(account_name)
+        entry = self._read(dn, PERSON.names("object_classes", "cert_subjects"))
+        if entry is None:
+            raise NoSuchEntry(dn)
+        current = PERSON.read(entry, "object_classes", "cert_subjects")
+        changes = {**PERSON.add(certificates=[certificate_value(certificate)]),
+                   **PERSON.add(audit=[audit_event])}
+        if CERTIFICATE_CLASS.lower() not in {c.lower() for c in current["object_classes"]}:
+            changes.update(PERSON.add(object_classes=[CERTIFICATE_CLASS]))
+        if certificate.subject.lower() not in {s.lower() for s in current["cert_subjects"]}:
+            changes.update(PERSON.add(cert_subjects=[certificate.subject]))
+        self._modify(dn, changes)
+
+    def remove_certificate(self, account_name: str, certificate: Certificate,
+                           audit_event: str) -> None:
+        """Take one certificate off the entry (its subject too unless another
+        certificate has it); StateConflict when it is not there."""
+        person = self.person(account_name)
+        if person is None or certificate not in person.certificates:
+            raise StateConflict("no such certificate")
+        changes = {**PERSON.delete(certificates=[certificate_value(certificate)]),
+                   **PERSON.add(audit=[audit_event])}
+        others = {c.subject.lower() for c in person.certificates if c != certificate}
+        entry = self._read(person.dn, PERSON.names("cert_subjects"))
+        stored = PERSON.read(entry, "cert_subjects")["cert_subjects"] if entry else ()
+        gone = [s for s in stored if s.lower() == certificate.subject.lower()
+                and s.lower() not in others]
+        if gone:
+            changes.update(PERSON.delete(cert_subjects=gone))
+        self._modify(person.dn, changes)
 
     def allocate_uid_number(self, attempts: int = 50) -> int:
         """Take the next uidNumber: an atomic delete-old/add-new on the counter."""

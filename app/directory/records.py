@@ -20,6 +20,15 @@ class Institution:
 
 
 @dataclass(frozen=True)
+class Certificate:
+    """A client certificate verified by the TLS terminator: its subject and
+    issuer DN (RFC 2253). The same subject from another issuer is another
+    certificate."""
+    subject: str
+    issuer: str
+
+
+@dataclass(frozen=True)
 class Person:
     dn: str
     account_name: str
@@ -44,6 +53,7 @@ class Person:
     # previous_member_until is what an undo restores (None: open-ended).
     membership_ended_at: datetime | None = None
     previous_member_until: datetime | None = None
+    certificates: tuple[Certificate, ...] = ()  # Grid user certificates (login, registration)
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,7 @@ class RequestRecord:
     escalated_stage: int | None = None  # the last stage escalated (deputies, helpdesk)
     confirmation_sent_at: datetime | None = None  # the confirmation mail was last sent again
     email_verified_at: datetime | None = None  # the applicant confirmed the address
+    certificate: Certificate | None = None  # subject and issuer, from /register/certificate
 
     @property
     def escalated(self) -> bool:
@@ -149,6 +160,7 @@ class NewRequest:
     target_group: str = ""
     cert_subject: str = ""
     language: str = ""
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,7 @@ class NewMember:
     member_until: datetime | None = None
     cert_subject: str = ""
     language: str = ""
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -219,3 +232,13 @@ class RosterMember:
     membership_ended_at: datetime | None
     password_changed_at: datetime | None
     password_policy: str  # the entry's pwdPolicySubentry ("" = the default policy)
+
+
+@dataclass(frozen=True)
+class ListedMember:
+    """One row of the collaboration's members list (flask members-list import)."""
+    email: str
+    given: str
+    family: str
+    institution: str
+    certificate: str = ""  # a certificate subject DN

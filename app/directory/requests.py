@@ -9,7 +9,7 @@ from datetime import datetime
 from ..vocabulary import ACCOUNT_NAME_RE, IR_STAGE, OPEN_STATUSES, RequestKind, RequestStatus
 from .connection import REQUEST_ID_RE, DirectoryConnection, any_of, eq, ldap_time
 from .errors import ConstraintViolation, NoSuchEntry, StateConflict, ValueExists
-from .mapping import Attr, AttributeMap, int_attr, time_attr
+from .mapping import Attr, AttributeMap, certificate_attr, int_attr, time_attr
 from .records import NewRequest, RequestRecord
 
 
@@ -56,6 +56,7 @@ REQUEST = AttributeMap(
     reminded_stage=int_attr("portalRemindedStage"),
     escalated_stage=int_attr("portalEscalatedStage"),
     confirmation_sent_at=time_attr("portalConfirmationSentAt"),
+    certificate=certificate_attr("portalCertificate"),
     # Written, not part of the record.
     object_classes=Attr("objectClass", multi=True),
     display_name="cn",
@@ -87,7 +88,8 @@ class Requests(DirectoryConnection):
     def add_request(self, new: NewRequest) -> str:
         dn = self.request_dn(new.request_id or new.account_name)
         self._add(dn, REQUEST.entry(
-            object_classes=["portalRequest"], account_name=new.account_name, kind=new.kind,
+            object_classes=["portalRequest"] + (["portalCertificates"] if new.certificate else []),
+            account_name=new.account_name, kind=new.kind,
             approval_chain=new.approval_chain, approval_stage=0, status=new.status,
             given_name=new.given_name, family_name=new.family_name,
             display_name=" ".join(p for p in (new.given_name, new.middle_name,
@@ -99,7 +101,7 @@ class Requests(DirectoryConnection):
             audit=[new.audit_event], middle_name=new.middle_name, name_key=new.name_key,
             previous_account=new.previous_account, request_id=new.request_id,
             target_group=new.target_group, cert_subject=new.cert_subject,
-            language=new.language))
+            language=new.language, certificate=new.certificate))
         return dn
 
     def request(self, request_id: str, with_password_hash: bool = False) -> RequestRecord | None:

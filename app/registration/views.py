@@ -18,6 +18,7 @@ from ..extensions import limiter
 from ..portal import portal
 from ..services import names
 from ..services.audit import Actor
+from ..services.certificates import prefill
 from ..services.errors import (
     AccountNameUnavailable,
     AlreadyDone,
@@ -31,6 +32,7 @@ from ..services.errors import (
 )
 from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
+from ..web.certificates import presented_certificate, verify_result
 from .forms import (
     ACCOUNT_NAME_MESSAGES,
     SWAPPED_MESSAGE,
@@ -59,16 +61,6 @@ def _form() -> RegistrationForm:
     return form
 
 
-def _certificate_subject() -> str:
-    """The verified client certificate's subject, when the TLS terminator in
-    front of the portal passes it on (PORTAL_CERT_SUBJECT_HEADER)."""
-    header = portal().settings.cert_subject_header
-    if not header or not portal().settings.trusted_proxies:
-        return ""
-    subject = request.headers.get(header, "").strip()
-    return subject if subject and len(subject) <= 1024 and subject.isprintable() else ""
-
-
 def _hints(form: RegistrationForm) -> dict:
     """Suggested account names and the collaboration mail address preview."""
     return portal().registration.name_hints(form.given_name.data or "",
@@ -94,15 +86,37 @@ def register():
         return _render_form(form, directory_down=True)
 
 
-def _register(form: RegistrationForm):
+@bp.route("/certificate", methods=["GET", "POST"])
+@limiter.limit(lambda: portal().settings.rate_limit_register, methods=["POST"],
+               exempt_when=_checking_names_only)
+def certificate():
+    """The Grid certificate route: the form prefilled from the verified
+    certificate's subject; without one, how to present one."""
+    presented = presented_certificate()
+    if presented is None:
+        return render_template("registration/certificate_missing.html",
+                               verify=verify_result()), 403
+    form = _form()
+    start = prefill(presented)
+    if request.method == "GET":
+        form.given_name.data, form.middle_name.data = start.given_name, start.middle_name
+        form.family_name.data, form.email.data = start.family_name, start.email
+    try:
+        return _register(form, certificate=start)
+    except DirectoryUnavailable:
+        return _render_form(form, directory_down=True, certificate=start)
+
+
+def _register(form: RegistrationForm, certificate=None):
     if request.method == "POST":
         picked = request.form.get("pick_account_name", "")
         if picked or request.form.get("action") == "check":
             # "Check names" or a suggestion chip: show hints, create nothing.
             if ACCOUNT_NAME_RE.match(picked):
                 form.account_name.data = picked
-            return _render_form(form)
+            return _render_form(form, certificate=certificate)
         if form.validate_on_submit():
+            presented = presented_certificate()
             application = Application(
                 account_name=form.account_name.data, given_name=form.given_name.data,
                 middle_name=form.middle_name.data or "", family_name=form.family_name.data,
@@ -111,7 +125,8 @@ def _register(form: RegistrationForm):
                 conditions_version=portal().settings.conditions.version,
                 previous_account=form.previous_account.data or "",
                 not_me=bool(form.not_me.data),
-                cert_subject=_certificate_subject(),
+                cert_subject=presented.subject if presented else "",
+                certificate=presented,
                 language=str(get_locale() or ""),
             )
             try:
@@ -137,7 +152,7 @@ def _register(form: RegistrationForm):
             else:
                 return _created(created.account_name, created.contact_mail,
                                 portal().status.token(created))
-    return _render_form(form)
+    return _render_form(form, certificate=certificate)
 
 
 def _created(account_name: str, email: str, status_token: str):
@@ -146,7 +161,7 @@ def _created(account_name: str, email: str, status_token: str):
     return redirect(url_for(".created"))
 
 
-def _render_form(form: RegistrationForm, directory_down: bool = False):
+def _render_form(form: RegistrationForm, directory_down: bool = False, certificate=None):
     p = portal()
     directory_down = directory_down or form.directory_down
     try:
@@ -155,7 +170,9 @@ def _render_form(form: RegistrationForm, directory_down: bool = False):
         hints, days, directory_down = {"suggestions": [], "mail_preview": ""}, None, True
     return render_template(
         "registration/form.html", form=form, **hints, conditions=p.settings.conditions,
-        initial_password_days=days, directory_down=directory_down), \
+        initial_password_days=days, directory_down=directory_down,
+        certificate=certificate,
+        form_action=url_for(".certificate" if certificate else ".register")), \
         503 if directory_down else 200
 
 

@@ -56,6 +56,8 @@ class Review:
     address_on_record: str = ""
     # What this stage needs recorded besides the request (a formal application).
     formal_application: str = ""
+    # What of the request is on the imported members list ("email", "certificate").
+    on_members_list: tuple[str, ...] = ()
 
     @property
     def blocked_by(self) -> tuple[Match, ...]:
@@ -125,7 +127,9 @@ class ApprovalService:
         return Review(request, approver, institution, link.stage, formal_application=formal,
                       duplicates=tuple(self._duplicates.of_request(request)),
                       earlier_rejections=tuple(self._duplicates.earlier_rejections(request)),
-                      current_institution=current, address_on_record=on_record)
+                      current_institution=current, address_on_record=on_record,
+                      on_members_list=tuple(self._directory.on_members_list(
+                          request.contact_mail, request.cert_subject)))
 
     def approve(self, review: Review, actor_address: str, reference: str = "") -> RequestRecord:
         """Approve the stage of ``review``; DuplicateAccount (nothing

@@ -22,6 +22,8 @@ ACTIONS = {
     f"member.{MemberStatus.SUSPENDED}": _l("Membership suspended"),
     "member.unsuspended": _l("Suspension lifted"),
     "member.language-changed": _l("Language of the mails changed"),
+    "member.certificate-added": _l("Certificate added"),
+    "member.certificate-removed": _l("Certificate removed"),
     "account.conditions-accepted": _l("Conditions of use accepted"),
     "account.password-changed": _l("Password changed"),
     "account.password-reset": _l("Password set with a reset link"),

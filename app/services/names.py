@@ -34,6 +34,7 @@ _PARTICLES = frozenset("""
 de da di del della dei degli do dos das du des la le lo van von der den ter ten zu zur
 y e bin binti al el
 """.split())
+PARTICLES = _PARTICLES
 
 
 class NameProblem(StrEnum):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from ..clock import Clock, utcnow
 from ..directory import (
+    Certificate,
     Directory,
     EntryExists,
     Institution,
@@ -53,6 +54,8 @@ class Application:
     # Subject of a verified client certificate, passed on by the TLS terminator.
     cert_subject: str = ""
     language: str = ""  # the page's language: the applicant's mails are in it
+    # Subject and issuer of that certificate (/register/certificate and /register).
+    certificate: Certificate | None = None
 
 
 class RegistrationService:
@@ -141,7 +144,7 @@ class RegistrationService:
             name_key=names.person_key(application.given_name, application.family_name),
             previous_account=application.previous_account,
             approval_chain=self._settings.approval_chain(application.category),
-            cert_subject=application.cert_subject,
+            cert_subject=application.cert_subject, certificate=application.certificate,
             language=application.language,
         )
         # Someone who lost the confirmation mail registers again: the newer
@@ -313,6 +316,7 @@ class RegistrationService:
                 member_until=self._settings.membership_end(request.category, now),
                 cert_subject=request.cert_subject,
                 language=request.language,
+                certificate=request.certificate,
             )
             try:
                 self._directory.add_member(member)
