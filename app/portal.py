@@ -15,9 +15,11 @@ from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
+from .services.helpdesk import HelpdeskService
 from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
+from .services.paper import PaperRoute
 from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
@@ -43,6 +45,8 @@ class Portal:
     changes: MembershipChanges
     record: RecordChanges
     roles: RoleService
+    paper: PaperRoute | None = None  # the paper route through the helpdesk
+    helpdesk: HelpdeskService | None = None  # the helpdesk's console
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -84,9 +88,11 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                        accounts.new_reset_url, institutions)
     changes = MembershipChanges(directory, mailer, settings, reviewers, institutions)
     record = RecordChanges(directory, mailer, links, settings, addresses)
+    # Registrations filed on paper get a link to set the first password.
+    paper = PaperRoute(directory, mailer, links, settings, registration, reviewers, duplicates)
     # Each workflow carries out its own kind of approved request.
     approval = ApprovalService(directory, mailer, links, reviewers, duplicates, settings, {
-        RequestKind.REGISTRATION: registration.complete,
+        RequestKind.REGISTRATION: paper.complete,
         RequestKind.REACTIVATION: reactivation.complete,
         RequestKind.GROUP: changes.complete,
         RequestKind.INSTITUTION_CHANGE: changes.complete,
@@ -94,5 +100,8 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record, RoleService(directory, settings.helpdesk_group))
+                                      record, RoleService(directory, settings.helpdesk_group),
+                                      paper=paper, helpdesk=HelpdeskService(
+                                          directory, settings, lifecycle, approval, registration,
+                                          reviewers, duplicates, institutions, paper))
     return app.extensions["portal"]

@@ -108,6 +108,8 @@ class Settings:
     unconfirmed_request_days: int = 7  # an unconfirmed registration is withdrawn after
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
     extra_groups: tuple[ExtraGroup, ...] = ()
+    # The paper route: the helpdesk may approve a paper request itself.
+    helpdesk_may_approve_paper: bool = False
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -190,6 +192,9 @@ _ENV = {
     # outbox: web workers only queue, `flask mail send --loop` delivers;
     # inline (tests only): the worker delivers what it queued at once.
     "PORTAL_MAIL_DELIVERY": ("mail_delivery", str, "outbox"),
+    # The paper route: true lets the helpdesk approve a paper request itself
+    # (audited with its reason); false sends it to the IR like every other.
+    "PORTAL_HELPDESK_MAY_APPROVE_PAPER": ("helpdesk_may_approve_paper", bool, "false"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)

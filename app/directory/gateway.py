@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from .groups import Groups
+from .helpdesk import HelpdeskLookups
 from .identities import Identities
 from .outbox import Outbox
 from .passwords import Passwords
@@ -17,7 +18,7 @@ from .people import People
 from .requests import Requests
 
 
-class Directory(People, Requests, Groups, Passwords, Outbox, Identities):
+class Directory(People, Requests, Groups, Passwords, Outbox, Identities, HelpdeskLookups):
     def __init__(
         self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",

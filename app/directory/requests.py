@@ -76,9 +76,11 @@ def request_record(entry: dict) -> RequestRecord:
 
 
 class Requests(DirectoryConnection):
-    def add_request(self, new: NewRequest) -> str:
+    def add_request(self, new: NewRequest, extra: dict[str, list] | None = None) -> str:
+        """Write a new request; ``extra``: attributes of an auxiliary class
+        written in the same add (objectClass values are added to the request's)."""
         dn = self.request_dn(new.request_id or new.account_name)
-        self._add(dn, REQUEST.entry(
+        attributes = REQUEST.entry(
             object_classes=["portalRequest"], account_name=new.account_name, kind=new.kind,
             approval_chain=new.approval_chain, approval_stage=0, status=new.status,
             given_name=new.given_name, family_name=new.family_name,
@@ -91,7 +93,10 @@ class Requests(DirectoryConnection):
             audit=[new.audit_event], middle_name=new.middle_name, name_key=new.name_key,
             previous_account=new.previous_account, request_id=new.request_id,
             target_group=new.target_group, cert_subject=new.cert_subject,
-            language=new.language))
+            language=new.language)
+        for name, values in (extra or {}).items():
+            attributes[name] = attributes.get(name, []) + list(values)
+        self._add(dn, attributes)
         return dn
 
     def request(self, request_id: str, with_password_hash: bool = False) -> RequestRecord | None:

@@ -7,7 +7,7 @@ from typing import Callable
 
 from flask_babel import lazy_gettext as _l
 
-from ..vocabulary import MemberStatus
+from ..vocabulary import MemberStatus, RequestStatus
 from .audit import SYSTEM, parse_events
 
 # The audit actions recorded on a member's entry, in words. An action not
@@ -26,6 +26,23 @@ ACTIONS = {
     "account.password-changed": _l("Password changed"),
     "account.password-reset": _l("Password set with a reset link"),
     "account.expiry-warning": _l("Reminded by mail that the password expires"),
+    # Requests, and the helpdesk's actions (its console shows these histories).
+    "request.submitted": _l("Registration submitted"),
+    "request.paper-submitted": _l("Paper registration filed by the helpdesk"),
+    "request.email-verified": _l("Address confirmed"),
+    "request.notified": _l("Approvers asked"),
+    "request.stalled": _l("Nobody could approve the stage"),
+    "request.possible-duplicate": _l("Possibly a known person"),
+    "request.stage-approved": _l("Stage approved"),
+    f"request.{RequestStatus.APPROVED}": _l("Request approved"),
+    f"request.{RequestStatus.REJECTED}": _l("Request rejected"),
+    "request.account-created": _l("Account created"),
+    "request.helpdesk-decision": _l("Decided by the helpdesk as the approver of last resort"),
+    "request.review-resent": _l("Fresh review links sent"),
+    "member.unlocked": _l("Account unlocked"),
+    "member.category-changed": _l("Category changed"),
+    "member.institution-changed": _l("Institution changed"),
+    "account.initial-password-set": _l("First password set"),
 }
 OTHER = _l("Record changed")
 # Details worth naming after the words.

@@ -1,0 +1,58 @@
+"""The helpdesk's forms: a reason for every action, the changes of a
+member's record, and the paper registration (the registration form's
+fields and rules, without passwords, plus who checked the signed form)."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from ..registration.forms import RegistrationForm
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(_l("Reason (recorded in the history)"), filters=[_strip],
+                           validators=[DataRequired(_l("Give a reason: it is recorded in the "
+                                                       "history.")), Length(max=1000)])
+
+
+class CategoryChangeForm(ReasonForm):
+    category = SelectField(_l("New category"), validate_choice=False)
+
+    def __init__(self, *args, categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category.choices = [(c.key, c.label) for c in categories]
+
+
+class InstitutionChangeForm(ReasonForm):
+    institution = SelectField(_l("New institution"), validate_choice=False)
+
+    def __init__(self, *args, institutions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.institution.choices = [(i.id, i.name) for i in institutions]
+
+
+class PaperForm(RegistrationForm):
+    """The signed paper form, typed in: the registration's fields and rules
+    (names, account name, address, institution, category), no password."""
+    password = None
+    password_confirm = None
+    accept_conditions = None
+    previous_account = None
+    verified_by = StringField(
+        _l("Signed form checked by"), filters=[_strip],
+        validators=[DataRequired(_l("Say who checked the signed paper form.")),
+                    Length(max=200)],
+        description=_l("Who checked the signature of the institute representative on the "
+                       "paper form."))
+    note = TextAreaField(_l("Note (optional)"), filters=[_strip], validators=[Length(max=2000)])
+    language = SelectField(_l("Language of the applicant's mails"), validate_choice=False)
+
+    def __init__(self, *args, languages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = list(languages)

@@ -1,0 +1,355 @@
+"""The helpdesk console: search by any name (folded as the duplicate check
+folds), the entry pages with history and LDIF (no secrets), actions on
+behalf with reasons, the approval preview, and who may reach any of it."""
+from __future__ import annotations
+
+import ldap3
+import pytest
+
+from app.devstack.slapd import DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD
+from helpers import (
+    BASE_DN,
+    NEW_PASSWORD,
+    PEOPLE,
+    REQUESTS,
+    STRONG_PASSWORD,
+    binds,
+    change_password,
+    csrf_token,
+    decide,
+    links_in,
+    local_path,
+    login,
+    mails_to,
+    post_registration,
+    read_entry,
+    root_connection,
+)
+
+MULLER = {"given_name": "Jürgen", "family_name": "Müller", "account_name": "jmuller",
+          "email": "juergen.mueller@desy.example", "institution": "desy"}
+KEK = f"portalInstitutionId=kek,ou=institutions,{BASE_DN}"
+
+
+def accept_conditions(client) -> None:
+    page = client.get("/account/conditions").get_data(as_text=True)
+    client.post("/account/conditions", data={"csrf_token": csrf_token(page),
+                                             "accept_conditions": "y"})
+
+
+def logged_in(app, account: str, password: str):
+    """A client logged in as ``account``, conditions accepted."""
+    client = app.test_client()
+    response = login(client, account, password)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    accept_conditions(client)
+    assert client.get("/account").status_code == 200
+    return client
+
+
+@pytest.fixture
+def keep(slapd, root):
+    """``keep(dn, attribute)``: the attribute's values are put back after the
+    test (the root fixture removes added entries, not changed values)."""
+    kept = []
+
+    def run(dn: str, attribute: str) -> None:
+        kept.append((dn, attribute, list(read_entry(root, dn, [attribute])[attribute].values)))
+    yield run
+    conn = root_connection(slapd)
+    for dn, attribute, values in kept:
+        conn.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, values)]})
+    conn.unbind()
+
+
+@pytest.fixture
+def helpdesk(app):
+    return logged_in(app, DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD)
+
+
+@pytest.fixture
+def muller(client, register_and_verify):
+    """An approved member Jürgen Müller (jmuller, DESY), initial password STRONG_PASSWORD."""
+    response = decide(client, register_and_verify(**MULLER))
+    assert response.status_code == 200
+    return "jmuller"
+
+
+def post_action(client, path: str, **data):
+    page = client.get(path.rsplit("/", 1)[0]).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(page), **data})
+
+
+# -- search -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("query", ["Juergen Mueller", "Jurgen Muller", "MÜLLER", "mueller",
+                                   "Mueller Juergen", "jmul", "juergen.mueller@desy.example",
+                                   "jurgen.muller@example.org"])
+def test_the_helpdesk_finds_a_member_by_any_name_account_or_address(helpdesk, muller, query):
+    page = helpdesk.get("/helpdesk", query_string={"q": query}).get_data(as_text=True)
+    assert 'href="/helpdesk/people/jmuller"' in page, query
+
+
+def test_search_finds_requests_and_filters_by_status_and_institution(helpdesk, muller,
+                                                                     register_and_verify):
+    register_and_verify()  # Toru Iijima at KEK, waiting for approval
+    page = helpdesk.get("/helpdesk", query_string={"q": "iijima"}).get_data(as_text=True)
+    assert 'href="/helpdesk/requests/tiijima"' in page
+    page = helpdesk.get("/helpdesk", query_string={
+        "status": "pending-approval"}).get_data(as_text=True)
+    assert 'href="/helpdesk/requests/tiijima"' in page and "/helpdesk/people/jmuller" not in page
+    page = helpdesk.get("/helpdesk", query_string={
+        "q": "muller", "institution": "kek"}).get_data(as_text=True)
+    assert "/helpdesk/people/jmuller" not in page
+    page = helpdesk.get("/helpdesk", query_string={
+        "q": "muller", "institution": "desy", "status": "active"}).get_data(as_text=True)
+    assert "/helpdesk/people/jmuller" in page
+
+
+@pytest.mark.parametrize("query", ["*", "*)(uid=*", "jmuller)(|(uid=*", "\\2a", "a", "<b>x</b>"])
+def test_search_values_are_escaped_and_nothing_leaks(helpdesk, muller, query):
+    response = helpdesk.get("/helpdesk", query_string={"q": query})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "/helpdesk/people/jmuller" not in page and "/helpdesk/people/irkek" not in page
+    assert "<b>x</b>" not in page
+
+
+def test_too_many_results_say_refine(helpdesk, root):
+    for n in range(55):
+        assert root.add(f"uid=tanaka{n:02d},{PEOPLE}", ["inetOrgPerson"], {
+            "cn": f"Kenji Tanaka{n:02d}", "sn": "Tanaka", "givenName": "Kenji"}), root.result
+    page = helpdesk.get("/helpdesk", query_string={"q": "tanaka"}).get_data(as_text=True)
+    assert 'id="more-results"' in page
+    assert page.count('href="/helpdesk/people/tanaka') == 50
+
+
+# -- the entry pages ---------------------------------------------------------------------------
+
+def test_person_page_shows_record_history_and_ldif_without_secrets(app, helpdesk, muller, root,
+                                                                   client):
+    # A reset link's nonce and a session epoch are stored with the member.
+    assert root.modify(f"uid=jmuller,{PEOPLE}", {
+        "portalResetNonce": [(ldap3.MODIFY_REPLACE, ["f00dfeedcafe0123"])],
+        "portalSessionEpoch": [(ldap3.MODIFY_REPLACE, ["epochsecret42"])]}), root.result
+    page = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    assert "juergen.mueller@desy.example" in page and "Müller" in page
+    assert "Account created: membership approved" in page  # the history in words
+    assert "dn: uid=jmuller,ou=people,dc=example,dc=org" in page
+    assert "portalStatus: active" in page and "portalAuditEvent" in page
+    for secret in ("userPassword", "pwdHistory", "portalResetNonce", "portalSessionEpoch",
+                   "portalPasswordHash", "$argon2", "f00dfeedcafe0123", "epochsecret42"):
+        assert secret not in page, secret
+
+
+def test_request_page_shows_no_password_hash_and_previews_the_member_entry(
+        app, helpdesk, register_and_verify, root, client):
+    review = register_and_verify()
+    stored = read_entry(root, f"uid=tiijima,{REQUESTS}", ["portalPasswordHash"])
+    assert stored.portalPasswordHash.value
+    page = helpdesk.get("/helpdesk/requests/tiijima").get_data(as_text=True)
+    assert "portalPasswordHash" not in page and "$argon2" not in page
+    assert "Registration submitted" in page and "Address confirmed" in page
+    preview = page.split('id="preview"', 1)[1].split("</pre>", 1)[0]
+    assert "dn: uid=tiijima,ou=people,dc=example,dc=org" in preview
+    # The preview is what approval writes: every attribute of the new entry
+    # (but the password, times and the uidNumber taken then) is in it.
+    decide(client, review)
+    created = read_entry(root, f"uid=tiijima,{PEOPLE}", ["*"])
+    for name in created.entry_attributes:
+        if name in ("userPassword",):
+            assert name not in preview
+            continue
+        assert f"\n{name}:" in preview, name
+        if name in ("uid", "mail", "portalContactMail", "portalHomeInstitution",
+                    "portalCategory", "gidNumber", "homeDirectory", "portalStatus"):
+            assert f"\n{name}: {created[name].value}\n" in preview, name
+
+
+# -- acting on behalf --------------------------------------------------------------------------
+
+def test_suspend_and_unsuspend_with_reasons_in_the_history(helpdesk, muller, slapd, root):
+    assert binds(slapd, f"uid=jmuller,{PEOPLE}", STRONG_PASSWORD)
+    response = post_action(helpdesk, "/helpdesk/people/jmuller/suspend", reason="")
+    assert response.status_code == 400
+    assert read_entry(root, f"uid=jmuller,{PEOPLE}", ["portalStatus"]).portalStatus == "active"
+    response = post_action(helpdesk, "/helpdesk/people/jmuller/suspend",
+                           reason="Shared the password with a student")
+    assert response.status_code == 302
+    assert read_entry(root, f"uid=jmuller,{PEOPLE}",
+                      ["portalStatus"]).portalStatus == "suspended"
+    assert not binds(slapd, f"uid=jmuller,{PEOPLE}", STRONG_PASSWORD)
+    response = post_action(helpdesk, "/helpdesk/people/jmuller/unsuspend",
+                           reason="Password changed, talked to the IR")
+    assert response.status_code == 302
+    assert binds(slapd, f"uid=jmuller,{PEOPLE}", STRONG_PASSWORD)
+    page = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    history = page.split('id="history"', 1)[1].split("</table>", 1)[0]
+    assert "Membership suspended" in history and "Shared the password with a student" in history
+    assert "Suspension lifted" in history and "Password changed, talked to the IR" in history
+    assert history.count("Hanna Berg") == 2  # the demo helpdesk member is the actor
+    # Twice is refused, nothing changes.
+    response = post_action(helpdesk, "/helpdesk/people/jmuller/unsuspend", reason="again")
+    assert response.status_code == 409
+
+
+def test_change_category_and_institution_and_unlock(helpdesk, muller, root, slapd):
+    dn = f"uid=jmuller,{PEOPLE}"
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/category", category="student",
+                       reason="Form B").status_code == 302
+    assert read_entry(root, dn, ["portalCategory"]).portalCategory == "student"
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/institution", institution="kek",
+                       reason="Moved in May").status_code == 302
+    assert read_entry(root, dn, ["portalHomeInstitution"]).portalHomeInstitution == "kek"
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/institution",
+                       institution="nowhere", reason="x").status_code == 409
+    # An active member's account locked in the directory is unlocked.
+    assert root.modify(dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE,
+                                                      ["000001010000Z"])]}), root.result
+    assert not binds(slapd, dn, STRONG_PASSWORD)
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/unlock",
+                       reason="Locked by mistake").status_code == 302
+    assert binds(slapd, dn, STRONG_PASSWORD)
+    page = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    for words in ("Category changed", "Institution changed", "Account unlocked", "Form B",
+                  "Moved in May", "Locked by mistake"):
+        assert words in page, words
+
+
+def test_a_stuck_request_is_approved_by_the_helpdesk_as_last_resort(
+        helpdesk, client, root, smtp, keep):
+    keep(KEK, "portalRepresentative")
+    # KEK has no representative: the request stalls.
+    assert root.modify(KEK, {"portalRepresentative": [(ldap3.MODIFY_DELETE, [])]}), root.result
+    assert post_registration(client).status_code == 302
+    verify = local_path(links_in(mails_to(smtp, "toru.iijima@kek.example")[-1])[0])
+    page = client.get(verify).get_data(as_text=True)
+    client.post(verify, data={"csrf_token": csrf_token(page)})
+    front = helpdesk.get("/helpdesk").get_data(as_text=True)
+    assert 'id="without-ir"' in front and "KEK" in front.split('id="without-ir"')[1][:400]
+    response = post_action(helpdesk, "/helpdesk/requests/tiijima/approve",
+                           reason="IR on leave; the spokesperson confirmed by phone")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}", ["portalStatus"]).portalStatus == "active"
+    page = helpdesk.get("/helpdesk/requests/tiijima").get_data(as_text=True)
+    assert "Decided by the helpdesk as the approver of last resort" in page
+    assert "IR on leave; the spokesperson confirmed by phone" in page
+
+
+def test_a_request_that_is_not_stuck_is_left_to_its_approvers(helpdesk, register_and_verify,
+                                                              root):
+    register_and_verify()
+    page = helpdesk.get("/helpdesk/requests/tiijima").get_data(as_text=True)
+    assert 'id="no-decision"' in page
+    response = post_action(helpdesk, "/helpdesk/requests/tiijima/approve", reason="hurry")
+    assert response.status_code == 409
+    assert read_entry(root, f"uid=tiijima,{PEOPLE}") is None
+    # Fresh links to the IR, and a rejection with a reason, are the helpdesk's to give.
+    assert post_action(helpdesk, "/helpdesk/requests/tiijima/resend",
+                       reason="IR lost the mail").status_code == 302
+    assert post_action(helpdesk, "/helpdesk/requests/tiijima/reject",
+                       reason="Not a member of KEK").status_code == 302
+    stored = read_entry(root, f"uid=tiijima,{REQUESTS}", ["portalRequestStatus"])
+    assert stored.portalRequestStatus == "rejected"
+
+
+# -- who may reach it --------------------------------------------------------------------------
+
+GETS = ["/helpdesk", "/helpdesk?q=muller", "/helpdesk/people/jmuller",
+        "/helpdesk/requests/tiijima", "/helpdesk/requests/new"]
+POSTS = [("/helpdesk/people/jmuller/suspend", {"reason": "x"}),
+         ("/helpdesk/people/jmuller/unlock", {"reason": "x"}),
+         ("/helpdesk/people/jmuller/category", {"reason": "x", "category": "student"}),
+         ("/helpdesk/people/jmuller/institution", {"reason": "x", "institution": "kek"}),
+         ("/helpdesk/requests/tiijima/approve", {"reason": "x"}),
+         ("/helpdesk/requests/tiijima/reject", {"reason": "x"}),
+         ("/helpdesk/requests/tiijima/resend", {"reason": "x"}),
+         ("/helpdesk/requests/new", {"given_name": "Eve", "family_name": "Spy",
+                                     "account_name": "evespy", "email": "eve@kek.example",
+                                     "institution": "kek", "category": "phd-student",
+                                     "verified_by": "x"})]
+
+
+def _state(root) -> tuple:
+    person = read_entry(root, f"uid=jmuller,{PEOPLE}", ["portalStatus", "portalCategory",
+                                                        "portalHomeInstitution",
+                                                        "portalAuditEvent"])
+    request = read_entry(root, f"uid=tiijima,{REQUESTS}", ["portalRequestStatus",
+                                                           "portalAuditEvent"])
+    return (str(person.portalStatus), str(person.portalCategory),
+            str(person.portalHomeInstitution), len(person.portalAuditEvent),
+            str(request.portalRequestStatus), len(request.portalAuditEvent),
+            read_entry(root, f"uid=evespy,{REQUESTS}") is None)
+
+
+def test_nobody_but_the_helpdesk_reaches_any_url_or_action(app, muller, register_and_verify,
+                                                           root, client, keep):
+    keep(f"cn=naf-managers,ou=groups,{BASE_DN}", "member")
+    register_and_verify()  # tiijima waits for KEK's approval
+    # A plain member (password changed, conditions accepted) who also
+    # manages an extra group, and the IR of another institution.
+    plain = app.test_client()
+    login(plain, "jmuller", STRONG_PASSWORD)
+    assert change_password(plain, STRONG_PASSWORD, NEW_PASSWORD).status_code == 302
+    plain = logged_in(app, "jmuller", NEW_PASSWORD)
+    manager = logged_in(app, "irinfn", DEMO_IR_PASSWORD)
+    assert root.modify(f"cn=naf-managers,ou=groups,{BASE_DN}", {"member": [
+        (ldap3.MODIFY_ADD, [f"uid=irinfn,{PEOPLE}"])]}), root.result
+    other_ir = logged_in(app, "irdesy", DEMO_IR_PASSWORD)  # tiijima is KEK's
+    before = _state(root)
+    anonymous = app.test_client()
+    token = csrf_token(anonymous.get("/login").get_data(as_text=True))
+    for path in GETS:
+        response = anonymous.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], path
+        for who in (plain, manager, other_ir):
+            assert who.get(path).status_code == 403, path
+    for path, data in POSTS:
+        response = anonymous.post(path, data={"csrf_token": token, **data})
+        assert response.status_code in (302, 400), path
+        if response.status_code == 302:
+            assert "/login" in response.headers["Location"], path
+        for who in (plain, manager, other_ir):
+            own = csrf_token(who.get("/account").get_data(as_text=True))
+            assert who.post(path, data={"csrf_token": own, **data}).status_code == 403, path
+    assert _state(root) == before
+
+
+def test_the_helpdesk_without_or_with_a_foreign_csrf_token_changes_nothing(
+        app, helpdesk, muller, register_and_verify, root):
+    register_and_verify()
+    foreign = csrf_token(app.test_client().get("/login").get_data(as_text=True))
+    before = _state(root)
+    for path, data in POSTS:
+        assert helpdesk.post(path, data=data).status_code == 400, path
+        assert helpdesk.post(path, data={"csrf_token": foreign, **data}).status_code == 400, path
+    assert _state(root) == before
+
+
+def test_a_removed_helpdesk_member_loses_the_console_at_once(helpdesk, root, keep):
+    keep(f"cn=helpdesk,ou=groups,{BASE_DN}", "member")
+    assert helpdesk.get("/helpdesk").status_code == 200
+    assert root.modify(f"cn=helpdesk,ou=groups,{BASE_DN}", {"member": [
+        (ldap3.MODIFY_DELETE, [f"uid={DEMO_HELPDESK},{PEOPLE}"])]}), root.result
+    assert helpdesk.get("/helpdesk").status_code == 403
+
+
+def test_the_header_links_the_console_for_the_helpdesk_only(app, helpdesk):
+    assert 'href="/helpdesk"' in helpdesk.get("/account").get_data(as_text=True)
+    ir = logged_in(app, "irkek", DEMO_IR_PASSWORD)
+    assert 'href="/helpdesk"' not in ir.get("/account").get_data(as_text=True)
+
+
+# -- languages ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language, words", [("de", "Personen und Anträge suchen"),
+                                             ("ja", "人と申請を検索")])
+def test_console_pages_in_german_and_japanese(helpdesk, muller, language, words):
+    helpdesk.set_cookie("lang", language)
+    page = helpdesk.get("/helpdesk", query_string={"q": "mueller"}).get_data(as_text=True)
+    assert words in page and f'lang="{language}"' in page
+    person = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    assert "Suspend the member" not in person
+    paper = helpdesk.get("/helpdesk/requests/new").get_data(as_text=True)
+    assert "Signed form checked by" not in paper
+
