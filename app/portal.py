@@ -15,7 +15,7 @@ from .services.addresses import CollaborationAddresses
 from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
-from .services.helpdesk import HelpdeskService
+from .services.helpdesk import HelpdeskInstitutions, HelpdeskService
 from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
@@ -47,6 +47,7 @@ class Portal:
     roles: RoleService
     paper: PaperRoute | None = None  # the paper route through the helpdesk
     helpdesk: HelpdeskService | None = None  # the helpdesk's console
+    helpdesk_institutions: HelpdeskInstitutions | None = None  # institutions, member list
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -98,10 +99,13 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         RequestKind.INSTITUTION_CHANGE: changes.complete,
         RequestKind.CATEGORY_CHANGE: changes.complete,
     })
+    helpdesk = HelpdeskService(directory, settings, lifecycle, approval, registration,
+                               reviewers, duplicates, institutions, paper, mailer, links)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
                                       record, RoleService(directory, settings.helpdesk_group),
-                                      paper=paper, helpdesk=HelpdeskService(
-                                          directory, settings, lifecycle, approval, registration,
-                                          reviewers, duplicates, institutions, paper))
+                                      paper=paper, helpdesk=helpdesk,
+                                      helpdesk_institutions=HelpdeskInstitutions(
+                                          directory, settings, reviewers, institutions,
+                                          helpdesk))
     return app.extensions["portal"]

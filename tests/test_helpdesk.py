@@ -256,7 +256,9 @@ def test_a_request_that_is_not_stuck_is_left_to_its_approvers(helpdesk, register
 # -- who may reach it --------------------------------------------------------------------------
 
 GETS = ["/helpdesk", "/helpdesk?q=muller", "/helpdesk/people/jmuller",
-        "/helpdesk/requests/tiijima", "/helpdesk/requests/new"]
+        "/helpdesk/requests/tiijima", "/helpdesk/requests/new", "/helpdesk/institutions",
+        "/helpdesk/institutions/kek", "/helpdesk/members.csv",
+        "/helpdesk/members.csv?institution=desy"]
 POSTS = [("/helpdesk/people/jmuller/suspend", {"reason": "x"}),
          ("/helpdesk/people/jmuller/unlock", {"reason": "x"}),
          ("/helpdesk/people/jmuller/category", {"reason": "x", "category": "student"}),
@@ -264,6 +266,16 @@ POSTS = [("/helpdesk/people/jmuller/suspend", {"reason": "x"}),
          ("/helpdesk/requests/tiijima/approve", {"reason": "x"}),
          ("/helpdesk/requests/tiijima/reject", {"reason": "x"}),
          ("/helpdesk/requests/tiijima/resend", {"reason": "x"}),
+         ("/helpdesk/requests/tiijima/release", {"reason": "x"}),
+         ("/helpdesk/people/jmuller/initial-link", {"reason": "x"}),
+         ("/helpdesk/institutions", {"institution_id": "evil", "name": "Evil", "reason": "x"}),
+         ("/helpdesk/institutions/import", {"lines": "evil,Evil,XX", "reason": "x",
+                                            "action": "import"}),
+         ("/helpdesk/institutions/kek/edit", {"name": "Evil", "reason": "x"}),
+         ("/helpdesk/institutions/kek/add-representative", {"account_name": "jmuller",
+                                                            "reason": "x"}),
+         ("/helpdesk/institutions/kek/remove-representative", {"account_name": "irkek",
+                                                               "reason": "x"}),
          ("/helpdesk/requests/new", {"given_name": "Eve", "family_name": "Spy",
                                      "account_name": "evespy", "email": "eve@kek.example",
                                      "institution": "kek", "category": "phd-student",
@@ -276,7 +288,10 @@ def _state(root) -> tuple:
                                                         "portalAuditEvent"])
     request = read_entry(root, f"uid=tiijima,{REQUESTS}", ["portalRequestStatus",
                                                            "portalAuditEvent"])
-    return (str(person.portalStatus), str(person.portalCategory),
+    kek = read_entry(root, KEK, ["o", "portalRepresentative", "portalAuditEvent"])
+    return (str(kek.o), sorted(kek.portalRepresentative.values), len(kek.portalAuditEvent),
+            read_entry(root, f"portalInstitutionId=evil,ou=institutions,{BASE_DN}") is None,
+            str(person.portalStatus), str(person.portalCategory),
             str(person.portalHomeInstitution), len(person.portalAuditEvent),
             str(request.portalRequestStatus), len(request.portalAuditEvent),
             read_entry(root, f"uid=evespy,{REQUESTS}") is None)
@@ -353,3 +368,135 @@ def test_console_pages_in_german_and_japanese(helpdesk, muller, language, words)
     paper = helpdesk.get("/helpdesk/requests/new").get_data(as_text=True)
     assert "Signed form checked by" not in paper
 
+
+
+# -- institutions, the member list, requests left behind ---------------------------------------
+
+@pytest.fixture
+def new_institution(slapd):
+    """The institution ihep a test creates is removed afterwards."""
+    yield f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}"
+    conn = root_connection(slapd)
+    try:
+        conn.delete(f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}")
+    except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+        pass
+    conn.unbind()
+
+
+def test_institutions_are_created_edited_and_given_representatives(app, helpdesk, muller,
+                                                                   root, keep, new_institution):
+    keep(f"portalInstitutionId=desy,ou=institutions,{BASE_DN}", "portalRepresentative")
+    page = helpdesk.get("/helpdesk/institutions").get_data(as_text=True)
+    response = helpdesk.post("/helpdesk/institutions", data={
+        "csrf_token": csrf_token(page), "institution_id": "ihep", "name": "IHEP Beijing",
+        "country": "cn", "reason": "Joined in 2027"})
+    assert response.status_code == 302
+    dn = f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}"
+    stored = read_entry(root, dn, ["o", "c", "portalAuditEvent"])
+    assert stored.o == "IHEP Beijing" and stored.c == "CN" and stored.portalAuditEvent
+    # At once in this process's institution lists (the cache is emptied).
+    assert "IHEP Beijing" in helpdesk.get("/register").get_data(as_text=True)
+    front = helpdesk.get("/helpdesk").get_data(as_text=True)
+    assert "/helpdesk/institutions/ihep" in front.split('id="without-ir"')[1]
+    assert post_action(helpdesk, "/helpdesk/institutions/ihep/edit", name="IHEP",
+                       country="CN", reason="Short name").status_code == 302
+    assert read_entry(root, dn, ["o"]).o == "IHEP"
+    assert post_action(helpdesk, "/helpdesk/institutions/ihep/add-representative",
+                       account_name="jmuller", reason="Appointed by the board").status_code == 302
+    assert roles_of(app, "jmuller").represents("ihep")
+    assert post_action(helpdesk, "/helpdesk/institutions/ihep/add-representative",
+                       account_name="nosuch", reason="x").status_code == 409
+    page = helpdesk.get("/helpdesk/institutions/ihep").get_data(as_text=True)
+    assert "Representative added" in page and "Appointed by the board" in page
+    assert post_action(helpdesk, "/helpdesk/institutions/ihep/remove-representative",
+                       account_name="jmuller", reason="Term ended").status_code == 302
+    assert not roles_of(app, "jmuller").is_representative
+    person = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    assert "Named institute representative" in person and "Term ended" in person
+    # The same id twice is refused.
+    page = helpdesk.get("/helpdesk/institutions").get_data(as_text=True)
+    assert helpdesk.post("/helpdesk/institutions", data={
+        "csrf_token": csrf_token(page), "institution_id": "ihep", "name": "Again",
+        "country": "", "reason": "x"}).status_code == 409
+
+
+def roles_of(app, account):
+    with app.app_context():
+        return app.extensions["portal"].roles.roles_of(account)
+
+
+def test_csv_import_reports_each_line_before_writing(helpdesk, root, keep, new_institution):
+    keep(KEK, "o")
+    page = helpdesk.get("/helpdesk/institutions").get_data(as_text=True)
+    lines = ("id,name,country\nihep,IHEP Beijing,CN\nkek,KEK Tsukuba,JP\n"
+             "Bad Id,Somewhere,XX\nihep,Again,CN\nonlyone\n")
+    response = helpdesk.post("/helpdesk/institutions/import", data={
+        "csrf_token": csrf_token(page), "lines": lines, "reason": "", "action": "check"})
+    assert response.status_code == 200
+    report = response.get_data(as_text=True).split('id="report"', 1)[1]
+    assert "create" in report and "update" in report
+    assert "lowercase letters" in report and "earlier line" in report
+    assert "Expected: id, name, country." in report
+    assert read_entry(root, f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}") is None
+    # With a broken line nothing is written, even when asked to import.
+    response = helpdesk.post("/helpdesk/institutions/import", data={
+        "csrf_token": csrf_token(page), "lines": lines, "reason": "Board list",
+        "action": "import"})
+    assert response.status_code == 409
+    assert read_entry(root, f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}") is None
+    clean = "ihep,IHEP Beijing,CN\nkek,High Energy Accelerator Research Organization,JP\n"
+    response = helpdesk.post("/helpdesk/institutions/import", data={
+        "csrf_token": csrf_token(page), "lines": clean, "reason": "Board list",
+        "action": "import"})
+    assert response.status_code == 200
+    assert read_entry(root, f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}", ["o"]).o \
+        == "IHEP Beijing"
+    kek = read_entry(root, KEK, ["o"])
+    assert kek.o == "High Energy Accelerator Research Organization"
+
+
+def test_the_member_list_is_exported_with_filters_and_safe_for_spreadsheets(
+        helpdesk, client, register_and_verify):
+    decide(client, register_and_verify(**MULLER))
+    decide(client, register_and_verify(given_name="Toru", family_name="Iijima",
+                                       account_name="tiijima"))
+    import csv
+    import io
+    # A name a spreadsheet would run as a formula (names cannot start so; an
+    # operator could still write one into the directory).
+    response = helpdesk.get("/helpdesk/members.csv", query_string={"institution": "desy"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][0] == "account_name"
+    accounts = {r[0] for r in rows[1:]}
+    assert "jmuller" in accounts and "tiijima" not in accounts and "irdesy" in accounts
+    from app.services.helpdesk import safe_cell
+    assert safe_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert safe_cell("+1") == "'+1" and safe_cell("@x") == "'@x" and safe_cell("Anna") == "Anna"
+
+
+def test_the_export_neutralises_formulas_stored_in_the_directory(helpdesk, muller, root):
+    assert root.modify(f"uid=jmuller,{PEOPLE}", {
+        "sn": [(ldap3.MODIFY_REPLACE, ["=cmd|' /C calc'!A0"])]}), root.result
+    text = helpdesk.get("/helpdesk/members.csv").get_data(as_text=True)
+    assert "'=cmd|' /C calc'!A0" in text and ",=cmd" not in text
+
+
+def test_an_abandoned_request_is_released_and_a_confirmation_resent(helpdesk, client, smtp,
+                                                                    root):
+    assert post_registration(client).status_code == 302  # never confirmed
+    before = len(mails_to(smtp, "toru.iijima@kek.example"))
+    assert post_action(helpdesk, "/helpdesk/requests/tiijima/resend",
+                       reason="Applicant phoned: mail lost").status_code == 302
+    assert len(mails_to(smtp, "toru.iijima@kek.example")) == before + 1
+    assert post_action(helpdesk, "/helpdesk/requests/tiijima/release",
+                       reason="Applicant gave up").status_code == 302
+    stored = read_entry(root, f"uid=tiijima,{REQUESTS}", ["portalRequestStatus"])
+    assert stored.portalRequestStatus == "withdrawn"
+    page = helpdesk.get("/helpdesk/requests/tiijima").get_data(as_text=True)
+    assert "Released by the helpdesk" in page and "Applicant gave up" in page
+    # The name is free: the same person registers again.
+    assert post_registration(client).status_code == 302
+    assert post_action(helpdesk, "/helpdesk/requests/tiijima/release",
+                       reason="again").status_code in (302, 409)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Iterator
 
 from ldap3 import BASE
 
+from ..vocabulary import RequestStatus
 from .connection import DirectoryConnection, eq, escape_filter_value
+from .errors import NoSuchEntry, StateConflict, ValueExists
+from .groups import INSTITUTION
 from .mapping import Attr, AttributeMap
 from .people import PERSON, PERSON_ATTRS, person_record
 from .records import Person, RequestRecord
@@ -22,6 +26,12 @@ PAPER = AttributeMap(
     note="portalPaperNote",
 )
 PAPER_CLASS = "portalPaperRequest"
+# Institutions changed through the portal keep their audit records.
+INSTITUTION_AUDIT = AttributeMap(
+    object_classes=Attr("objectClass", multi=True),
+    audit=Attr("portalAuditEvent", multi=True),
+)
+AUDITED_CLASS = "portalAuditedEntry"
 # Never shown, whoever asks: passwords and their hashes, the policy's
 # history, reset nonces, session epochs, queued mail (it holds links).
 SECRET_ATTRIBUTES = frozenset(a.lower() for a in (
@@ -156,6 +166,18 @@ class HelpdeskLookups(DirectoryConnection):
         raw = entries[0].get("raw_attributes") or {}
         return ldif(entries[0]["dn"], {name: list(values) for name, values in raw.items()})
 
+    def release_unconfirmed(self, request_id: str, audit_event: str) -> bool:
+        """pending-verification -> withdrawn, kept with its history (an ended
+        request holds no account name or address); False when it moved on."""
+        try:
+            self._modify(self.request_dn(request_id), {
+                **REQUEST.swap("status", RequestStatus.PENDING_VERIFICATION,
+                               RequestStatus.WITHDRAWN),
+                **REQUEST.replace(password_hash=None), **REQUEST.add(audit=[audit_event])})
+        except (StateConflict, NoSuchEntry):
+            return False
+        return True
+
     # -- the paper route --------------------------------------------------------------------
 
     @staticmethod
@@ -172,3 +194,56 @@ class HelpdeskLookups(DirectoryConnection):
         if PAPER_CLASS.lower() not in {c.lower() for c in values["object_classes"]}:
             return None
         return PaperDetails(values["verified_by"], values["note"])
+
+    # -- institutions (ou=institutions; the portal's account may write there) -----------------
+
+    def add_institution(self, institution_id: str, name: str, country: str) -> None:
+        """A new institution; EntryExists when the id is taken."""
+        self._add(self.institution_dn(institution_id), INSTITUTION.entry(
+            id=institution_id, name=name, country=country or None) | {
+            "objectClass": ["portalInstitution"]})
+
+    def update_institution(self, institution_id: str, name: str, country: str) -> None:
+        self._modify(self.institution_dn(institution_id),
+                     INSTITUTION.replace(name=name, country=country or None))
+
+    def add_representative(self, institution_id: str, person_dn: str) -> None:
+        """Name ``person_dn`` a representative (already one is fine)."""
+        try:
+            self._modify(self.institution_dn(institution_id),
+                         INSTITUTION.add(representative_dns=[person_dn]))
+        except ValueExists:
+            pass
+
+    def remove_representative(self, institution_id: str, person_dn: str) -> None:
+        try:
+            self._modify(self.institution_dn(institution_id),
+                         INSTITUTION.delete(representative_dns=[person_dn]))
+        except StateConflict:
+            pass
+
+    # -- the member list ----------------------------------------------------------------------
+
+    def members_for_export(self, status: str = "", institution: str = "",
+                           category: str = "") -> Iterator[Person]:
+        """Collaboration members with these filters, streamed page by page."""
+        parts = [eq(PERSON[field], value) for field, value in
+                 (("status", status), ("institution", institution), ("category", category))
+                 if value]
+        for entry in self._paged_entries(
+                self.people_dn, f"(&(objectClass=portalMember){''.join(parts)})", PERSON_ATTRS):
+            yield person_record(entry)
+
+    # -- audit records of institutions (auxiliary portalAuditedEntry) ------------------------
+
+    def add_institution_audit(self, institution_id: str, audit_event: str) -> None:
+        dn = self.institution_dn(institution_id)
+        try:
+            self._modify(dn, INSTITUTION_AUDIT.add(object_classes=[AUDITED_CLASS]))
+        except ValueExists:
+            pass
+        self._modify(dn, INSTITUTION_AUDIT.add(audit=[audit_event]))
+
+    def institution_audit(self, institution_id: str) -> tuple[str, ...]:
+        entry = self._read(self.institution_dn(institution_id), INSTITUTION_AUDIT.names("audit"))
+        return INSTITUTION_AUDIT.read(entry, "audit")["audit"] if entry else ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -56,3 +57,30 @@ class PaperForm(RegistrationForm):
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.language.choices = list(languages)
+
+
+class InstitutionForm(ReasonForm):
+    institution_id = StringField(_l("Short id"), filters=[_strip],
+                                 validators=[DataRequired(_l("Give the short id.")),
+                                             Length(max=32)],
+                                 description=_l("Lowercase letters, digits and hyphens, "
+                                                "for example desy. It cannot be changed."))
+    name = StringField(_l("Name"), filters=[_strip],
+                       validators=[DataRequired(_l("Give the institution's name.")),
+                                   Length(max=200)])
+    country = StringField(_l("Country (two letters, optional)"),
+                          filters=[lambda v: v.strip().upper() if isinstance(v, str) else v],
+                          validators=[Length(max=2)])
+
+
+class RepresentativeForm(ReasonForm):
+    account_name = StringField(_l("Account name of the representative"),
+                               filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+                               validators=[DataRequired(_l("Give the account name.")),
+                                           Length(max=8)])
+
+
+class ImportForm(ReasonForm):
+    lines = TextAreaField(_l("Institutions as CSV: id, name, country"),
+                          validators=[Length(max=200_000)])
+    csv_file = FileField(_l("Or a CSV file"))

@@ -4,8 +4,21 @@ reason), the paper route; and the page where a member registered on paper
 sets the first password from the mail."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 
 from ..account.forms import NewPasswordForm
 from ..portal import portal
@@ -21,7 +34,15 @@ from ..services.paper import PaperApplication, PaperMatches
 from ..services.registration import Application
 from ..web.i18n import autonym
 from ..web.sessions import helpdesk_required
-from .forms import CategoryChangeForm, InstitutionChangeForm, PaperForm, ReasonForm
+from .forms import (
+    CategoryChangeForm,
+    ImportForm,
+    InstitutionChangeForm,
+    InstitutionForm,
+    PaperForm,
+    ReasonForm,
+    RepresentativeForm,
+)
 
 bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
 initial_bp = Blueprint("initial_password", __name__)
@@ -72,6 +93,8 @@ _PERSON_ACTIONS = {
     "suspend": ("suspend", lambda: _("The member is suspended.")),
     "unsuspend": ("unsuspend", lambda: _("The suspension is lifted.")),
     "unlock": ("unlock", lambda: _("The account is unlocked.")),
+    "initial-link": ("resend_initial_password_link",
+                     lambda: _("A new link to set the password was sent.")),
 }
 
 
@@ -130,7 +153,7 @@ def request_entry(request_id: str):
 @helpdesk_required
 def act_on_request(request_id: str, action: str):
     helpdesk = portal().helpdesk
-    if action not in ("approve", "reject", "resend"):
+    if action not in ("approve", "reject", "resend", "release"):
         abort(404)
     if helpdesk.request_file(request_id) is None:
         abort(404)
@@ -144,6 +167,10 @@ def act_on_request(request_id: str, action: str):
         elif action == "reject":
             helpdesk.reject(request_id, form.reason.data, _actor())
             flash(_("The request is rejected; the applicant is told why."), "success")
+        elif action == "release":
+            helpdesk.release(request_id, form.reason.data, _actor())
+            flash(_("The request is withdrawn: its account name and address are free."),
+                  "success")
         else:
             asked = helpdesk.resend_review(request_id, form.reason.data, _actor())
             flash(_("Fresh review links were sent to the approvers (%(n)d).", n=asked) if asked else
@@ -157,6 +184,119 @@ def act_on_request(request_id: str, action: str):
                 "duplicates below."), "error")
         return _request_page(request_id, 409, reason_form=form)
     return redirect(url_for(".request_entry", request_id=request_id))
+
+
+# -- institutions and the member list ----------------------------------------------------------
+
+@bp.route("/institutions", methods=["GET", "POST"])
+@helpdesk_required
+def institutions():
+    admin = portal().helpdesk_institutions
+    form = InstitutionForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                admin.create(form.institution_id.data, form.name.data, form.country.data or "",
+                             form.reason.data, _actor())
+            except HelpdeskRefused as refused:
+                flash(str(refused), "error")
+                status = 409
+            else:
+                flash(_("The institution is created."), "success")
+                return redirect(url_for(".institution", institution_id=form.institution_id.data))
+        else:
+            status = 400
+    return render_template("helpdesk/institutions.html", institutions=admin.all(), form=form,
+                           import_form=ImportForm(formdata=None), report=None), status
+
+
+@bp.post("/institutions/import")
+@helpdesk_required
+def import_institutions():
+    admin = portal().helpdesk_institutions
+    form = ImportForm()
+    report, status = None, 200
+    if form.validate_on_submit() or (request.form.get("action") == "check"
+                                     and FlaskForm().validate_on_submit()):
+        text = form.lines.data or ""
+        upload = request.files.get("csv_file")
+        if upload and upload.filename:
+            text = upload.read(200_000).decode("utf-8", errors="replace")
+            form.lines.data = text
+        if request.form.get("action") == "import":
+            try:
+                report = admin.run_import(text, form.reason.data, _actor())
+                flash(_("The institutions are imported."), "success")
+            except HelpdeskRefused as refused:
+                flash(str(refused), "error")
+                report, status = admin.check_import(text), 409
+        else:
+            report = admin.check_import(text)
+    else:
+        status = 400
+    return render_template("helpdesk/institutions.html", institutions=admin.all(),
+                           form=InstitutionForm(formdata=None), import_form=form,
+                           report=report), status
+
+
+def _institution_page(institution_id: str, status: int = 200, **forms):
+    file = portal().helpdesk_institutions.file(institution_id)
+    if file is None:
+        abort(404)
+    forms.setdefault("form", InstitutionForm(formdata=None, data={
+        "institution_id": file.institution.id, "name": file.institution.name,
+        "country": file.institution.country}))
+    forms.setdefault("representative_form", RepresentativeForm(formdata=None))
+    return render_template("helpdesk/institution.html", file=file,
+                           institution=file.institution, **forms), status
+
+
+@bp.get("/institutions/<institution_id>")
+@helpdesk_required
+def institution(institution_id: str):
+    return _institution_page(institution_id)
+
+
+@bp.post("/institutions/<institution_id>/<action>")
+@helpdesk_required
+def act_on_institution(institution_id: str, action: str):
+    admin = portal().helpdesk_institutions
+    if admin.file(institution_id) is None or \
+            action not in ("edit", "add-representative", "remove-representative"):
+        abort(404)
+    if action == "edit":
+        form, key = InstitutionForm(), "form"
+        form.institution_id.data = institution_id  # the id itself never changes
+    else:
+        form, key = RepresentativeForm(), "representative_form"
+    if not form.validate_on_submit():
+        return _institution_page(institution_id, 400, **{key: form})
+    try:
+        if action == "edit":
+            admin.edit(institution_id, form.name.data, form.country.data or "",
+                       form.reason.data, _actor())
+        elif action == "add-representative":
+            admin.add_representative(institution_id, form.account_name.data, form.reason.data,
+                                     _actor())
+        else:
+            admin.remove_representative(institution_id, form.account_name.data,
+                                        form.reason.data, _actor())
+    except HelpdeskRefused as refused:
+        flash(str(refused), "error")
+        return _institution_page(institution_id, 409, **{key: form})
+    flash(_("The institution is saved."), "success")
+    return redirect(url_for(".institution", institution_id=institution_id))
+
+
+@bp.get("/members.csv")
+@helpdesk_required
+def export_members():
+    rows = portal().helpdesk_institutions.export_members(
+        request.args.get("status", ""), request.args.get("institution", ""),
+        request.args.get("category", ""))
+    return Response(stream_with_context(rows), mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=members.csv"})
 
 
 # -- the paper route --------------------------------------------------------------------------

@@ -5,15 +5,27 @@ history in words and their entry as LDIF (secrets left out); act on behalf,
 each action with a reason, audited with the helpdesk member as the actor."""
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Iterator
 
 from flask_babel import lazy_gettext as _l
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, Institution, PasswordState, Person, RequestRecord
+from ..directory import (
+    Directory,
+    EntryExists,
+    Institution,
+    PasswordState,
+    Person,
+    RequestRecord,
+)
 from ..directory.helpdesk import PaperDetails, SearchTerms, ldif
+from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus
 from . import names
@@ -24,6 +36,7 @@ from .errors import AlreadyDone, NotAuthorised, ServiceError
 from .history import describe
 from .institutions import InstitutionCatalog
 from .lifecycle import LifecycleError, LifecycleService
+from .links import INITIAL_PASSWORD_LINK_DAYS, Links, Page, VerifyLink
 from .paper import PaperRoute
 from .registration import RegistrationService
 from .review import Reviewers
@@ -104,7 +117,10 @@ class HelpdeskService:
     def __init__(self, directory: Directory, settings: Settings, lifecycle: LifecycleService,
                  approval: ApprovalService, registration: RegistrationService,
                  reviewers: Reviewers, duplicates: Duplicates,
-                 institutions: InstitutionCatalog, paper: PaperRoute, clock: Clock = utcnow):
+                 institutions: InstitutionCatalog, paper: PaperRoute, mailer: Mailer,
+                 links: Links, clock: Clock = utcnow):
+        self._mailer = mailer
+        self._links = links
         self._directory = directory
         self._settings = settings
         self._lifecycle = lifecycle
@@ -341,12 +357,262 @@ class HelpdeskService:
             raise HelpdeskRefused(str(_l("The request was decided meanwhile."))) from exc
 
     def resend_review(self, request_id: str, reason: str, actor: Actor) -> int:
-        """Fresh review links to the approvers of the stage the request
-        waits for; the number asked (0: nobody can decide it)."""
+        """The mail the request waits on, again: fresh review links to the
+        approvers of its stage (the number asked; 0: nobody can decide it),
+        or the confirmation link to an applicant who has not confirmed."""
         reason = self._reason(reason)
         request = self._directory.request(request_id)
+        if request is not None and request.status == RequestStatus.PENDING_VERIFICATION:
+            self._directory.add_request_audit(request.id, audit_event(
+                "request.confirmation-resent", actor, self._clock(), reason=reason))
+            self._mailer.send("verify_email", [request.contact_mail], request.language,
+                              request=request, replaced=[],
+                              link=self._links.url(VerifyLink(request.id,
+                                                              request.submitted_at.isoformat())),
+                              max_age_days=self._links.max_age_days)
+            return 1
         if request is None or request.status != RequestStatus.PENDING_APPROVAL:
             raise HelpdeskRefused(str(_l("The request does not wait for an approval.")))
         self._directory.add_request_audit(request.id, audit_event(
             "request.review-resent", actor, self._clock(), reason=reason))
         return self._reviewers.notify(self._directory.request(request.id))
+
+    def release(self, request_id: str, reason: str, actor: Actor) -> None:
+        """An abandoned registration (the address never confirmed) is
+        withdrawn now instead of at its expiry: the account name and the
+        person are free; the request keeps its history. A rejected one
+        holds nothing already (issue 10: rejected people apply again)."""
+        reason = self._reason(reason)
+        request = self._directory.request(request_id)
+        if request is None or request.status != RequestStatus.PENDING_VERIFICATION:
+            raise HelpdeskRefused(str(_l(
+                "Only a request whose address was never confirmed can be released; a "
+                "rejected request holds no name or address already.")))
+        if not self._directory.release_unconfirmed(request.id, audit_event(
+                "request.released", actor, self._clock(), reason=reason)):
+            raise HelpdeskRefused(str(_l("The request was decided meanwhile.")))
+
+    def resend_initial_password_link(self, account_name: str, reason: str,
+                                     actor: Actor) -> None:
+        """A member registered on paper who has not set a password yet gets a
+        new link (the older one stops working)."""
+        reason = self._reason(reason)
+        person = self._directory.person(account_name)
+        state = self._directory.password_state(account_name) if person else None
+        if person is None or person.status != MemberStatus.ACTIVE or state is None or \
+                state.changed_at is not None:
+            raise HelpdeskRefused(str(_l("This member has set a password already: a lost "
+                                         "password is reset from the login page.")))
+        self._directory.add_person_audit(account_name, audit_event(
+            "member.initial-password-link-resent", actor, self._clock(), reason=reason))
+        self._mailer.send("paper_account_ready", [person.contact_mail], person.language,
+                          person=person, link=self._paper.new_initial_password_url(person),
+                          days=INITIAL_PASSWORD_LINK_DAYS,
+                          login_link=self._links.page(Page.LOGIN))
+
+
+# -- institutions, the member list, requests left behind ----------------------------------------
+
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+INSTITUTION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
+MAX_IMPORT_LINES = 2000
+# Spreadsheets run a cell starting with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_COLUMNS = ("account_name", "given_name", "middle_name", "family_name", "mail",
+                  "institution", "category", "status", "member_since", "member_until")
+
+
+@dataclass(frozen=True)
+class InstitutionFile:
+    institution: Institution
+    representatives: list[Person]  # active ones and not (the page says which)
+    history: list[HistoryRow]
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    number: int
+    institution_id: str
+    name: str
+    country: str
+    action: str  # "create", "update", "unchanged" or "" (a problem)
+    problem: str = ""
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP)."""
+    value = str(value or "")
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+class HelpdeskInstitutions:
+    """Institutions created, edited, given representatives and imported by
+    the helpdesk; the member list exported. Every change is audited (on the
+    institution, and on the person named or removed as representative) and
+    the institutions' cache of this process is emptied at once."""
+
+    def __init__(self, directory: Directory, settings: Settings, reviewers: Reviewers,
+                 institutions: InstitutionCatalog, helpdesk: HelpdeskService,
+                 clock: Clock = utcnow):
+        self._directory = directory
+        self._settings = settings
+        self._reviewers = reviewers
+        self._institutions = institutions
+        self._helpdesk = helpdesk
+        self._clock = clock
+
+    def all(self) -> list[Institution]:
+        return self._directory.institutions()
+
+    def file(self, institution_id: str) -> InstitutionFile | None:
+        institution = self._directory.institution(institution_id)
+        if institution is None:
+            return None
+        people = [self._directory.person_by_dn(dn) for dn in institution.representative_dns]
+        audit = self._directory.institution_audit(institution_id)
+        return InstitutionFile(institution, [p for p in people if p is not None],
+                               self._helpdesk._history(audit, "", ""))
+
+    def _check(self, institution_id: str, name: str, country: str) -> str:
+        if not INSTITUTION_ID_RE.match(institution_id or ""):
+            return str(_l("The short id has 2-32 lowercase letters, digits and hyphens."))
+        if not (name or "").strip() or len(name) > 200:
+            return str(_l("Give the institution's name."))
+        if country and not COUNTRY_RE.match(country):
+            return str(_l("The country is a two-letter code such as DE or JP."))
+        return ""
+
+    def _audit(self, institution_id: str, action: str, actor: Actor, reason: str,
+               **details) -> None:
+        self._directory.add_institution_audit(institution_id, audit_event(
+            action, actor, self._clock(), reason=reason, **details))
+        self._institutions.invalidate()
+
+    def create(self, institution_id: str, name: str, country: str, reason: str,
+               actor: Actor) -> None:
+        reason = HelpdeskService._reason(reason)
+        problem = self._check(institution_id, name, country)
+        if problem:
+            raise HelpdeskRefused(problem)
+        try:
+            self._directory.add_institution(institution_id, name.strip(), country)
+        except EntryExists as exc:
+            raise HelpdeskRefused(str(_l("An institution with this short id exists."))) from exc
+        self._audit(institution_id, "institution.created", actor, reason, name=name.strip())
+
+    def edit(self, institution_id: str, name: str, country: str, reason: str,
+             actor: Actor) -> None:
+        reason = HelpdeskService._reason(reason)
+        problem = self._check(institution_id, name, country)
+        if problem or self._directory.institution(institution_id) is None:
+            raise HelpdeskRefused(problem or str(_l("There is no such institution.")))
+        self._directory.update_institution(institution_id, name.strip(), country)
+        self._audit(institution_id, "institution.changed", actor, reason, name=name.strip(),
+                    country=country)
+
+    def add_representative(self, institution_id: str, account_name: str, reason: str,
+                           actor: Actor) -> None:
+        reason = HelpdeskService._reason(reason)
+        person = self._directory.person(account_name)
+        if self._directory.institution(institution_id) is None:
+            raise HelpdeskRefused(str(_l("There is no such institution.")))
+        if person is None or person.status != MemberStatus.ACTIVE:
+            raise HelpdeskRefused(str(_l("A representative is an active member: give their "
+                                         "account name.")))
+        self._directory.add_representative(institution_id, person.dn)
+        self._audit(institution_id, "institution.representative-added", actor, reason,
+                    account=person.account_name)
+        self._directory.add_person_audit(person.account_name, audit_event(
+            "member.representative-added", actor, self._clock(), reason=reason,
+            institution=institution_id))
+
+    def remove_representative(self, institution_id: str, account_name: str, reason: str,
+                              actor: Actor) -> None:
+        reason = HelpdeskService._reason(reason)
+        institution = self._directory.institution(institution_id)
+        person = self._directory.person(account_name)
+        if institution is None or person is None or \
+                person.dn.lower() not in {d.lower() for d in institution.representative_dns}:
+            raise HelpdeskRefused(str(_l("This person is not a representative of the "
+                                         "institution.")))
+        self._directory.remove_representative(institution_id, person.dn)
+        self._audit(institution_id, "institution.representative-removed", actor, reason,
+                    account=person.account_name)
+        self._directory.add_person_audit(person.account_name, audit_event(
+            "member.representative-removed", actor, self._clock(), reason=reason,
+            institution=institution_id))
+
+    # -- CSV import -------------------------------------------------------------------------
+
+    def check_import(self, text: str) -> list[ImportLine]:
+        """Each line of ``id,name,country`` judged before anything is written
+        (a first line ``id,name,country`` is a header)."""
+        existing = {i.id: i for i in self._directory.institutions()}
+        lines, seen = [], set()
+        rows = list(csv.reader(io.StringIO(text or "")))
+        if len(rows) > MAX_IMPORT_LINES:
+            return [ImportLine(0, "", "", "", "", str(_l(
+                "At most %(n)d lines at a time.", n=MAX_IMPORT_LINES)))]
+        for number, row in enumerate(rows, start=1):
+            cells = [c.strip() for c in row]
+            if not any(cells) or cells[:1] == ["id"] and number == 1:
+                continue
+            if len(cells) not in (2, 3):
+                lines.append(ImportLine(number, cells[0] if cells else "", "", "", "", str(_l(
+                    "Expected: id, name, country."))))
+                continue
+            institution_id, name = cells[0].lower(), cells[1]
+            country = cells[2].upper() if len(cells) == 3 else ""
+            problem = self._check(institution_id, name, country)
+            if not problem and institution_id in seen:
+                problem = str(_l("This id came on an earlier line."))
+            seen.add(institution_id)
+            old = existing.get(institution_id)
+            action = "" if problem else "create" if old is None else \
+                "unchanged" if (old.name, old.country) == (name, country) else "update"
+            lines.append(ImportLine(number, institution_id, name, country, action, problem))
+        return lines
+
+    def run_import(self, text: str, reason: str, actor: Actor) -> list[ImportLine]:
+        """Write the lines of a clean check (nothing when any line has a problem)."""
+        reason = HelpdeskService._reason(reason)
+        lines = self.check_import(text)
+        if not lines or any(line.problem for line in lines):
+            raise HelpdeskRefused(str(_l("Nothing was imported: correct the lines marked "
+                                         "below first.")))
+        for line in lines:
+            if line.action == "create":
+                self._directory.add_institution(line.institution_id, line.name, line.country)
+                self._audit(line.institution_id, "institution.created", actor, reason,
+                            name=line.name, source="csv")
+            elif line.action == "update":
+                self._directory.update_institution(line.institution_id, line.name,
+                                                   line.country)
+                self._audit(line.institution_id, "institution.changed", actor, reason,
+                            name=line.name, country=line.country, source="csv")
+        return lines
+
+    # -- the member list --------------------------------------------------------------------
+
+    def export_members(self, status: str = "", institution: str = "",
+                       category: str = "") -> Iterator[str]:
+        """The member list as CSV lines (a header first), safe to open in a spreadsheet."""
+        status = status if status in {s.value for s in MemberStatus if s.value} else ""
+        institution = institution if self._institutions.get(institution) else ""
+        category = category if category in {c.key for c in self._settings.categories} else ""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def line(cells) -> str:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([safe_cell(c) for c in cells])
+            return buffer.getvalue()
+
+        yield line(EXPORT_COLUMNS)
+        for person in self._directory.members_for_export(status, institution, category):
+            values = []
+            for column in EXPORT_COLUMNS:
+                value = getattr(person, column)
+                values.append(value.date().isoformat() if hasattr(value, "date") else value)
+            yield line(values)

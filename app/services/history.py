@@ -43,6 +43,15 @@ ACTIONS = {
     "member.category-changed": _l("Category changed"),
     "member.institution-changed": _l("Institution changed"),
     "account.initial-password-set": _l("First password set"),
+    "member.initial-password-link-resent": _l("New link to set the password sent"),
+    "member.representative-added": _l("Named institute representative"),
+    "member.representative-removed": _l("No longer institute representative"),
+    "request.confirmation-resent": _l("Confirmation mail sent again"),
+    "request.released": _l("Released by the helpdesk: name and address free"),
+    "institution.created": _l("Institution created"),
+    "institution.changed": _l("Name or country changed"),
+    "institution.representative-added": _l("Representative added"),
+    "institution.representative-removed": _l("Representative removed"),
 }
 OTHER = _l("Record changed")
 # Details worth naming after the words.
