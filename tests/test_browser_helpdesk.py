@@ -43,7 +43,8 @@ def fits_the_screen(page) -> bool:
 
 @pytest.mark.parametrize("size", ["page", "phone"])
 def test_helpdesk_finds_suspends_and_unsuspends_a_member(request, size, client,
-                                                         register_and_verify, root, slapd):
+                                                         register_and_verify, root, slapd,
+                                                         tmp_path):
     from playwright.sync_api import expect
     page = request.getfixturevalue(size)
     decide(client, register_and_verify(**MULLER))
@@ -56,6 +57,9 @@ def test_helpdesk_finds_suspends_and_unsuspends_a_member(request, size, client,
         page.get_by_role("button", name="Search").click()
     assert_accessible(page, f"helpdesk search results ({size})")
     assert fits_the_screen(page)
+    shot = tmp_path / f"helpdesk-search-{size}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nscreenshot of the helpdesk search: {shot}")
     with page.expect_navigation():
         page.locator("#people").get_by_role("link", name="Jürgen Müller").click()
     expect(page.locator("h1")).to_have_text("Jürgen Müller")
@@ -64,6 +68,9 @@ def test_helpdesk_finds_suspends_and_unsuspends_a_member(request, size, client,
     assert "userPassword" not in page.locator("#ldif").inner_text()
     assert_accessible(page, f"helpdesk person page ({size})")
     assert fits_the_screen(page)
+    shot = tmp_path / f"helpdesk-person-{size}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nscreenshot of the helpdesk person page: {shot}")
     page.locator("#suspend-reason").fill("Account shared, reported by the IR")
     with page.expect_navigation():
         page.get_by_role("button", name="Suspend the member").click()
@@ -84,7 +91,7 @@ def test_helpdesk_finds_suspends_and_unsuspends_a_member(request, size, client,
 
 
 def test_paper_request_ir_approval_and_first_password_in_a_browser(page, phone, live_server,
-                                                                  smtp, root, slapd):
+                                                                  smtp, root, slapd, tmp_path):
     from playwright.sync_api import expect
     log_in(page, DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD)
     assert page.goto("/helpdesk").ok
@@ -98,6 +105,9 @@ def test_paper_request_ir_approval_and_first_password_in_a_browser(page, phone, 
     page.locator("#institution").select_option("kek")
     page.locator("#category").select_option("phd-student")
     page.locator("#verified_by").fill("Yuki Sato")
+    shot = tmp_path / "helpdesk-paper.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nscreenshot of the paper registration: {shot}")
     with page.expect_navigation():
         page.get_by_role("button", name="File the request").click()
     expect(page.locator("#verified-by")).to_have_text("Yuki Sato")

@@ -385,7 +385,8 @@ def new_institution(slapd):
 
 
 def test_institutions_are_created_edited_and_given_representatives(app, helpdesk, muller,
-                                                                   root, keep, new_institution):
+                                                                   root, keep, new_institution,
+                                                                   slapd):
     keep(f"portalInstitutionId=desy,ou=institutions,{BASE_DN}", "portalRepresentative")
     page = helpdesk.get("/helpdesk/institutions").get_data(as_text=True)
     response = helpdesk.post("/helpdesk/institutions", data={
@@ -395,6 +396,14 @@ def test_institutions_are_created_edited_and_given_representatives(app, helpdesk
     dn = f"portalInstitutionId=ihep,ou=institutions,{BASE_DN}"
     stored = read_entry(root, dn, ["o", "c", "portalAuditEvent"])
     assert stored.o == "IHEP Beijing" and stored.c == "CN" and stored.portalAuditEvent
+    # Members and services read the institution, never its audit records.
+    as_member = ldap3.Connection(ldap3.Server(slapd.url), f"uid=jmuller,{PEOPLE}",
+                                 STRONG_PASSWORD, auto_bind=True)
+    as_member.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["*"])
+    assert as_member.entries[0].o == "IHEP Beijing"
+    assert "portalAuditEvent" not in as_member.entries[0].entry_attributes
+    assert not as_member.search(dn, "(portalAuditEvent=*)", ldap3.BASE)
+    as_member.unbind()
     # At once in this process's institution lists (the cache is emptied).
     assert "IHEP Beijing" in helpdesk.get("/register").get_data(as_text=True)
     front = helpdesk.get("/helpdesk").get_data(as_text=True)
