@@ -117,8 +117,8 @@ class HelpdeskLookups(DirectoryConnection):
             parts += [eq(fields["account_name"], text.lower()),
                       _starts(fields["account_name"], text.lower()),
                       eq(fields["contact_mail"], text), eq(fields["cert_subject"], text),
-                      # Substrings of 3 or more: slapd's sub index serves them.
-                      *([_contains(fields["display_name"], text)] if len(text) >= 3 else [])]
+                      # Substrings of 4 or more: slapd's sub index (any-length 4) serves them.
+                      *([_contains(fields["display_name"], text)] if len(text) >= 4 else [])]
             parts.append(eq(PERSON["mail"], text) if people else eq(REQUEST["collab_mail"], text))
         parts += [eq(fields["name_key"], key) for key in terms.name_keys]
         for word in terms.name_words:
