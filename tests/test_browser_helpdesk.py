@@ -138,3 +138,22 @@ def test_paper_request_ir_approval_and_first_password_in_a_browser(page, phone, 
     assert_accessible(tab, "the paper member's account")
     member.close()
     assert not page.console_errors, page.console_errors
+
+
+def test_the_other_console_pages_pass_axe_at_phone_size(phone, register_and_verify):
+    register_and_verify()  # a request waiting for KEK's representative
+    log_in(phone, DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD)
+    for path, state in (("/helpdesk/requests/tiijima", "request page with the preview"),
+                        ("/helpdesk/institutions", "institutions"),
+                        ("/helpdesk/institutions/kek", "one institution"),
+                        ("/helpdesk/requests/new", "paper registration form")):
+        assert phone.goto(path).ok, path
+        assert_accessible(phone, f"{state} (phone)")
+        assert fits_the_screen(phone), path
+    # A form that comes back with its errors.
+    phone.goto("/helpdesk/requests/new")
+    with phone.expect_navigation():
+        phone.get_by_role("button", name="File the request").click()
+    assert phone.locator("#error-summary").is_visible()
+    assert_accessible(phone, "paper registration with errors (phone)")
+    assert not phone.console_errors, phone.console_errors

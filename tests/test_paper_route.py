@@ -127,7 +127,7 @@ def test_the_initial_password_link_expires_after_five_days_and_is_bound_to_its_p
 def test_the_paper_form_checks_as_the_registration_form_does(helpdesk, root, changes,
                                                              field_error):
     response = file_paper(helpdesk, **changes)
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert any(field_error in e for e in form_errors(response.get_data(as_text=True))), \
         form_errors(response.get_data(as_text=True))
     root.search(REQUESTS, "(objectClass=portalRequest)", attributes=["uid"])
@@ -139,7 +139,7 @@ def test_someone_on_record_is_shown_to_the_helpdesk_and_no_request_is_filed(
     decide(client, register_and_verify())  # tiijima is a member with this address
     before = len(smtp.messages)
     response = file_paper(helpdesk, account_name="toruiiji")
-    assert response.status_code == 400
+    assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert 'id="matches"' in page and 'href="/helpdesk/people/tiijima"' in page
     assert read_entry(root, f"uid=toruiiji,{REQUESTS}") is None

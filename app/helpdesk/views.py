@@ -336,9 +336,9 @@ def new_paper_request():
         else:
             flash(_("The paper request is filed and the approvers are asked."), "success")
             return redirect(url_for(".request_entry", request_id=created.id))
-    status = 200 if request.method == "GET" else 400
+    # A form that comes back is a page like the registration's (200).
     return render_template("helpdesk/paper.html", form=form, matches=matches, strong=strong,
-                           may_approve=portal().settings.helpdesk_may_approve_paper), status
+                           may_approve=portal().settings.helpdesk_may_approve_paper)
 
 
 # -- the first password of a member registered on paper ---------------------------------------
