@@ -104,6 +104,10 @@ def test_search_finds_requests_and_filters_by_status_and_institution(helpdesk, m
     page = helpdesk.get("/helpdesk", query_string={
         "q": "muller", "institution": "desy", "status": "active"}).get_data(as_text=True)
     assert "/helpdesk/people/jmuller" in page
+    # The institution named in the text: its people and requests.
+    page = helpdesk.get("/helpdesk", query_string={"q": "KEK"}).get_data(as_text=True)
+    assert 'href="/helpdesk/requests/tiijima"' in page and "/helpdesk/people/irkek" in page
+    assert "/helpdesk/people/jmuller" not in page
 
 
 @pytest.mark.parametrize("query", ["*", "*)(uid=*", "jmuller)(|(uid=*", "\\2a", "a", "<b>x</b>"])

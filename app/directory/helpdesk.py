@@ -53,11 +53,13 @@ class SearchTerms:
     name_words: tuple[str, ...] = ()
     status: str = ""
     institution: str = ""
+    # Institutions the text names (id or name): their people and requests match.
+    institutions: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.text or self.name_keys or self.name_words or self.status
-                    or self.institution)
+                    or self.institution or self.institutions)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class HelpdeskLookups(DirectoryConnection):
                       *([_contains(fields["display_name"], text)] if len(text) >= 4 else [])]
             parts.append(eq(PERSON["mail"], text) if people else eq(REQUEST["collab_mail"], text))
         parts += [eq(fields["name_key"], key) for key in terms.name_keys]
+        parts += [eq(fields["institution"], i) for i in terms.institutions]
         for word in terms.name_words:
             parts += [_starts(fields["name_key"], word + "|"),
                       _ends(fields["name_key"], "|" + word)]

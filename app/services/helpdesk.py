@@ -9,7 +9,7 @@ import csv
 import io
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Iterator
 
@@ -146,6 +146,10 @@ class HelpdeskService:
         status = status if status in self.statuses() else ""
         institution = institution if self._institutions.get(institution) else ""
         terms = search_terms(query, status, institution)
+        text = terms.text.lower()
+        named = tuple(i.id for i in self._institutions.all() if text and (
+            i.id == text or (len(text) >= 3 and text in i.name.lower())))
+        terms = replace(terms, institutions=named)
         if terms.empty:
             return SearchResult([], [], False, False)
         people_terms, request_terms = terms, terms
