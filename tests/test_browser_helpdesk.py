@@ -19,7 +19,7 @@ from helpers import (
     mails_with,
     read_entry,
 )
-from test_helpdesk import MULLER
+from test_helpdesk import MULLER, demo_accounts_restored  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -47,6 +47,27 @@ def logged_in(app, account: str, password: str):
     return client
 
 
+DEMO_ACCOUNTS = (DEMO_HELPDESK, "irkek", "irdesy", "irinfn")
+# What logging in and accepting the conditions change on a demo account.
+SESSION_ATTRIBUTES = ("portalConditionsVersion", "portalAuditEvent", "portalSessionEpoch")
+
+
+@pytest.fixture(autouse=True)
+def demo_accounts_restored(slapd, root):
+    """The demo accounts this module logs in with are as before afterwards
+    (later modules expect them never to have accepted the conditions)."""
+    before = {uid: read_entry(root, f"uid={uid},{PEOPLE}", list(SESSION_ATTRIBUTES))
+              for uid in DEMO_ACCOUNTS}
+    yield
+    conn = root_connection(slapd)
+    for uid, entry in before.items():
+        conn.modify(f"uid={uid},{PEOPLE}", {
+            name: [(ldap3.MODIFY_REPLACE, list(entry[name].values)
+                    if name in entry.entry_attributes else [])]
+            for name in SESSION_ATTRIBUTES})
+    conn.unbind()
+
+
 @pytest.fixture
 def keep(slapd, root):
     """``keep(dn, attribute)``: the attribute's values are put back after the

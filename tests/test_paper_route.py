@@ -25,7 +25,7 @@ from helpers import (
     portal_environment,
     read_entry,
 )
-from test_helpdesk import logged_in
+from test_helpdesk import demo_accounts_restored, logged_in  # noqa: F401 (autouse fixture)
 
 PAPER = {"given_name": "Toru", "family_name": "Iijima", "account_name": "tiijima",
          "email": "toru.iijima@kek.example", "institution": "kek", "category": "phd-student",
