@@ -16,10 +16,12 @@ from .services.approval import ApprovalService
 from .services.certificates import CertificateService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
+from .services.helpdesk import HelpdeskInstitutions, HelpdeskService
 from .services.institutions import InstitutionCatalog
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.memberslist import MembersListService
+from .services.paper import PaperRoute
 from .services.reactivation import ReactivationService
 from .services.record import RecordChanges
 from .services.registration import RegistrationService
@@ -53,6 +55,9 @@ class Portal:
     roster: RosterService | None = None  # the IR console
     certificates: CertificateService | None = None  # Grid certificates: login, "My account"
     members_list: MembersListService | None = None  # the imported members list
+    paper: PaperRoute | None = None  # the paper route through the helpdesk
+    helpdesk: HelpdeskService | None = None  # the helpdesk's console
+    helpdesk_institutions: HelpdeskInstitutions | None = None  # institutions, member list
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -95,14 +100,18 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                        accounts.new_reset_url, institutions)
     changes = MembershipChanges(directory, mailer, settings, reviewers, institutions)
     record = RecordChanges(directory, mailer, links, settings, addresses)
+    # Registrations filed on paper get a link to set the first password.
+    paper = PaperRoute(directory, mailer, links, settings, registration, reviewers, duplicates)
     # Each workflow carries out its own kind of approved request.
     approval = ApprovalService(directory, mailer, links, reviewers, duplicates, settings, {
-        RequestKind.REGISTRATION: registration.complete,
+        RequestKind.REGISTRATION: paper.complete,
         RequestKind.REACTIVATION: reactivation.complete,
         RequestKind.GROUP: changes.complete,
         RequestKind.INSTITUTION_CHANGE: changes.complete,
         RequestKind.CATEGORY_CHANGE: changes.complete,
     })
+    helpdesk = HelpdeskService(directory, settings, lifecycle, approval, registration,
+                               reviewers, duplicates, institutions, paper, mailer, links)
     status = StatusService(directory, links, settings, reviewers,
                            registration.send_verification)
     reminders = Reminders(directory, mailer, links, settings, reviewers,
@@ -114,5 +123,9 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                       roster=RosterService(directory, reviewers, links, lifecycle,
                                                            settings),
                                       certificates=CertificateService(directory, settings),
-                                      members_list=MembersListService(directory))
+                                      members_list=MembersListService(directory),
+                                      paper=paper, helpdesk=helpdesk,
+                                      helpdesk_institutions=HelpdeskInstitutions(
+                                          directory, settings, reviewers, institutions,
+                                          helpdesk))
     return app.extensions["portal"]

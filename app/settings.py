@@ -118,6 +118,8 @@ class Settings:
     # The TLS terminators' addresses (PORTAL_TRUSTED_PROXIES): only from them
     # are X-Forwarded-* and the client-certificate headers believed.
     trusted_proxy_networks: tuple = ()
+    # The paper route: the helpdesk may approve a paper request itself.
+    helpdesk_may_approve_paper: bool = False
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -207,6 +209,9 @@ _ENV = {
     # An ended membership keeps access this long; IRs confirm their roster once per period.
     "PORTAL_MEMBERSHIP_GRACE_DAYS": ("membership_grace_days", int, "30"),
     "PORTAL_ROSTER_CONFIRMATION_DAYS": ("roster_confirmation_days", int, "365"),
+    # The paper route: true lets the helpdesk approve a paper request itself
+    # (audited with its reason); false sends it to the IR like every other.
+    "PORTAL_HELPDESK_MAY_APPROVE_PAPER": ("helpdesk_may_approve_paper", bool, "false"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)

@@ -126,7 +126,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "objectClass eq", "uid eq,sub", "mail eq", "cn eq,sub", "sn eq,sub", "givenName eq,sub",
         "portalContactMail eq", "portalCollabMail eq", "portalStatus eq",
         "portalRequestStatus eq", "portalHomeInstitution eq", "portalInstitutionId eq",
-        "member eq", "uidNumber eq", "entryUUID eq", "portalNameKey eq",
+        "member eq", "uidNumber eq", "entryUUID eq", "portalNameKey eq,sub",
         # The duplicate check of a registration looks certificate subjects up.
         "portalCertSubject eq",
         # The IR console's roster filters by category within an institution.

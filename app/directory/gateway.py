@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from .groups import Groups
+from .helpdesk import HelpdeskLookups
 from .identities import Identities
 from .memberslist import MembersList
 from .outbox import Outbox
@@ -18,7 +19,8 @@ from .people import People
 from .requests import Requests
 
 
-class Directory(People, Requests, Groups, Passwords, Outbox, Identities, MembersList):
+class Directory(People, Requests, Groups, Passwords, Outbox, Identities, MembersList,
+                HelpdeskLookups):
     def __init__(
         self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",

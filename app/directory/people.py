@@ -89,11 +89,18 @@ class People(DirectoryConnection):
         return person_record(entries[0]) if len(entries) == 1 else None
 
     def add_member(self, member: NewMember) -> str:
+        dn, attributes = self.member_attributes(member)
+        self._add(dn, attributes)
+        return dn
+
+    def member_attributes(self, member: NewMember) -> tuple[str, dict[str, list]]:
+        """The DN and attributes of the entry ``add_member`` writes (the
+        helpdesk's preview of an approval shows exactly these)."""
         dn = self.person_dn(member.account_name)
         display = " ".join(p for p in (member.given_name, member.middle_name,
                                        member.family_name) if p)
         certificate = member.certificate
-        self._add(dn, PERSON.entry(
+        return dn, PERSON.entry(
             object_classes=MEMBER_CLASSES + ((CERTIFICATE_CLASS,) if certificate else ()),
             certificates=[certificate_value(certificate)] if certificate else [],
             account_name=member.account_name,
@@ -109,8 +116,7 @@ class People(DirectoryConnection):
             password_policy=self.initial_policy_dn, audit=[member.audit_event],
             middle_name=member.middle_name, name_key=member.name_key,
             member_until=member.member_until, cert_subject=member.cert_subject,
-            language=member.language))
-        return dn
+            language=member.language)
 
     def prepare_member(self, account_name: str, *, institution: str, category: str,
                        member_until: datetime | None, collab_mail: str, name_key: str,

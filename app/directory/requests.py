@@ -85,9 +85,11 @@ def request_record(entry: dict) -> RequestRecord:
 
 
 class Requests(DirectoryConnection):
-    def add_request(self, new: NewRequest) -> str:
+    def add_request(self, new: NewRequest, extra: dict[str, list] | None = None) -> str:
+        """Write a new request; ``extra``: attributes of an auxiliary class
+        written in the same add (objectClass values are added to the request's)."""
         dn = self.request_dn(new.request_id or new.account_name)
-        self._add(dn, REQUEST.entry(
+        attributes = REQUEST.entry(
             object_classes=["portalRequest"] + (["portalCertificates"] if new.certificate else []),
             account_name=new.account_name, kind=new.kind,
             approval_chain=new.approval_chain, approval_stage=0, status=new.status,
@@ -101,7 +103,10 @@ class Requests(DirectoryConnection):
             audit=[new.audit_event], middle_name=new.middle_name, name_key=new.name_key,
             previous_account=new.previous_account, request_id=new.request_id,
             target_group=new.target_group, cert_subject=new.cert_subject,
-            language=new.language, certificate=new.certificate))
+            language=new.language, certificate=new.certificate)
+        for name, values in (extra or {}).items():
+            attributes[name] = attributes.get(name, []) + list(values)
+        self._add(dn, attributes)
         return dn
 
     def request(self, request_id: str, with_password_hash: bool = False) -> RequestRecord | None:

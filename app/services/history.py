@@ -7,7 +7,7 @@ from typing import Callable
 
 from flask_babel import lazy_gettext as _l
 
-from ..vocabulary import MemberStatus
+from ..vocabulary import MemberStatus, RequestStatus
 from .audit import SYSTEM, parse_events
 
 # The audit actions recorded on a member's entry, in words. An action not
@@ -31,6 +31,32 @@ ACTIONS = {
     "member.ending": _l("Membership ended: access until the end of the grace period"),
     "member.ending-undone": _l("End of the membership withdrawn"),
     "member.until-set": _l("Member-until date set"),
+    # Requests, and the helpdesk's actions (its console shows these histories).
+    "request.submitted": _l("Registration submitted"),
+    "request.paper-submitted": _l("Paper registration filed by the helpdesk"),
+    "request.email-verified": _l("Address confirmed"),
+    "request.notified": _l("Approvers asked"),
+    "request.stalled": _l("Nobody could approve the stage"),
+    "request.possible-duplicate": _l("Possibly a known person"),
+    "request.stage-approved": _l("Stage approved"),
+    f"request.{RequestStatus.APPROVED}": _l("Request approved"),
+    f"request.{RequestStatus.REJECTED}": _l("Request rejected"),
+    "request.account-created": _l("Account created"),
+    "request.helpdesk-decision": _l("Decided by the helpdesk as the approver of last resort"),
+    "request.review-resent": _l("Fresh review links sent"),
+    "member.unlocked": _l("Account unlocked"),
+    "member.category-changed": _l("Category changed"),
+    "member.institution-changed": _l("Institution changed"),
+    "account.initial-password-set": _l("First password set"),
+    "member.initial-password-link-resent": _l("New link to set the password sent"),
+    "member.representative-added": _l("Named institute representative"),
+    "member.representative-removed": _l("No longer institute representative"),
+    "request.confirmation-resent": _l("Confirmation mail sent again"),
+    "request.released": _l("Released by the helpdesk: name and address free"),
+    "institution.created": _l("Institution created"),
+    "institution.changed": _l("Name or country changed"),
+    "institution.representative-added": _l("Representative added"),
+    "institution.representative-removed": _l("Representative removed"),
 }
 OTHER = _l("Record changed")
 # Details worth naming after the words.

@@ -1,11 +1,11 @@
 """The institutions, cached for a short time: every registration page and
 every "My account" lists them, and they change rarely (operators edit
-ou=institutions in the directory; no workflow of the portal writes them).
+ou=institutions in the directory, the helpdesk's console writes them).
 
 Each process keeps the sorted list for ``ttl_seconds`` (60 by default): an
 institution added, renamed or removed in the directory appears on the pages
 within that time, in every worker; ``invalidate()`` forgets the list at once
-(for code that changes institutions through the portal, none today)."""
+(the helpdesk's changes call it: this process sees them at once)."""
 from __future__ import annotations
 
 import threading

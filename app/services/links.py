@@ -124,8 +124,20 @@ class PlaceholderStatusLink(StatusLink):
     purpose: ClassVar[str] = "request-status-placeholder"
 
 
+@dataclass(frozen=True)
+class InitialPasswordLink(Link):
+    """A member registered on paper (no password given) sets the first
+    password: valid INITIAL_PASSWORD_LINK_DAYS, once (a nonce stored hashed
+    with the member, consumed by the POST; dead once a password is set)."""
+    purpose: ClassVar[str] = "initial-password"
+    keys: ClassVar[dict[str, str]] = {"account_name": "a", "nonce": "n"}
+    account_name: str = ""
+    nonce: str = ""
+
+
+INITIAL_PASSWORD_LINK_DAYS = 5
 LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink, StatusLink,
-              PlaceholderStatusLink)
+              PlaceholderStatusLink, InitialPasswordLink)
 L = TypeVar("L", bound=Link)
 # (link type or page, token or None) -> absolute URL
 UrlBuilder = Callable[[Any, "str | None"], str]

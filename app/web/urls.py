@@ -8,6 +8,7 @@ from flask import Flask, url_for
 
 from ..services.links import (
     AddressLink,
+    InitialPasswordLink,
     Page,
     PlaceholderStatusLink,
     ReactivationLink,
@@ -30,6 +31,7 @@ ENDPOINTS: dict[Any, str] = {
     Page.LOGIN: "account.login",
     Page.PASSWORD_CHANGE: "account.change_password",
     Page.REGISTRATION: "registration.register",
+    InitialPasswordLink: "initial_password.set_password",
 }
 
 
