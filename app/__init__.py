@@ -12,6 +12,8 @@ from .account.views import bp as account_bp
 from .cli import register_cli
 from .devmail.views import bp as devmail_bp
 from .extensions import init_extensions
+from .invitations.views import bp as invitations_bp
+from .invitations.views import invited_bp
 from .logs import register_request_ids
 from .main.views import bp as main_bp
 from .portal import init_portal
@@ -43,6 +45,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(reactivation_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(review_bp)
+    app.register_blueprint(invitations_bp)
+    app.register_blueprint(invited_bp)
     if settings.is_dev and settings.dev_mail_dir:
         app.register_blueprint(devmail_bp)
     register_cli(app)

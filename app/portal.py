@@ -16,6 +16,7 @@ from .services.approval import ApprovalService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
 from .services.institutions import InstitutionCatalog
+from .services.invitations import InvitationService
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.reactivation import ReactivationService
@@ -43,6 +44,7 @@ class Portal:
     changes: MembershipChanges
     record: RecordChanges
     roles: RoleService
+    invitations: InvitationService | None = None
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -94,5 +96,8 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
     })
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record, RoleService(directory, settings.helpdesk_group))
+                                      record, RoleService(directory, settings.helpdesk_group),
+                                      invitations=InvitationService(
+                                          directory, mailer, links, settings, registration,
+                                          approval, reviewers))
     return app.extensions["portal"]

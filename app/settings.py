@@ -38,6 +38,9 @@ class Category:
     # What the later stages need besides the request (e.g. a formal
     # application to the board); its reference is recorded at approval.
     formal_application: str = ""
+    # An invited request of this category is approved (its IR stage) by the
+    # invitation itself: the inviting IR approved when inviting.
+    invitation_approves: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class Settings:
     unconfirmed_request_days: int = 7  # an unconfirmed registration is withdrawn after
     stage_labels: dict = field(default_factory=dict)  # group cn -> label
     extra_groups: tuple[ExtraGroup, ...] = ()
+    invitation_days: int = 14  # an invitation link works this long
+    open_registration: bool = True  # anyone may register at /register
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -125,6 +130,9 @@ class Settings:
 
     def approval_chain(self, key: str) -> tuple[str, ...]:
         return next((c.approval for c in self.categories if c.key == key), (IR_STAGE,))
+
+    def invitation_approves(self, key: str) -> bool:
+        return next((c.invitation_approves for c in self.categories if c.key == key), False)
 
     def formal_application(self, key: str) -> str:
         return next((c.formal_application for c in self.categories if c.key == key), "")
@@ -190,6 +198,10 @@ _ENV = {
     # outbox: web workers only queue, `flask mail send --loop` delivers;
     # inline (tests only): the worker delivers what it queued at once.
     "PORTAL_MAIL_DELIVERY": ("mail_delivery", str, "outbox"),
+    # Invitations by IRs: how long the personal link works.
+    "PORTAL_INVITATION_DAYS": ("invitation_days", int, "14"),
+    # Self-registration at /register (off: by invitation and the other routes only).
+    "PORTAL_OPEN_REGISTRATION": ("open_registration", bool, "true"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
@@ -261,6 +273,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ("reset_link_max_age_minutes", "PORTAL_RESET_LINK_MAX_AGE_MINUTES", 5),
         ("session_idle_minutes", "PORTAL_SESSION_IDLE_MINUTES", 1),
         ("session_max_hours", "PORTAL_SESSION_MAX_HOURS", 1),
+        ("invitation_days", "PORTAL_INVITATION_DAYS", 1),
     ):
         if attr in values and values[attr] < minimum:
             problems.append(f"{env_name} must be at least {minimum}")
@@ -353,7 +366,8 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
             Category(str(c["key"]), str(c["label"]),
                      int(c["membership_days"]) if c.get("membership_days") else None,
                      tuple(c.get("approval", ["ir"])),
-                     str(c.get("formal_application", "")))
+                     str(c.get("formal_application", "")),
+                     c.get("invitation_approves", False) is True)
             for c in categories)
         for category in result["categories"]:
             bad = [s for s in category.approval

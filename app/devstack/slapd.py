@@ -129,6 +129,8 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "member eq", "uidNumber eq", "entryUUID eq", "portalNameKey eq",
         # The duplicate check of a registration looks certificate subjects up.
         "portalCertSubject eq",
+        # Invitations are looked up by their state and by who invited.
+        "portalInvitationState eq", "portalInvitedBy eq",
         # Only what is tested for equality: an eq index on a date that is
         # searched by range (pwdChangedTime, portalMemberUntil) makes those
         # searches much slower (README, "Performance").

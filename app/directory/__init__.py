@@ -13,6 +13,7 @@ from .passwords import BindResult
 from .records import (
     EarlierRecord,
     Institution,
+    Invitation,
     NewMember,
     NewRequest,
     OutboxMessage,
@@ -27,4 +28,5 @@ __all__ = [
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
     "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
+    "Invitation",
 ]

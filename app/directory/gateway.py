@@ -11,13 +11,14 @@ from typing import Iterable
 
 from .groups import Groups
 from .identities import Identities
+from .invitations import Invitations
 from .outbox import Outbox
 from .passwords import Passwords
 from .people import People
 from .requests import Requests
 
 
-class Directory(People, Requests, Groups, Passwords, Outbox, Identities):
+class Directory(People, Requests, Groups, Passwords, Outbox, Identities, Invitations):
     def __init__(
         self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",

@@ -8,6 +8,7 @@ from flask import Flask, url_for
 
 from ..services.links import (
     AddressLink,
+    InvitationLink,
     Page,
     ReactivationLink,
     ResetLink,
@@ -21,6 +22,7 @@ ENDPOINTS: dict[Any, str] = {
     ResetLink: "account.reset_password",
     ReactivationLink: "reactivation.confirm",
     AddressLink: "account.confirm_address",
+    InvitationLink: "invited.register",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
     Page.LOGIN: "account.login",
