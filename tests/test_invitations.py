@@ -608,3 +608,44 @@ def test_the_invitation_mail_is_in_the_inviting_irs_language(app, root, smtp):
     mail = mails_to(smtp, INVITEE)[-1]
     assert mail["Subject"] and "invited to register" not in str(mail["Subject"])
     assert "招待" in str(mail["Subject"]) or "招待" in mail.get_body(("plain",)).get_content()
+
+
+def test_an_ir_of_two_institutions_chooses_one(app, root, smtp):
+    desy = f"portalInstitutionId=desy,ou=institutions,{BASE_DN}"
+    root.modify(desy, {"portalRepresentative": [(ldap3.MODIFY_ADD, [f"uid=irkek,{PEOPLE}"])]})
+    ir = logged_in(app, "irkek")
+    page = ir.get("/invitations").get_data(as_text=True)
+    assert re.search(r"<select[^>]*name=\"institution\"", page)
+    assert 'value="desy"' in page and 'value="kek"' in page
+    response = preview(ir, "anna@desy.example", institution="infn")  # not one of theirs
+    assert response.status_code == 400 and "institutions you represent" in response.get_data(
+        as_text=True)
+    invite(ir, "anna@desy.example", institution="desy")
+    [entry] = invitations(root)
+    assert entry.portalHomeInstitution.value == "desy"
+    form = app.test_client().get(invitation_link(smtp, "anna@desy.example"))
+    assert "DESY" in form.get_data(as_text=True)
+
+
+def test_invitations_are_readable_by_the_portal_only(app, root, slapd, smtp, invited,
+                                                     plain_member):
+    from helpers import NEW_PASSWORD
+    for dn, password in ((f"uid=tiijima,{PEOPLE}", NEW_PASSWORD),
+                         (f"uid=irkek,{PEOPLE}", DEMO_IR_PASSWORD), ("", "")):
+        conn = ldap3.Connection(ldap3.Server(slapd.url), dn, password, auto_bind=True)
+        conn.search(BASE_DN, "(objectClass=portalInvitation)", attributes=["*"])
+        assert conn.entries == [], dn
+        conn.search(BASE_DN, f"(portalContactMail={INVITEE})", attributes=["*"])
+        assert all("invitations" not in e.entry_dn for e in conn.entries), dn
+        conn.unbind()
+    assert len(invitations(root)) == 1
+
+
+def test_the_review_mail_goes_to_the_institutions_ir(app, client, root, smtp, invited):
+    _, path = invited
+    before = len(smtp.messages)
+    register_invited(client, path)
+    review = mails_with(smtp, "membership request from", before)
+    ir_mail = read_entry(root, f"uid=irkek,{PEOPLE}", ["portalContactMail", "mail"])
+    address = ir_mail.portalContactMail.value or ir_mail.mail.value
+    assert [str(m["To"]) for m in review] == [address]
