@@ -152,7 +152,12 @@ def test_invite_register_approve_and_bind(app, client, root, smtp, slapd):
     assert request.portalContactMail.value == INVITEE
     assert request.portalHomeInstitution.value == "kek"
     assert request.portalRequestStatus.value == "pending-approval"  # no confirmation mail
-    submitted = json.loads(request.portalAuditEvent.values[0])
+    assert request.portalEmailVerifiedAt.value is not None
+    verified = [json.loads(r) for r in request.portalAuditEvent.values
+                if json.loads(r)["action"] == "request.email-verified"]
+    assert verified and verified[0]["by"] == "invitation"
+    submitted = next(json.loads(r) for r in request.portalAuditEvent.values
+                     if json.loads(r)["action"] == "request.submitted")
     assert submitted["route"] == "invitation" and submitted["invited_by"] == "irkek"
     assert not mails_with(smtp, "confirm your e-mail", before)
     review = mails_with(smtp, "membership request from", before)[-1]
@@ -649,3 +654,25 @@ def test_the_review_mail_goes_to_the_institutions_ir(app, client, root, smtp, in
     ir_mail = read_entry(root, f"uid=irkek,{PEOPLE}", ["portalContactMail", "mail"])
     address = ir_mail.portalContactMail.value or ir_mail.mail.value
     assert [str(m["To"]) for m in review] == [address]
+
+
+def test_concurrent_submissions_with_one_link_make_one_request(app, root, smtp, invited):
+    from helpers import race
+    _, path = invited
+    names = ["tiijima", "tiijim2", "tiijim3", "tiijim4", "tiijim5"]
+
+    def action(n, prepared):
+        if prepared is None:
+            client = app.test_client()
+            page = client.get(path).get_data(as_text=True)
+            return client, csrf_token(page)
+        client, token = prepared
+        return client.post(path, data={"csrf_token": token,
+                                       **valid_form(account_name=names[n])}).status_code
+
+    results = race(len(names), action)
+    assert sorted(results) == [302] + [410] * (len(names) - 1)
+    root.search(REQUESTS, "(portalContactMail=toru.iijima@kek.example)", attributes=["uid"])
+    assert len(root.entries) == 1
+    [entry] = invitations(root)
+    assert entry.portalInvitationState.value == "used"

@@ -353,11 +353,12 @@ class RegistrationService:
     def submit_invited(self, application: Application, actor: Actor, *,
                        invitation_id: str, invited_by: str) -> RequestRecord:
         """Write the request of an invited person: the invitation's link
-        went to the address, so it waits for approval at once (no
-        confirmation mail). The same checks as ``submit`` (PossiblyKnown,
-        SimilarPersonExists, UnknownPreviousAccount, AccountNameUnavailable,
-        UnknownInstitution); naming an expired account files a reactivation
-        as there. The caller asks the approvers."""
+        went to the address, so the address counts as confirmed at once and
+        the request waits for approval (no confirmation mail). The same
+        checks as ``submit`` (PossiblyKnown, SimilarPersonExists,
+        UnknownPreviousAccount, AccountNameUnavailable, UnknownInstitution);
+        naming an expired account files a reactivation as there. The caller
+        asks the approvers."""
         if self._directory.institution(application.institution) is None:
             raise UnknownInstitution(application.institution)
         password_hash = hash_password(application.password)
@@ -375,7 +376,7 @@ class RegistrationService:
             collab_mail=self.collaboration_mail(
                 application.given_name, application.middle_name, application.family_name),
             conditions_version=application.conditions_version, submitted_at=now,
-            submitted_from=actor.address, status=RequestStatus.PENDING_APPROVAL,
+            submitted_from=actor.address, status=RequestStatus.PENDING_VERIFICATION,
             audit_event=audit_event("request.submitted", actor, now,
                                     conditions=application.conditions_version,
                                     route="invitation", invitation=invitation_id,
@@ -399,7 +400,12 @@ class RegistrationService:
             self._directory.add_request(new)
         except EntryExists as exc:
             raise AccountNameUnavailable(new.account_name) from exc
-        request = self._directory.request(new.request_id or new.account_name)
+        request_id = new.request_id or new.account_name
+        # The invitation's link went to the address: it is confirmed with the
+        # submission (the same transition as a confirmation link's).
+        self._directory.record_address_confirmed(request_id, now, audit_event(
+            "request.email-verified", actor, now, by="invitation", invitation=invitation_id))
+        request = self._directory.request(request_id)
         log.info("invited request submitted", extra={"event": "request.submitted",
                                                      "account": new.account_name})
         found = self._duplicates.of_request(request)
