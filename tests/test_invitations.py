@@ -676,3 +676,16 @@ def test_concurrent_submissions_with_one_link_make_one_request(app, root, smtp, 
     assert len(root.entries) == 1
     [entry] = invitations(root)
     assert entry.portalInvitationState.value == "used"
+
+
+def test_opening_the_link_changes_and_consumes_nothing(app, root, smtp, invited):
+    _, path = invited
+    [before] = invitations(root)
+    scanner = app.test_client()
+    for method in ("GET", "HEAD", "GET"):
+        response = scanner.open(path, method=method,
+                                headers={"User-Agent": "Mozilla/5.0 (compatible; SafeLinks)"})
+        assert response.status_code == 200
+    [after] = invitations(root)
+    assert after.entry_attributes_as_dict == before.entry_attributes_as_dict
+    assert register_invited(app.test_client(), path).status_code == 302

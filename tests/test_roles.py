@@ -3,6 +3,7 @@ helpdesk, read from the directory at every check."""
 from __future__ import annotations
 
 import ldap3
+import pytest
 
 from app.devstack.slapd import DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD, DEMO_IR_PASSWORD
 from helpers import BASE_DN, PEOPLE, login
@@ -56,3 +57,19 @@ def test_no_console_links_for_plain_members(app, client):
     for endpoint in ("ir.pending", "invitations.index", "helpdesk.index"):
         if endpoint not in app.view_functions:
             assert f'href="/{endpoint.split(".")[0]}' not in page
+
+
+@pytest.fixture(autouse=True)
+def roles_restored(slapd, root):
+    """What these tests take away (irkek as KEK's IR, the helpdesk member,
+    irdesy's status) is given back: later modules rely on the demo roles."""
+    yield
+    from helpers import root_connection
+    conn = root_connection(slapd)
+    for dn, attribute, value in ((KEK, "portalRepresentative", f"uid=irkek,{PEOPLE}"),
+                                 (HELPDESK_GROUP, "member", f"uid={DEMO_HELPDESK},{PEOPLE}")):
+        conn.search(dn, f"({attribute}={value})", ldap3.BASE, attributes=[])
+        if not conn.entries:
+            conn.modify(dn, {attribute: [(ldap3.MODIFY_ADD, [value])]})
+    conn.modify(f"uid=irdesy,{PEOPLE}", {"portalStatus": [(ldap3.MODIFY_REPLACE, ["active"])]})
+    conn.unbind()
