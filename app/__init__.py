@@ -15,6 +15,8 @@ from .devmail.views import bp as devmail_bp
 from .extensions import init_extensions
 from .helpdesk.views import bp as helpdesk_bp
 from .helpdesk.views import initial_bp as initial_password_bp
+from .invitations.views import bp as invitations_bp
+from .invitations.views import invited_bp
 from .ir.views import bp as ir_bp
 from .logs import register_request_ids
 from .main.views import bp as main_bp
@@ -54,6 +56,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(certificates_bp)
     app.register_blueprint(helpdesk_bp)
     app.register_blueprint(initial_password_bp)
+    app.register_blueprint(invitations_bp)
+    app.register_blueprint(invited_bp)
     if settings.is_dev and settings.dev_mail_dir:
         app.register_blueprint(devmail_bp)
     register_cli(app)

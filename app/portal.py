@@ -18,6 +18,7 @@ from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
 from .services.helpdesk import HelpdeskInstitutions, HelpdeskService
 from .services.institutions import InstitutionCatalog
+from .services.invitations import InvitationService
 from .services.lifecycle import LifecycleService
 from .services.links import Links
 from .services.memberslist import MembersListService
@@ -58,6 +59,7 @@ class Portal:
     paper: PaperRoute | None = None  # the paper route through the helpdesk
     helpdesk: HelpdeskService | None = None  # the helpdesk's console
     helpdesk_institutions: HelpdeskInstitutions | None = None  # institutions, member list
+    invitations: InvitationService | None = None
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -127,5 +129,8 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                       paper=paper, helpdesk=helpdesk,
                                       helpdesk_institutions=HelpdeskInstitutions(
                                           directory, settings, reviewers, institutions,
-                                          helpdesk))
+                                          helpdesk),
+                                      invitations=InvitationService(
+                                          directory, mailer, links, settings, registration,
+                                          approval, reviewers))
     return app.extensions["portal"]

@@ -38,6 +38,9 @@ class Category:
     # What the later stages need besides the request (e.g. a formal
     # application to the board); its reference is recorded at approval.
     formal_application: str = ""
+    # An invited request of this category is approved (its IR stage) by the
+    # invitation itself: the inviting IR approved when inviting.
+    invitation_approves: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class Settings:
     trusted_proxy_networks: tuple = ()
     # The paper route: the helpdesk may approve a paper request itself.
     helpdesk_may_approve_paper: bool = False
+    invitation_days: int = 14  # an invitation link works this long
+    open_registration: bool = True  # anyone may register at /register
 
     def extra_group(self, cn: str) -> ExtraGroup | None:
         return next((g for g in self.extra_groups if g.cn == cn), None)
@@ -137,6 +142,9 @@ class Settings:
 
     def approval_chain(self, key: str) -> tuple[str, ...]:
         return next((c.approval for c in self.categories if c.key == key), (IR_STAGE,))
+
+    def invitation_approves(self, key: str) -> bool:
+        return next((c.invitation_approves for c in self.categories if c.key == key), False)
 
     def formal_application(self, key: str) -> str:
         return next((c.formal_application for c in self.categories if c.key == key), "")
@@ -212,6 +220,10 @@ _ENV = {
     # The paper route: true lets the helpdesk approve a paper request itself
     # (audited with its reason); false sends it to the IR like every other.
     "PORTAL_HELPDESK_MAY_APPROVE_PAPER": ("helpdesk_may_approve_paper", bool, "false"),
+    # Invitations by IRs: how long the personal link works.
+    "PORTAL_INVITATION_DAYS": ("invitation_days", int, "14"),
+    # Self-registration at /register (off: by invitation and the other routes only).
+    "PORTAL_OPEN_REGISTRATION": ("open_registration", bool, "true"),
 }
 MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
@@ -289,6 +301,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ("resend_interval_minutes", "PORTAL_RESEND_INTERVAL_MINUTES", 1),
         ("membership_grace_days", "PORTAL_MEMBERSHIP_GRACE_DAYS", 0),
         ("roster_confirmation_days", "PORTAL_ROSTER_CONFIRMATION_DAYS", 1),
+        ("invitation_days", "PORTAL_INVITATION_DAYS", 1),
     ):
         if attr in values and values[attr] < minimum:
             problems.append(f"{env_name} must be at least {minimum}")
@@ -409,7 +422,8 @@ def _load_collaboration_file(path: str, problems: list[str]) -> dict:
             Category(str(c["key"]), str(c["label"]),
                      int(c["membership_days"]) if c.get("membership_days") else None,
                      tuple(c.get("approval", ["ir"])),
-                     str(c.get("formal_application", "")))
+                     str(c.get("formal_application", "")),
+                     c.get("invitation_approves", False) is True)
             for c in categories)
         for category in result["categories"]:
             bad = [s for s in category.approval

@@ -66,3 +66,11 @@ def stage_group(stage: str) -> str | None:
 
 def is_account_name(value: object) -> bool:
     return isinstance(value, str) and bool(ACCOUNT_NAME_RE.match(value))
+
+
+class InvitationState(StrEnum):
+    """An invitation's stored state; "expired" is an open one past its date."""
+    OPEN = "open"
+    USED = "used"  # the registration was submitted with it
+    REVOKED = "revoked"
+    EXPIRED = "expired"  # shown only, never stored

@@ -133,6 +133,8 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         "portalCategory eq",
         # Certificate login, and the members list of the review page.
         "portalCertificate eq", "portalListedMail eq", "portalListedCertificate eq",
+        # Invitations are looked up by their state and by who invited.
+        "portalInvitationState eq", "portalInvitedBy eq",
         # Only what is tested for equality: an eq index on a date that is
         # searched by range (pwdChangedTime, portalMemberUntil) makes those
         # searches much slower (README, "Performance").

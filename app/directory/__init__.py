@@ -14,6 +14,7 @@ from .records import (
     Certificate,
     EarlierRecord,
     Institution,
+    Invitation,
     ListedMember,
     NewMember,
     NewRequest,
@@ -30,5 +31,5 @@ __all__ = [
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
     "RosterMember", "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
-    "Certificate", "ListedMember",
+    "Certificate", "ListedMember", "Invitation",
 ]

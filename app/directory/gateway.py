@@ -12,6 +12,7 @@ from typing import Iterable
 from .groups import Groups
 from .helpdesk import HelpdeskLookups
 from .identities import Identities
+from .invitations import Invitations
 from .memberslist import MembersList
 from .outbox import Outbox
 from .passwords import Passwords
@@ -20,7 +21,7 @@ from .requests import Requests
 
 
 class Directory(People, Requests, Groups, Passwords, Outbox, Identities, MembersList,
-                HelpdeskLookups):
+                HelpdeskLookups, Invitations):
     def __init__(
         self, urls: Iterable[str], base_dn: str, bind_dn: str, bind_password: str,
         connect_timeout: float = 5, receive_timeout: float = 10, main_group: str = "members",

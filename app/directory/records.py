@@ -242,3 +242,30 @@ class ListedMember:
     family: str
     institution: str
     certificate: str = ""  # a certificate subject DN
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """An IR's invitation to register (ou=invitations): stored state open,
+    used or revoked; ``state_at`` tells an open one past its date apart."""
+    dn: str
+    id: str
+    state: str
+    email: str
+    institution: str
+    invited_by: str  # the representative's account name
+    given_name: str = ""
+    family_name: str = ""
+    category: str = ""
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    nonce: str = ""
+    request_id: str = ""  # the request the invitation was used for
+    language: str = ""  # the inviting IR's: the invitation mail is in it
+    audit: tuple[str, ...] = ()
+
+    def state_at(self, now: datetime) -> str:
+        from ..vocabulary import InvitationState
+        if self.state == InvitationState.OPEN and self.expires_at and self.expires_at <= now:
+            return InvitationState.EXPIRED
+        return self.state

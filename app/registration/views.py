@@ -77,6 +77,11 @@ def _checking_names_only() -> bool:
 @limiter.limit(lambda: portal().settings.rate_limit_register, methods=["POST"],
                exempt_when=_checking_names_only)
 def register():
+    if not portal().settings.open_registration:
+        # PORTAL_OPEN_REGISTRATION=false: the page says which routes there
+        # are; the form is not shown and a posted one is refused.
+        return render_template("registration/closed.html"), \
+            403 if request.method == "POST" else 200
     form = _form()
     try:
         return _register(form)

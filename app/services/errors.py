@@ -87,3 +87,15 @@ class ResendTooSoon(ServiceError):
     def __init__(self, after):
         super().__init__("too soon")
         self.after = after
+class InvitationUnusable(ServiceError):
+    """A genuine invitation link that no longer works: ``reason`` is "used"
+    (the registration was sent), "revoked", "replaced" (resent: a newer link)
+    or "expired"."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"invitation {reason}")
+        self.reason = reason
+
+
+class InvitationNotOpen(ServiceError):
+    """Resend or revoke of an invitation that was used or revoked already."""

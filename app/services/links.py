@@ -136,8 +136,21 @@ class InitialPasswordLink(Link):
 
 
 INITIAL_PASSWORD_LINK_DAYS = 5
+
+
+@dataclass(frozen=True)
+class InvitationLink(Link):
+    """An invited person registers (and does nothing else); bound to the
+    invitation's current nonce (a resend makes a new one) and to its state
+    (it works until the registration is submitted)."""
+    purpose: ClassVar[str] = "invitation"
+    keys: ClassVar[dict[str, str]] = {"invitation_id": "i", "nonce": "n"}
+    invitation_id: str = ""
+    nonce: str = ""
+
+
 LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink, StatusLink,
-              PlaceholderStatusLink, InitialPasswordLink)
+              PlaceholderStatusLink, InitialPasswordLink, InvitationLink)
 L = TypeVar("L", bound=Link)
 # (link type or page, token or None) -> absolute URL
 UrlBuilder = Callable[[Any, "str | None"], str]

@@ -374,3 +374,70 @@ class RegistrationService:
             # Only "someone of this name is on record": no details, no address check.
             hints["maybe_known"] = self.name_on_record(given, family)
         return hints
+
+    # -- a registration from an IR's invitation -------------------------------------------
+
+    def submit_invited(self, application: Application, actor: Actor, *,
+                       invitation_id: str, invited_by: str) -> RequestRecord:
+        """Write the request of an invited person: the invitation's link
+        went to the address, so the address counts as confirmed at once and
+        the request waits for approval (no confirmation mail). The same
+        checks as ``submit`` (PossiblyKnown, SimilarPersonExists,
+        UnknownPreviousAccount, AccountNameUnavailable, UnknownInstitution);
+        naming an expired account files a reactivation as there. The caller
+        asks the approvers."""
+        if self._directory.institution(application.institution) is None:
+            raise UnknownInstitution(application.institution)
+        password_hash = hash_password(application.password)
+        previous = self._directory.person(application.previous_account) \
+            if application.previous_account else None
+        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
+            return self._submit_return(application, previous, actor)
+        self.check_earlier_records(application)
+        now = self._clock()
+        new = NewRequest(
+            account_name=application.account_name, given_name=application.given_name,
+            middle_name=application.middle_name, family_name=application.family_name,
+            contact_mail=application.email, institution=application.institution,
+            category=application.category,
+            collab_mail=self.collaboration_mail(
+                application.given_name, application.middle_name, application.family_name),
+            conditions_version=application.conditions_version, submitted_at=now,
+            submitted_from=actor.address, status=RequestStatus.PENDING_VERIFICATION,
+            audit_event=audit_event("request.submitted", actor, now,
+                                    conditions=application.conditions_version,
+                                    route="invitation", invitation=invitation_id,
+                                    invited_by=invited_by),
+            password_hash=password_hash,
+            name_key=names.person_key(application.given_name, application.family_name),
+            previous_account=application.previous_account,
+            approval_chain=self._settings.approval_chain(application.category),
+            cert_subject=application.cert_subject, language=application.language,
+        )
+        unconfirmed = self._directory.unconfirmed_requests(contact_mail=application.email)
+        if self.account_name_taken(new.account_name) and \
+                new.account_name not in {r.account_name for r in unconfirmed}:
+            raise AccountNameUnavailable(new.account_name)
+        for earlier in unconfirmed:
+            self._directory.withdraw_unconfirmed(earlier.id)
+        earlier = self._directory.request(new.account_name)
+        if earlier is not None and earlier.status in ENDED_STATUSES:
+            new = replace(new, request_id=later_request_id(new.account_name, now))
+        try:
+            self._directory.add_request(new)
+        except EntryExists as exc:
+            raise AccountNameUnavailable(new.account_name) from exc
+        request_id = new.request_id or new.account_name
+        # The invitation's link went to the address: it is confirmed with the
+        # submission (the same transition as a confirmation link's).
+        self._directory.record_address_confirmed(request_id, now, audit_event(
+            "request.email-verified", actor, now, by="invitation", invitation=invitation_id))
+        request = self._directory.request(request_id)
+        log.info("invited request submitted", extra={"event": "request.submitted",
+                                                     "account": new.account_name})
+        found = self._duplicates.of_request(request)
+        if found:
+            self._directory.add_request_audit(request.id, audit_event(
+                "request.possible-duplicate", SYSTEM, now,
+                matches=",".join(m.record.account_name for m in found)))
+        return self._directory.request(request.id)

@@ -9,6 +9,7 @@ from flask import Flask, url_for
 from ..services.links import (
     AddressLink,
     InitialPasswordLink,
+    InvitationLink,
     Page,
     PlaceholderStatusLink,
     ReactivationLink,
@@ -26,6 +27,7 @@ ENDPOINTS: dict[Any, str] = {
     AddressLink: "account.confirm_address",
     StatusLink: "registration.status",
     PlaceholderStatusLink: "registration.status",
+    InvitationLink: "invited.register",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
     Page.LOGIN: "account.login",
