@@ -1,7 +1,7 @@
 """The bench directory as LDIF for slapadd: the portal's bootstrap tree (from
 the dev stack's generator), 150 institutions with one representative each,
 N members (non-ASCII names, varied password ages, a few due to expire), the
-main group with every member, and pending registrations.
+main group (dynamic: every active member), and pending registrations.
 
 Account names: members m0000001.., representatives ir001.., requests r000001..
 Every member's password is MEMBER_PASSWORD (one argon2id hash with the
@@ -87,15 +87,7 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
     names = []
     with open(path, "w", encoding="utf-8") as out:
         out.write(render_bootstrap_ldif(settings).rstrip("\n") + "\n")
-        # The main group's values: written right after its entry's lines.
-        for n in range(1, INSTITUTIONS + 1):
-            out.write(f"member: uid={ir_name(n)},{people}\n")
-        for i in range(1, members + 1):
-            out.write(f"member: uid={member_name(i)},{people}\n")
-        for n in range(1, INSTITUTIONS + 1):
-            out.write(f"memberUid: {ir_name(n)}\n")
-        for i in range(1, members + 1):
-            out.write(f"memberUid: {member_name(i)}\n")
+        # The main group is dynamic (slapo-dynlist): no value per member.
         out.write("\n")
 
         def person(uid, number, given, family, inst, category, changed, extra=()):

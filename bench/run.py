@@ -160,6 +160,7 @@ class Stack:
                 "service_dn": s.service_dn, "service_password": s.service_password,
                 "password": ldif.MEMBER_PASSWORD, "hash": ldif._hash(ldif.REQUEST_PASSWORD),
                 "main_group_dn": f"cn={s.main_group},ou=groups,{s.base_dn}",
+                "min_members": self.members // 2,
                 "members": [[ldif.member_name(first_member + p * per_process + k)
                              for k in range(per_process)] for p in range(processes)],
                 "self_members": [[ldif.member_name(first_member + (processes + p) * per_process + k)
@@ -302,8 +303,8 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) ->
     return results
 
 
-RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "modify", "group_add",
-           "pm_service", "bind_pm_self")
+RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "modify", "memberof", "compare",
+           "group_read", "pm_service", "bind_pm_self")
 
 
 def run_raw(stack, levels, duration: float, first_member: int) -> dict:

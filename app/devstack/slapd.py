@@ -151,8 +151,8 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         f"TLSCertificateKeyFile {s.tls_dir / 'server.key'}",
         "TLSProtocolMin 3.3",
         "sizelimit 500",
-        # The main group has a value per member: kept sorted, an add or a
-        # delete finds its place by binary search instead of a scan.
+        # Static groups' values kept sorted: an add or a delete finds its
+        # place by binary search instead of a scan.
         "sortvals member memberUid",
         "database mdb",
         f"maxsize {s.mdb_maxsize}",
@@ -173,6 +173,18 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         # a wrong password never says "locked" (no ppolicy_use_lockout).
         "ppolicy_hash_cleartext",
         "overlay dynlist",
+        # The main group is dynamic (portalDynamicGroup): its member values
+        # are the active members, computed on read, compare and filter, so no
+        # approval or expiry writes one huge entry; memberOf of every member
+        # names it. dynlist 2.5.13 expands a group by its first matching
+        # attrset only, and a mapped attrset (memberUid from uid) loses the
+        # DN list and compares: the main group lists no memberUid (README,
+        # "Directory"). "@groupOfUniqueNames" (a class no group here has):
+        # with a static class named, a compare on a static group falls back
+        # to slapd's own compare; without one dynlist answers FALSE for every
+        # static group (measured). The second line: memberOf of the static
+        # groups.
+        "dynlist-attrset portalDynamicGroup memberURL member+memberOf@groupOfUniqueNames",
         "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames",
         acl,
     ]
@@ -239,12 +251,6 @@ def _replication_lines(s: SlapdSettings) -> list[str]:
 
 def render_bootstrap_ldif(s: SlapdSettings) -> str:
     dc = s.base_dn.split(",")[0].split("=", 1)[1]
-    # An attribute's values must be contiguous in LDIF (slapadd keeps
-    # only the last run otherwise).
-    members = "".join(
-        [f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in DEMO_IRS.values()]
-        + [f"memberUid: {uid}\n" for uid in DEMO_IRS.values()]
-    ) if s.demo else ""
     values = {
         "base": s.base_dn,
         "dc": dc,
@@ -252,7 +258,6 @@ def render_bootstrap_ldif(s: SlapdSettings) -> str:
         "mail_domain": s.mail_domain,
         "main_group": s.main_group,
         "main_gid_number": s.main_gid_number,
-        "main_group_members": members,
         "first_uid_number": s.first_uid_number,
         "service_password_hash": _argon2(s.service_password),
         "password_max_age": s.password_max_age_days * _DAY,

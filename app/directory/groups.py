@@ -21,6 +21,12 @@ GROUP = AttributeMap(
 )
 
 
+# The main group's class (ldap_schema/bootstrap.ldif): slapd's dynlist
+# computes its member values from the members' portalStatus (active), so no
+# approval, expiry or reactivation writes a value to it.
+DYNAMIC_GROUP_CLASS = "portalDynamicGroup"
+
+
 def institution_record(entry: dict) -> Institution:
     return Institution(**INSTITUTION.read(entry))
 
@@ -50,8 +56,8 @@ class Groups(DirectoryConnection):
         by account name in memberUid. Already a member is fine.
 
         Both values in one modify first: slapd rewrites the whole group entry
-        on each modify (the main group has two values per member); one by
-        one only when one of them is there already."""
+        on each modify; one by one only when one of them is there already.
+        Not for the main group, which is dynamic (DYNAMIC_GROUP_CLASS)."""
         changes = self._membership(member_dn)
         try:
             self._modify(group_dn, GROUP.add(**{k: v for c in changes for k, v in c.items()}))
@@ -81,8 +87,10 @@ class Groups(DirectoryConnection):
                 continue
 
     def remove_from_every_group(self, member_dn: str) -> None:
-        """Take ``member_dn`` out of every group it is in (repeatable)."""
-        search = f"(&(objectClass=groupOfNames){eq(GROUP['members'], member_dn)})"
+        """Take ``member_dn`` out of every static group it is in (repeatable).
+        The main group is dynamic: a member leaves it by their status."""
+        search = (f"(&(objectClass=groupOfNames)(!(objectClass={DYNAMIC_GROUP_CLASS}))"
+                  f"{eq(GROUP['members'], member_dn)})")
         for group in self._search(self.groups_dn, search, ["cn"]):
             self.remove_group_member(group["dn"], member_dn)
 
@@ -95,9 +103,7 @@ class Groups(DirectoryConnection):
         return changes
 
     def group_gid_number(self, group_dn: str) -> int:
-        """A group's gidNumber, read once per process (it never changes, and
-        reading it makes slapd load the whole entry: the main group holds a
-        value per member)."""
+        """A group's gidNumber, read once per process (it never changes)."""
         key = group_dn.lower()
         if key not in self._gid_numbers:
             self._gid_numbers[key] = self._read_gid_number(group_dn)
