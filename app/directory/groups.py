@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from .connection import IDENTIFIER_RE, DirectoryConnection, eq
+from .connection import IDENTIFIER_RE, MANAGE_DSA_IT, DirectoryConnection, eq
 from .errors import NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr
 from .records import Institution
@@ -88,10 +88,13 @@ class Groups(DirectoryConnection):
 
     def remove_from_every_group(self, member_dn: str) -> None:
         """Take ``member_dn`` out of every static group it is in (repeatable).
-        The main group is dynamic: a member leaves it by their status."""
+        The main group is dynamic: a member leaves it by their status. The
+        stored values only (manageDSAit): otherwise slapd expands the main
+        group's every member to evaluate the filter (~0.2 s per search at
+        20,000 members, measured)."""
         search = (f"(&(objectClass=groupOfNames)(!(objectClass={DYNAMIC_GROUP_CLASS}))"
                   f"{eq(GROUP['members'], member_dn)})")
-        for group in self._search(self.groups_dn, search, ["cn"]):
+        for group in self._search(self.groups_dn, search, ["cn"], controls=[MANAGE_DSA_IT]):
             self.remove_group_member(group["dn"], member_dn)
 
     def _membership(self, member_dn: str) -> list[dict]:
