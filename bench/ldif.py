@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 
 from app.devstack.slapd import SlapdSettings, render_bootstrap_ldif
+from app.services.names import name_key
 from app.vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus
 
 MEMBER_PASSWORD = "Bench-member-pass-2026"
@@ -95,7 +96,7 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
                 ("objectClass", "inetOrgPerson"), ("objectClass", "posixAccount"),
                 ("objectClass", "portalMember"), ("uid", uid), ("cn", f"{given} {family}"),
                 ("displayName", f"{given} {family}"), ("givenName", given), ("sn", family),
-                ("portalNameKey", f"{given.lower()}|{family.lower()}|{uid}"),
+                ("portalNameKey", f"{name_key(given)}|{name_key(family)}|{uid}"),
                 ("mail", f"{uid}@{settings.mail_domain}"),
                 ("portalContactMail", f"{uid}@{inst}.example"),
                 ("portalHomeInstitution", inst), ("portalCategory", category),
@@ -150,7 +151,7 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
                 ("portalApprovalStage", "0"),
                 ("portalRequestStatus", RequestStatus.PENDING_APPROVAL.value),
                 ("givenName", given), ("sn", family), ("cn", f"{given} {family}"),
-                ("portalNameKey", f"{given.lower()}|{family.lower()}|{uid}"),
+                ("portalNameKey", f"{name_key(given)}|{name_key(family)}|{uid}"),
                 ("portalContactMail", f"{uid}@{inst}.example"),
                 ("portalHomeInstitution", inst), ("portalCategory", "physicist-postdoc"),
                 ("portalCollabMail", f"{uid}@{settings.mail_domain}"),

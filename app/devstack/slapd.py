@@ -65,6 +65,11 @@ class SlapdSettings:
     # holds 1,000,000 members (100,000 members and 11,000 requests took
     # 469 MB); the file grows only as it is used (README, "Scaling").
     mdb_maxsize: int = 10 * 1024 ** 3
+    # A read-only consumer (syncrepl from one provider, for the services'
+    # binds and searches): the provider's URL; a provider with consumers
+    # sets ``syncprov``.
+    consumer_of: str = ""
+    syncprov: bool = False
 
     @property
     def service_dn(self) -> str:
@@ -133,6 +138,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         # searches much slower (README, "Performance").
     ]
     replicated = bool(s.providers)
+    syncprov = replicated or s.syncprov
     lines = [
         *includes,
         f"pidfile {s.run_dir / 'slapd.pid'}",
@@ -140,7 +146,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         *(f"serverID {n} {url}" for n, url in enumerate(s.providers, start=1)),
         "modulepath /usr/lib/ldap",
         "moduleload back_mdb",
-        *(["moduleload syncprov"] if replicated else []),
+        *(["moduleload syncprov"] if syncprov else []),
         # Modules before password-hash, indexes and overlays (OPENLDAP-NOTES).
         f"moduleload argon2 {ARGON2_PARAMETERS}",
         "moduleload ppolicy",
@@ -167,6 +173,9 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         f'limits dn.children="{s.services_dn}" size.soft=500 size.hard=500 '
         'size.prtotal=unlimited time=unlimited',
         *(_replication_lines(s) if replicated else []),
+        *(_consumer_lines(s) if s.consumer_of else []),
+        *(["index entryCSN eq", "overlay syncprov", "syncprov-checkpoint 100 1"]
+          if s.syncprov and not replicated else []),
         "overlay ppolicy",
         f'ppolicy_default "cn=default,ou=policies,{s.base_dn}"',
         # Cleartext in an add or modify is hashed (password-hash); a bind with
@@ -247,6 +256,18 @@ def _replication_lines(s: SlapdSettings) -> list[str]:
             'retry="1 +" timeout=3')
     lines += ["multiprovider on", "overlay syncprov", "syncprov-checkpoint 100 1"]
     return lines
+
+
+def _consumer_lines(s: SlapdSettings) -> list[str]:
+    """A read-only consumer of ``consumer_of`` (refreshAndPersist); writes
+    sent to it are refused with a referral to the provider."""
+    return [
+        "index entryCSN eq",
+        f'syncrepl rid=100 provider={s.consumer_of} bindmethod=simple binddn="{s.root_dn}" '
+        f'credentials={s.root_password} searchbase="{s.base_dn}" type=refreshAndPersist '
+        'retry="1 +" timeout=3',
+        f"updateref {s.consumer_of}",
+    ]
 
 
 def render_bootstrap_ldif(s: SlapdSettings) -> str:
