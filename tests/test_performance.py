@@ -112,6 +112,23 @@ def test_the_generated_config_indexes_what_is_looked_up_and_sorts_the_group_valu
         SlapdSettings(workdir=tmp_path, mdb_maxsize=4096)).splitlines()
 
 
+def test_the_generator_writes_a_read_only_consumer_and_its_providers_syncprov(tmp_path):
+    consumer = render_slapd_conf(SlapdSettings(
+        workdir=tmp_path, consumer_of="ldap://10.0.0.1:389")).splitlines()
+    assert any(line.startswith("syncrepl rid=100 provider=ldap://10.0.0.1:389 ")
+               and "type=refreshAndPersist" in line for line in consumer)
+    assert "updateref ldap://10.0.0.1:389" in consumer
+    assert "overlay syncprov" not in consumer and "multiprovider on" not in consumer
+    provider = render_slapd_conf(SlapdSettings(workdir=tmp_path, syncprov=True)).splitlines()
+    assert "moduleload syncprov" in provider and "overlay syncprov" in provider
+    assert not any(line.startswith("syncrepl") for line in provider)
+    # The main group: dynamic member values and memberOf; static groups
+    # keep their own compare and memberOf.
+    assert "dynlist-attrset portalDynamicGroup memberURL member+memberOf@groupOfUniqueNames" \
+        in provider
+    assert "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames" in provider
+
+
 def test_group_values_are_added_and_removed_together_or_one_by_one(app, root):
     directory = app.extensions["portal"].directory
     group, dn = f"cn=naf,ou=groups,{BASE_DN}", f"uid=irkek,{PEOPLE}"
