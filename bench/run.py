@@ -37,7 +37,7 @@ from app.devstack.slapd import SLAPADD, SlapdProcess, SlapdSettings, _run, free_
 
 SLAPCAT = shutil.which("slapcat") or "/usr/sbin/slapcat"
 from app.services.links import Links, ResetLink, ReviewLink  # noqa: E402
-from bench import driver, ldif, raw  # noqa: E402
+from bench import driver, ldif, peer, raw  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "work"
@@ -542,6 +542,19 @@ def table(result: dict) -> str:
         lines.append(f"consumer: seeded from the provider's slapcat in "
                      f"{big['timings']['consumer_seed_s']} s, in step "
                      f"{big['timings']['consumer_refresh_s']} s after the provider started")
+    ssp = result.get("peer")
+    if ssp:
+        lines.append("")
+        lines.append(f"PEER=ssp, on the peer's lab ({ssp['lab']}), c=4/16:")
+        if "error" in ssp:
+            lines.append(f"the peer did not come up: {ssp['error'][-300:]}")
+        for key, label in (("ssp_change", "Self Service Password change ({SSHA} in PHP + modify)"),
+                           ("floor_change", "floor change (Password Modify as the user)"),
+                           ("floor_login", "floor login")):
+            if ssp.get(key):
+                lines.append(f"- {label}: {_rates(ssp[key])} req/s, p95 "
+                             f"{ssp[key][-1]['p95_ms']} ms, errors "
+                             f"{sum(r['errors'] for r in ssp[key])}")
     lat = big["flows"].get("approval_to_bind_ms", {})
     lines.append("")
     lines.append(f"approval -> bind: p50 {lat.get('p50')} ms, max {lat.get('max')} ms "
@@ -617,6 +630,10 @@ def main() -> int:
         finally:
             stack.stop()
         result["runs"].append(run)
+    if os.environ.get("PEER", "") == "ssp":
+        print("== PEER=ssp: the PHP peer and the floor on the peer's {SSHA} lab", flush=True)
+        result["peer"] = peer.run_ssp(WORK / "ssp", n=100 if args.quick else 300,
+                                      workers=WORKERS, threads=THREADS)
     result["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
     result["bench_peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
