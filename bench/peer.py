@@ -75,6 +75,7 @@ def _lab_stop(work: Path) -> None:
 def run_ssp(work: Path, n: int, levels=(4, 16), workers: int = 2, threads: int = 8) -> dict:
     """The peer's and the floor's change (users 1..n at c=4, 1001.. at
     c=16, a fresh lab for each app) and the floor's login on the lab."""
+    work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"lab": "ssp/slapd-lab.sh: {SSHA}, 2,000 users, no ppolicy"}
     starts = dict(zip(levels, (1, 1001), strict=False))
