@@ -112,3 +112,18 @@ def summary(latencies: list[float], wall: float, c: int, failures: int = 0,
             "p50_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
             "p95_ms": pct(0.95), "p99_ms": pct(0.99),
             **({"first_error": first_error[0]} if first_error else {})}
+
+
+def wait_listening(host: str, port: int, process, timeout: float = 60) -> None:
+    """Until something accepts connections on ``port`` (``process`` alive)."""
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port}")

@@ -1,7 +1,7 @@
 """The bench directory as LDIF for slapadd: the portal's bootstrap tree (from
 the dev stack's generator), 150 institutions with one representative each,
 N members (non-ASCII names, varied password ages, a few due to expire), the
-main group with every member, and pending registrations.
+main group (dynamic: every active member), and pending registrations.
 
 Account names: members m0000001.., representatives ir001.., requests r000001..
 Every member's password is MEMBER_PASSWORD (one argon2id hash with the
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 
 from app.devstack.slapd import SlapdSettings, render_bootstrap_ldif
+from app.services.names import name_key
 from app.vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus
 
 MEMBER_PASSWORD = "Bench-member-pass-2026"
@@ -87,15 +88,7 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
     names = []
     with open(path, "w", encoding="utf-8") as out:
         out.write(render_bootstrap_ldif(settings).rstrip("\n") + "\n")
-        # The main group's values: written right after its entry's lines.
-        for n in range(1, INSTITUTIONS + 1):
-            out.write(f"member: uid={ir_name(n)},{people}\n")
-        for i in range(1, members + 1):
-            out.write(f"member: uid={member_name(i)},{people}\n")
-        for n in range(1, INSTITUTIONS + 1):
-            out.write(f"memberUid: {ir_name(n)}\n")
-        for i in range(1, members + 1):
-            out.write(f"memberUid: {member_name(i)}\n")
+        # The main group is dynamic (slapo-dynlist): no value per member.
         out.write("\n")
 
         def person(uid, number, given, family, inst, category, changed, extra=()):
@@ -103,7 +96,7 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
                 ("objectClass", "inetOrgPerson"), ("objectClass", "posixAccount"),
                 ("objectClass", "portalMember"), ("uid", uid), ("cn", f"{given} {family}"),
                 ("displayName", f"{given} {family}"), ("givenName", given), ("sn", family),
-                ("portalNameKey", f"{given.lower()}|{family.lower()}|{uid}"),
+                ("portalNameKey", f"{name_key(given)}|{name_key(family)}|{uid}"),
                 ("mail", f"{uid}@{settings.mail_domain}"),
                 ("portalContactMail", f"{uid}@{inst}.example"),
                 ("portalHomeInstitution", inst), ("portalCategory", category),
@@ -158,7 +151,7 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
                 ("portalApprovalStage", "0"),
                 ("portalRequestStatus", RequestStatus.PENDING_APPROVAL.value),
                 ("givenName", given), ("sn", family), ("cn", f"{given} {family}"),
-                ("portalNameKey", f"{given.lower()}|{family.lower()}|{uid}"),
+                ("portalNameKey", f"{name_key(given)}|{name_key(family)}|{uid}"),
                 ("portalContactMail", f"{uid}@{inst}.example"),
                 ("portalHomeInstitution", inst), ("portalCategory", "physicist-postdoc"),
                 ("portalCollabMail", f"{uid}@{settings.mail_domain}"),

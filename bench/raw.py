@@ -38,7 +38,8 @@ def _worker(args):
     people = cfg["self_members" if op == "bind_pm_self" else "members"][slot]
     state = {}
     service = None
-    if op in ("search", "add", "modify", "pm_service", "group_add", "bind_pm_self"):
+    if op in ("search", "add", "modify", "pm_service", "memberof", "compare", "group_read",
+              "bind_pm_self"):
         service = _connect(cfg, cfg["service_dn"], cfg["service_password"])
     persistent = None
     if op == "bind_persistent":
@@ -80,9 +81,21 @@ def _worker(args):
                 "pwdPolicySubentry": f"cn=initial,ou=policies,{cfg['base']}"})
         elif op == "modify":
             ok = service.modify(dn, {"portalSessionEpoch": [("MODIFY_REPLACE", [str(k)])]})
-        elif op == "group_add":
-            ok = service.modify(cfg["main_group_dn"], {"member": [
-                ("MODIFY_ADD", [f"uid=x{slot:02d}{k:05d},ou=people,{cfg['base']}"])]})
+        elif op == "memberof":
+            # A service's look-up of a member with the groups (memberOf of
+            # the dynamic main group is computed by dynlist on every read).
+            ok = service.search(f"ou=people,{cfg['base']}", f"(uid={escape_filter_chars(uid)})",
+                                attributes=["uid", "memberOf"]) \
+                and any(cfg["main_group_dn"].lower() == v.lower() for v in
+                        service.response[0]["attributes"]["memberOf"])
+        elif op == "compare":
+            # Apache's "Require ldap-group": a compare of member on the group.
+            ok = service.compare(cfg["main_group_dn"], "member", dn)
+        elif op == "group_read":
+            # Every member of the main group, as a group enumeration reads it.
+            ok = service.search(cfg["main_group_dn"], "(objectClass=*)", "BASE",
+                                attributes=["member"]) \
+                and len(service.response[0]["raw_attributes"]["member"]) >= cfg["min_members"]
         elif op == "pm_service":
             new = f"Raw-service-{slot}-{k}-pass"
             ok = bool(service.extend.standard.modify_password(dn, new_password=new.encode()))

@@ -18,8 +18,10 @@ import platform
 import resource
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +32,12 @@ sys.path.insert(0, str(ROOT))
 from ldap3 import NONE, Connection, Server, Tls  # noqa: E402
 
 from app.devstack.mailcatcher import MailCatcher  # noqa: E402
+from app.devstack.ratestore import RateStore  # noqa: E402
 from app.devstack.slapd import SLAPADD, SlapdProcess, SlapdSettings, _run, free_port  # noqa: E402
+
+SLAPCAT = shutil.which("slapcat") or "/usr/sbin/slapcat"
 from app.services.links import Links, ResetLink, ReviewLink  # noqa: E402
-from bench import driver, ldif, raw  # noqa: E402
+from bench import driver, ldif, peer, raw  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "work"
@@ -43,12 +48,15 @@ NEW_PASSWORD = "Kq7#vLp2-{i}-zRwT9m"
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 RAISED = "1000000 per minute"
+FLOOR_APP = Path(os.environ.get("BENCH_FLOOR_APP", str(
+    Path(__file__).resolve().parents[2] / "shared" / "peers" / "floor" / "app.py")))
 
 
 class Stack:
     """slapd + mail catcher + gunicorn for one population."""
 
-    def __init__(self, members: int, requests: int, flow_members: int, maxsize: int):
+    def __init__(self, members: int, requests: int, flow_members: int, maxsize: int,
+                 replica: bool = False):
         self.members = members
         self.work = WORK / f"n{members}"
         if self.work.exists():
@@ -56,8 +64,9 @@ class Stack:
         self.work.mkdir(parents=True)
         self.now = datetime.now(timezone.utc).replace(microsecond=0)
         self.settings = SlapdSettings(workdir=self.work, demo=False, nosync=False,
-                                      mdb_maxsize=maxsize)
-        self.slapd = SlapdProcess(self.settings)
+                                      mdb_maxsize=maxsize, syncprov=replica)
+        # A consumer needs the provider's URL before the provider starts.
+        self.slapd = SlapdProcess(self.settings, *((free_port(), free_port()) if replica else ()))
         self.secret = secrets.token_urlsafe(48)
         self.links = Links(self.secret, (), 14, build_url=lambda kind, token: token)
         self.timings: dict = {}
@@ -68,13 +77,21 @@ class Stack:
         self.timings["ldif_s"] = round(time.perf_counter() - t0, 2)
         self.slapd.initialise(load=False)
         t0 = time.perf_counter()
-        _run([SLAPADD, "-q", "-f", str(self.settings.conf_path), "-l",
-              str(self.work / "bench.ldif")])
+        _run([SLAPADD, "-q", *(["-w"] if replica else []), "-f", str(self.settings.conf_path),
+              "-l", str(self.work / "bench.ldif")])
         self.timings["slapadd_s"] = round(time.perf_counter() - t0, 2)
+        self.consumer = None
+        if replica:
+            self._start_consumer(maxsize)
         self.slapd.start()
+        if replica:
+            self._wait_consumer()
         self.smtp_port = free_port()
         self.catcher = MailCatcher(self.smtp_port)
         self.catcher.start()
+        # Production refuses memory:// for the rate limits: a redis-server.
+        self.ratestore = RateStore(self.work / "redis")
+        self.ratestore.start()
         self.web_port = free_port()
         self.env = {**os.environ, **self.portal_env()}
         self.log = open(self.work / "gunicorn.log", "wb")
@@ -84,6 +101,76 @@ class Stack:
              "--threads", str(THREADS), "--worker-class", "gthread", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True)
         self._wait_web()
+        self.floor = None
+        if FLOOR_APP.exists() and os.environ.get("BENCH_FLOOR", "1") not in ("", "0"):
+            # The floor app beside the portal, same workers and threads.
+            self.floor_port = free_port()
+            self.floor_log = open(self.work / "floor.log", "wb")
+            self.floor = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.floor_port}",
+                 "--workers", str(WORKERS), "--threads", str(THREADS),
+                 "--worker-class", "gthread", "bench.floor_wsgi:app"],
+                cwd=ROOT, env={**os.environ, "BENCH_FLOOR_LDAP_URL": self.slapd.url,
+                               "BENCH_FLOOR_APP": str(FLOOR_APP)},
+                stdout=self.floor_log, stderr=self.floor_log, start_new_session=True)
+            self._wait_port(self.floor_port, self.floor)
+
+    def _start_consumer(self, maxsize: int) -> None:
+        """A read-only consumer (syncrepl refreshAndPersist) filled from
+        the provider over the network, with the provider's certificate."""
+        s = self.settings
+        settings = SlapdSettings(workdir=self.work / "consumer", demo=False, nosync=False,
+                                 mdb_maxsize=maxsize, root_password=s.root_password,
+                                 service_password=s.service_password, consumer_of=self.slapd.url)
+        shutil.copytree(s.tls_dir, settings.tls_dir)
+        self.consumer = SlapdProcess(settings)
+        self.consumer.initialise(load=False)
+        # Seeded as consumers are: the provider's slapcat (entryUUIDs,
+        # entryCSNs, contextCSN) loaded with slapadd; syncrepl then brings
+        # only what changed. (Replicating 100,000 entries one durable write
+        # at a time ran at ~45 entries/s here.)
+        t0 = time.perf_counter()
+        dump = self.work / "provider.ldif"
+        _run([SLAPCAT, "-f", str(self.settings.conf_path), "-l", str(dump)])
+        _run([SLAPADD, "-q", "-f", str(settings.conf_path), "-l", str(dump)])
+        dump.unlink()
+        self.timings["consumer_seed_s"] = round(time.perf_counter() - t0, 2)
+        self.consumer.start()
+
+    def _wait_consumer(self) -> None:
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + 900
+        while context_csn(self.consumer) != context_csn(self.slapd):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the consumer did not catch up in 15 minutes")
+            time.sleep(0.5)
+        self.timings["consumer_refresh_s"] = round(time.perf_counter() - t0, 2)
+
+    def start_consumer_portal(self) -> int:
+        """A second portal (same settings) reading the consumer only: login
+        writes nothing, so it can be served from a consumer."""
+        port = free_port()
+        self.consumer_log = open(self.work / "gunicorn-consumer.log", "wb")
+        self.consumer_web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+             "--threads", str(THREADS), "--worker-class", "gthread", "wsgi:app"],
+            cwd=ROOT, env={**self.env, "PORTAL_LDAP_URLS": self.consumer.url},
+            stdout=self.consumer_log, stderr=self.consumer_log, start_new_session=True)
+        self._wait_port(port, self.consumer_web)
+        return port
+
+    def _wait_port(self, port: int, process, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args} exited")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"nothing listens on {port}")
 
     def portal_env(self) -> dict:
         s = self.settings
@@ -104,6 +191,7 @@ class Stack:
             "PORTAL_MAIL_DOMAIN": s.mail_domain,
             "PORTAL_MAIN_GROUP": s.main_group,
             "PORTAL_HELPDESK_EMAIL": f"helpdesk@{s.mail_domain}",
+            "PORTAL_RATELIMIT_STORAGE_URI": self.ratestore.url,
             # Raised for the run only (the driver is one address).
             "PORTAL_RATE_LIMIT_LOGIN_ACCOUNT": RAISED,
             "PORTAL_RATE_LIMIT_LOGIN_ADDRESS": RAISED,
@@ -160,16 +248,27 @@ class Stack:
                 "service_dn": s.service_dn, "service_password": s.service_password,
                 "password": ldif.MEMBER_PASSWORD, "hash": ldif._hash(ldif.REQUEST_PASSWORD),
                 "main_group_dn": f"cn={s.main_group},ou=groups,{s.base_dn}",
+                "min_members": self.members // 2,
                 "members": [[ldif.member_name(first_member + p * per_process + k)
                              for k in range(per_process)] for p in range(processes)],
                 "self_members": [[ldif.member_name(first_member + (processes + p) * per_process + k)
                                   for k in range(per_process)] for p in range(processes)]}
 
     def stop(self) -> None:
+        web = getattr(self, "consumer_web", None)
+        if web is not None and web.poll() is None:
+            web.terminate()
+            web.wait(timeout=30)
+        if getattr(self, "consumer", None) is not None:
+            self.consumer.stop()
+        if self.floor is not None and self.floor.poll() is None:
+            self.floor.terminate()
+            self.floor.wait(timeout=30)
         if self.gunicorn.poll() is None:
             self.gunicorn.terminate()
             self.gunicorn.wait(timeout=30)
         self.catcher.stop()
+        self.ratestore.stop()
         self.slapd.stop()
         self.log.close()
 
@@ -188,6 +287,16 @@ def flow_login(stack, login_range):
         seconds, (status, location, _) = _login(
             client, ldif.member_name(1 + i % login_range), ldif.MEMBER_PASSWORD)
         return seconds, status == 302 and location.endswith("/account")
+    return iteration
+
+
+def flow_floor_login(stack, login_range):
+    """The floor app's login (../shared/peers/floor/): the same members and
+    password on the same slapd."""
+    def iteration(client, i):
+        seconds, (status, _, _) = client.timed("POST", "/login", {
+            "login": ldif.member_name(1 + i % login_range), "password": ldif.MEMBER_PASSWORD})
+        return seconds, status == 302
     return iteration
 
 
@@ -237,6 +346,42 @@ def flow_approve(stack, latencies: list | None = None):
     return iteration
 
 
+def context_csn(server) -> str:
+    """The highest contextCSN of the base entry (what a consumer has of its
+    provider's changes)."""
+    s = server.settings
+    conn = Connection(Server(server.url, get_info=NONE), s.root_dn, s.root_password,
+                      auto_bind=True)
+    conn.search(s.base_dn, "(objectClass=*)", "BASE", attributes=["contextCSN"])
+    values = conn.entries[0].contextCSN.values if conn.entries and \
+        "contextCSN" in conn.entries[0] else []
+    conn.unbind()
+    return max(values, default="")
+
+
+class LagSampler(threading.Thread):
+    """While the approvals run: every 100 ms take the provider's contextCSN
+    and time how long until the consumer has it (replication lag under the
+    write load)."""
+
+    def __init__(self, stack):
+        super().__init__(daemon=True)
+        self.stack, self.samples, self.stop_event = stack, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            target, t0 = context_csn(self.stack.slapd), time.perf_counter()
+            while context_csn(self.stack.consumer) < target and time.perf_counter() - t0 < 30:
+                time.sleep(0.002)
+            self.samples.append(round((time.perf_counter() - t0) * 1000, 1))
+            self.stop_event.wait(0.1)
+
+    def result(self) -> dict:
+        ok = sorted(self.samples)
+        return {"n": len(ok), "p50_ms": ok[len(ok) // 2] if ok else None,
+                "p95_ms": ok[int(len(ok) * 0.95)] if ok else None, "max_ms": ok[-1] if ok else None}
+
+
 def _bind_latency(stack, account: str, t0: float, timeout: float = 10) -> float | None:
     """From the approval POST to the new member's first successful bind."""
     s = stack.settings
@@ -275,6 +420,10 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) ->
     for c in levels_post if wanted("login") else ():
         results.setdefault("login", []).append(
             driver.run(host, port, flow_login(stack, plan["login_range"]), n_login, c))
+    for c in levels_post if wanted("floor_login") and stack.floor is not None else ():
+        results.setdefault("floor_login", []).append(
+            driver.run(host, stack.floor_port, flow_floor_login(stack, plan["login_range"]),
+                       n_login, c))
     for c in levels_post if wanted("change") else ():
         results.setdefault("change", []).append(
             driver.run(host, port, flow_change(stack), n_write, c, start=change_next))
@@ -284,10 +433,25 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) ->
             driver.run(host, port, flow_reset(stack), n_write, c, start=reset_next))
         reset_next += n_write
     for c in levels_post if wanted("approve") else ():
+        sampler = LagSampler(stack) if stack.consumer is not None else None
+        if sampler:
+            sampler.start()
         results.setdefault("approve", []).append(driver.run(
             host, port, flow_approve(stack, latencies if with_latency and c == 1 else None),
             n_write, c, start=review_next))
         review_next += n_write
+        if sampler:
+            sampler.stop_event.set()
+            sampler.join()
+            results.setdefault("replication_lag_ms", {})[f"c={c}"] = sampler.result()
+    if stack.consumer is not None and wanted("consumer_login"):
+        consumer_port = stack.start_consumer_portal()
+        for c in levels_post:
+            results.setdefault("consumer_login", []).append(
+                driver.run(host, consumer_port, flow_login(stack, plan["login_range"]),
+                           n_login, c))
+        stack.consumer_web.terminate()
+        stack.consumer_web.wait(timeout=30)
     for c in levels_get if wanted("get_register") else ():
         results.setdefault("get_register", []).append(
             driver.run(host, port, flow_get("/register", False, plan["login_range"]), n_read, c))
@@ -302,8 +466,8 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) ->
     return results
 
 
-RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "modify", "group_add",
-           "pm_service", "bind_pm_self")
+RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "modify", "memberof", "compare",
+           "group_read", "pm_service", "bind_pm_self")
 
 
 def run_raw(stack, levels, duration: float, first_member: int) -> dict:
@@ -315,6 +479,10 @@ def run_raw(stack, levels, duration: float, first_member: int) -> dict:
 # -- the report ------------------------------------------------------------------------------
 
 FLOWS = [("login", "POST /login", "bind_new", "new-connection bind"),
+         ("floor_login", "floor app POST /login (rebind, no TLS)", "bind_persistent",
+          "bind on a persistent connection"),
+         ("consumer_login", "POST /login, a portal reading the consumer", "bind_new",
+          "new-connection bind (provider)"),
          ("change", "password change", "bind_pm_self", "member bind + service Password Modify"),
          ("approve", "approve (creates the member)", "add", "add"),
          ("reset", "reset completion", "pm_service", "Password Modify by the service"),
@@ -348,6 +516,13 @@ def table(result: dict) -> str:
             ratio = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
         lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | {errors} | {raw_text} "
                      f"| {ratio} | {_rates(small['flows'].get(key, []))} |")
+    portal_login, floor_login = big["flows"].get("login"), big["flows"].get("floor_login")
+    if portal_login and floor_login:
+        ratios = [p["rps"] / f["rps"] for p, f in zip(portal_login, floor_login, strict=False)
+                  if f["rps"]]
+        lines.append("")
+        lines.append(f"portal / floor login (same slapd, same run): "
+                     f"{min(ratios):.2f}-{max(ratios):.2f}")
     lines.append("")
     raw_levels = "/".join(str(r["c"]) for r in raw_rates.get("search", []))
     lines.append(f"| raw ldap3 op | ops/s c={raw_levels} |")
@@ -360,6 +535,26 @@ def table(result: dict) -> str:
     for cmd in big.get("commands", []):
         out = cmd["output"].replace("\n", " ").replace("|", "/")[-80:]
         lines.append(f"| {cmd['command']} | {cmd['s']} | {cmd['peak_rss_mb']} | {out} |")
+    for label, lag in big["flows"].get("replication_lag_ms", {}).items():
+        lines.append(f"replication lag under approvals at {label}: p50 {lag['p50_ms']} ms, "
+                     f"p95 {lag['p95_ms']} ms, max {lag['max_ms']} ms (n={lag['n']})")
+    if "consumer_refresh_s" in big["timings"]:
+        lines.append(f"consumer: seeded from the provider's slapcat in "
+                     f"{big['timings']['consumer_seed_s']} s, in step "
+                     f"{big['timings']['consumer_refresh_s']} s after the provider started")
+    ssp = result.get("peer")
+    if ssp:
+        lines.append("")
+        lines.append(f"PEER=ssp, on the peer's lab ({ssp['lab']}), c=4/16:")
+        if "error" in ssp:
+            lines.append(f"the peer did not come up: {ssp['error'][-300:]}")
+        for key, label in (("ssp_change", "Self Service Password change ({SSHA} in PHP + modify)"),
+                           ("floor_change", "floor change (Password Modify as the user)"),
+                           ("floor_login", "floor login")):
+            if ssp.get(key):
+                lines.append(f"- {label}: {_rates(ssp[key])} req/s, p95 "
+                             f"{ssp[key][-1]['p95_ms']} ms, errors "
+                             f"{sum(r['errors'] for r in ssp[key])}")
     lat = big["flows"].get("approval_to_bind_ms", {})
     lines.append("")
     lines.append(f"approval -> bind: p50 {lat.get('p50')} ms, max {lat.get('max')} ms "
@@ -406,7 +601,8 @@ def main() -> int:
     for n in ((1000,) if small else ()) + (members,):
         t0 = time.perf_counter()
         print(f"== {n:,} members: loading", flush=True)
-        stack = Stack(n, 1000, 700, maxsize)
+        replica = n == members and os.environ.get("BENCH_REPLICA", "1") not in ("", "0")
+        stack = Stack(n, 1000, 700, maxsize, replica=replica)
         try:
             run = {"members": n, "timings": stack.timings, "facts": stack.facts}
             big = n == members
@@ -416,7 +612,8 @@ def main() -> int:
             if big and os.environ.get("BENCH_RAW", "1") not in ("", "0"):
                 print(f"== {n:,} members: raw ldap3", flush=True)
                 run["raw"] = run_raw(stack, levels_post, plan["raw_s"], first_member=701)
-            commands = os.environ.get("BENCH_COMMANDS", "notify,expire").replace(",", " ")
+            commands = os.environ.get("BENCH_COMMANDS",
+                                      "notify,expire,unconfirmed").replace(",", " ")
             if big and commands.split() != ["0"]:
                 print(f"== {n:,} members: commands", flush=True)
                 run["commands"] = []
@@ -425,12 +622,18 @@ def main() -> int:
                                         stack.command("accounts", "notify-expiring")]
                 if "expire" in commands.split():
                     run["commands"].append(stack.command("members", "expire"))
+                if "unconfirmed" in commands.split():
+                    run["commands"].append(stack.command("requests", "expire-unconfirmed"))
             run["mdb_mb"] = round((stack.settings.data_dir / "data.mdb").stat().st_blocks
                                   * 512 / 1e6, 1)
             run["wall_s"] = round(time.perf_counter() - t0, 1)
         finally:
             stack.stop()
         result["runs"].append(run)
+    if os.environ.get("PEER", "") == "ssp":
+        print("== PEER=ssp: the PHP peer and the floor on the peer's {SSHA} lab", flush=True)
+        result["peer"] = peer.run_ssp(WORK / "ssp", n=100 if args.quick else 300,
+                                      workers=WORKERS, threads=THREADS)
     result["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
     result["bench_peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

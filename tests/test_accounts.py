@@ -2,6 +2,7 @@
 enforced by the real slapd (ppolicy) and checked the way other services bind."""
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
@@ -379,6 +380,11 @@ def test_expiry_warnings_are_sent_once_per_threshold(app, client, member, root, 
     assert "1-day warnings sent: 1" in run(0.5)
     assert "total: 0" in run(0.4)
     assert len(warnings()) == 3
+    # Each warning sent is in the audit records once (written with its notice).
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalAuditEvent"])
+    recorded = [json.loads(e) for e in root.entries[0].portalAuditEvent.values]
+    assert sorted(e.get("days") for e in recorded
+                  if e.get("action") == "account.expiry-warning") == ["1", "30", "7"]
     body = warnings()[-1].get_body(preferencelist=("plain",)).get_content()
     assert "http://portal.test/password/reset" in body
     # A new password starts a new cycle.

@@ -15,7 +15,7 @@ from app.devstack.slapd import ARGON2_PARAMETERS
 from app.portal import portal
 from app.services.passwords import hash_password
 from fixtures.clients import GROUPS, python_ldap, service_account
-from helpers import BASE_DN, PEOPLE, STRONG_PASSWORD, csrf_token
+from helpers import BASE_DN, MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"
 CHANGED_PASSWORD = "Copper-meadow-violin-73"
@@ -133,6 +133,47 @@ def test_apache_extra_group_rule_and_groups_for_both_posix_schemas(apache, appro
     finally:
         with app.app_context():
             portal().directory.remove_group_member(naf, MEMBER_DN)
+
+
+def test_the_dynamic_main_group_as_services_see_it(approve, app, slapd, reader):
+    """The main group stores no value per member (dynlist computes them from
+    portalStatus), yet a service sees the member in it every way a client
+    asks: member values, a compare (Apache's ldap-group), a filter on member
+    (SSSD's rfc2307bis initgroups), memberOf on the member and a filter on
+    memberOf, and the main group's gidNumber as the primary group (rfc2307);
+    a suspended member is in none of them, an unsuspended one is back."""
+    approve()
+    service = python_ldap(slapd.url, *reader)
+    member = MEMBER_DN.encode()
+
+    def views() -> tuple[bool, ...]:
+        [(_, group)] = service.search_s(MAIN_GROUP, ldap.SCOPE_BASE, attrlist=["member"])
+        by_filter = {dn for dn, _ in service.search_s(
+            GROUPS, ldap.SCOPE_ONELEVEL, f"(member={MEMBER_DN})", ["cn"])}
+        [(_, person)] = service.search_s(MEMBER_DN, ldap.SCOPE_BASE,
+                                         attrlist=["memberOf", "gidNumber"])
+        members_of = {dn for dn, _ in service.search_s(
+            PEOPLE, ldap.SCOPE_ONELEVEL, f"(memberOf={MAIN_GROUP})", ["uid"])}
+        return (member in group["member"], service.compare_s(MAIN_GROUP, "member", member),
+                MAIN_GROUP in by_filter, MAIN_GROUP.encode() in person.get("memberOf", []),
+                MEMBER_DN in members_of)
+
+    assert views() == (True,) * 5
+    [(_, group)] = service.search_s(MAIN_GROUP, ldap.SCOPE_BASE, attrlist=["gidNumber"])
+    [(_, person)] = service.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["gidNumber"])
+    assert person["gidNumber"] == group["gidNumber"]
+    # Nothing was written to the group: as stored (manageDSAit) it holds
+    # the placeholder and its URL only.
+    root = python_ldap(slapd.url, slapd.settings.root_dn, slapd.settings.root_password)
+    [(_, stored)] = root.search_ext_s(
+        MAIN_GROUP, ldap.SCOPE_BASE, attrlist=["member", "memberUid", "memberURL"],
+        serverctrls=[ldap.controls.LDAPControl("2.16.840.1.113730.3.4.2", True)])
+    assert stored["member"] == [f"cn=portal,ou=services,{BASE_DN}".encode()]
+    assert "memberUid" not in stored and stored["memberURL"]
+    cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert views() == (False,) * 5
+    cli(app, "members", "unsuspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+    assert views() == (True,) * 5
 
 
 # -- Dovecot (passdb and userdb ldap) -----------------------------------------------------

@@ -267,19 +267,20 @@ def test_the_request_goes_to_the_representative_of_the_chosen_institution(
 
 def test_a_crash_after_the_entry_was_added_is_completed_once(app, client, root, smtp,
                                                              register_and_verify):
-    """Killed between the member entry and the group/mail step: recovery
-    finishes the rest, once."""
+    """Killed between the member entry and the completion/mail step: recovery
+    finishes the rest, once. The member is in the (dynamic) main group as
+    soon as the entry is there."""
     register_and_verify()
     portal = app.extensions["portal"]
     record_approval_only(portal, "tiijima")
-    original = portal.directory.add_group_member
+    original = portal.directory.claim_completion
 
     def crash(*args):
         raise SystemExit("killed")  # the process dies right after the entry was added
-    portal.directory.add_group_member = crash
+    portal.directory.claim_completion = crash
     with pytest.raises(SystemExit):
         portal.approval.complete(portal.directory.request("tiijima"))
-    portal.directory.add_group_member = original
+    portal.directory.claim_completion = original
     assert read_entry(root, f"uid=tiijima,{PEOPLE}") is not None
     assert not [m for m in smtp.messages if "is ready" in str(m["Subject"])]
 

@@ -9,7 +9,15 @@ import ldap3
 
 from app.devstack.slapd import ProductionSlapdSettings, SlapdSettings, render_slapd_conf
 from app.services.institutions import InstitutionCatalog
-from helpers import BASE_DN, NEW_PASSWORD, PEOPLE, STRONG_PASSWORD, change_password, login
+from helpers import (
+    BASE_DN,
+    NEW_PASSWORD,
+    PEOPLE,
+    STRONG_PASSWORD,
+    change_password,
+    csrf_token,
+    login,
+)
 
 INSTITUTION = f"portalInstitutionId=cern,ou=institutions,{BASE_DN}"
 
@@ -104,6 +112,23 @@ def test_the_generated_config_indexes_what_is_looked_up_and_sorts_the_group_valu
         SlapdSettings(workdir=tmp_path, mdb_maxsize=4096)).splitlines()
 
 
+def test_the_generator_writes_a_read_only_consumer_and_its_providers_syncprov(tmp_path):
+    consumer = render_slapd_conf(SlapdSettings(
+        workdir=tmp_path, consumer_of="ldap://10.0.0.1:389")).splitlines()
+    assert any(line.startswith("syncrepl rid=100 provider=ldap://10.0.0.1:389 ")
+               and "type=refreshAndPersist" in line for line in consumer)
+    assert "updateref ldap://10.0.0.1:389" in consumer
+    assert "overlay syncprov" not in consumer and "multiprovider on" not in consumer
+    provider = render_slapd_conf(SlapdSettings(workdir=tmp_path, syncprov=True)).splitlines()
+    assert "moduleload syncprov" in provider and "overlay syncprov" in provider
+    assert not any(line.startswith("syncrepl") for line in provider)
+    # The main group: dynamic member values and memberOf; static groups
+    # keep their own compare and memberOf.
+    assert "dynlist-attrset portalDynamicGroup memberURL member+memberOf@groupOfUniqueNames" \
+        in provider
+    assert "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames" in provider
+
+
 def test_group_values_are_added_and_removed_together_or_one_by_one(app, root):
     directory = app.extensions["portal"].directory
     group, dn = f"cn=naf,ou=groups,{BASE_DN}", f"uid=irkek,{PEOPLE}"
@@ -127,3 +152,49 @@ def test_group_values_are_added_and_removed_together_or_one_by_one(app, root):
     assert values() == (False, False)
     directory.remove_group_member(group, dn)
     assert values() == (False, False)
+
+
+def test_an_approval_reads_the_link_request_and_representatives_once(app, client, root,
+                                                                    register_and_verify):
+    """The POST of an approval: the link's checks (request, approver,
+    institution, whether the approver may decide) and the duplicate check
+    each once, then the decision and the member: no repeated round trips
+    (the duplicate check ran twice and every representative was read again
+    to see whether the approver is one)."""
+    review = register_and_verify()
+    directory = app.extensions["portal"].directory
+    html = client.get(review).get_data(as_text=True)
+    calls: list[str] = []
+    original_call = directory._call
+    searches = {"institution": 0, "earlier_records": 0, "person_by_dn": 0, "person": 0}
+
+    def counting(operation):
+        calls.append(getattr(operation, "__qualname__", ""))
+        return original_call(operation)
+
+    def counted(name):
+        method = getattr(directory, name)
+
+        def wrapper(*args, **kwargs):
+            searches[name] += 1
+            return method(*args, **kwargs)
+        return wrapper
+
+    directory._call = counting
+    for name in searches:
+        setattr(directory, name, counted(name))
+    try:
+        response = client.post(review, data={"csrf_token": csrf_token(html),
+                                             "decision": "approve"})
+    finally:
+        del directory._call
+        for name in searches:
+            delattr(directory, name)
+    assert response.status_code == 200 and "was created" in response.get_data(as_text=True)
+    print("directory operations of one approval:", len(calls), searches)
+    assert searches["institution"] <= 2  # the link's check; the account-ready mail
+    # person() reads go through person_by_dn: the approver, the new member
+    # (twice); no representative's entry read to check the approver.
+    assert searches["person_by_dn"] == searches["person"] <= 3
+    assert searches["earlier_records"] == 1  # one duplicate check, page and approval
+    assert len(calls) <= 30

@@ -66,6 +66,11 @@ class SlapdSettings:
     # holds 1,000,000 members (100,000 members and 11,000 requests took
     # 469 MB); the file grows only as it is used (README, "Scaling").
     mdb_maxsize: int = 10 * 1024 ** 3
+    # A read-only consumer (syncrepl from one provider, for the services'
+    # binds and searches): the provider's URL; a provider with consumers
+    # sets ``syncprov``.
+    consumer_of: str = ""
+    syncprov: bool = False
 
     @property
     def service_dn(self) -> str:
@@ -140,6 +145,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         # searches much slower (README, "Performance").
     ]
     replicated = bool(s.providers)
+    syncprov = replicated or s.syncprov
     lines = [
         *includes,
         f"pidfile {s.run_dir / 'slapd.pid'}",
@@ -147,7 +153,7 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         *(f"serverID {n} {url}" for n, url in enumerate(s.providers, start=1)),
         "modulepath /usr/lib/ldap",
         "moduleload back_mdb",
-        *(["moduleload syncprov"] if replicated else []),
+        *(["moduleload syncprov"] if syncprov else []),
         # Modules before password-hash, indexes and overlays (OPENLDAP-NOTES).
         f"moduleload argon2 {ARGON2_PARAMETERS}",
         "moduleload ppolicy",
@@ -158,8 +164,8 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         f"TLSCertificateKeyFile {s.tls_dir / 'server.key'}",
         "TLSProtocolMin 3.3",
         "sizelimit 500",
-        # The main group has a value per member: kept sorted, an add or a
-        # delete finds its place by binary search instead of a scan.
+        # Static groups' values kept sorted: an add or a delete finds its
+        # place by binary search instead of a scan.
         "sortvals member memberUid",
         "database mdb",
         f"maxsize {s.mdb_maxsize}",
@@ -174,12 +180,27 @@ def render_slapd_conf(s: SlapdSettings) -> str:
         f'limits dn.children="{s.services_dn}" size.soft=500 size.hard=500 '
         'size.prtotal=unlimited time=unlimited',
         *(_replication_lines(s) if replicated else []),
+        *(_consumer_lines(s) if s.consumer_of else []),
+        *(["index entryCSN eq", "overlay syncprov", "syncprov-checkpoint 100 1"]
+          if s.syncprov and not replicated else []),
         "overlay ppolicy",
         f'ppolicy_default "cn=default,ou=policies,{s.base_dn}"',
         # Cleartext in an add or modify is hashed (password-hash); a bind with
         # a wrong password never says "locked" (no ppolicy_use_lockout).
         "ppolicy_hash_cleartext",
         "overlay dynlist",
+        # The main group is dynamic (portalDynamicGroup): its member values
+        # are the active members, computed on read, compare and filter, so no
+        # approval or expiry writes one huge entry; memberOf of every member
+        # names it. dynlist 2.5.13 expands a group by its first matching
+        # attrset only, and a mapped attrset (memberUid from uid) loses the
+        # DN list and compares: the main group lists no memberUid (README,
+        # "Directory"). "@groupOfUniqueNames" (a class no group here has):
+        # with a static class named, a compare on a static group falls back
+        # to slapd's own compare; without one dynlist answers FALSE for every
+        # static group (measured). The second line: memberOf of the static
+        # groups.
+        "dynlist-attrset portalDynamicGroup memberURL member+memberOf@groupOfUniqueNames",
         "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames",
         acl,
     ]
@@ -244,17 +265,20 @@ def _replication_lines(s: SlapdSettings) -> list[str]:
     return lines
 
 
-_DEMO_MEMBERS = (*DEMO_IRS.values(), DEMO_HELPDESK)
+def _consumer_lines(s: SlapdSettings) -> list[str]:
+    """A read-only consumer of ``consumer_of`` (refreshAndPersist); writes
+    sent to it are refused with a referral to the provider."""
+    return [
+        "index entryCSN eq",
+        f'syncrepl rid=100 provider={s.consumer_of} bindmethod=simple binddn="{s.root_dn}" '
+        f'credentials={s.root_password} searchbase="{s.base_dn}" type=refreshAndPersist '
+        'retry="1 +" timeout=3',
+        f"updateref {s.consumer_of}",
+    ]
 
 
 def render_bootstrap_ldif(s: SlapdSettings) -> str:
     dc = s.base_dn.split(",")[0].split("=", 1)[1]
-    # An attribute's values must be contiguous in LDIF (slapadd keeps
-    # only the last run otherwise).
-    members = "".join(
-        [f"member: uid={uid},ou=people,{s.base_dn}\n" for uid in _DEMO_MEMBERS]
-        + [f"memberUid: {uid}\n" for uid in _DEMO_MEMBERS]
-    ) if s.demo else ""
     values = {
         "base": s.base_dn,
         "dc": dc,
@@ -262,7 +286,6 @@ def render_bootstrap_ldif(s: SlapdSettings) -> str:
         "mail_domain": s.mail_domain,
         "main_group": s.main_group,
         "main_gid_number": s.main_gid_number,
-        "main_group_members": members,
         "helpdesk_members": f"member: uid={DEMO_HELPDESK},ou=people,{s.base_dn}\n"
                             if s.demo else "",
         "first_uid_number": s.first_uid_number,

@@ -41,6 +41,9 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 _PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+# manageDSAit (RFC 3296): entries as stored, without slapo-dynlist's
+# computed values (the dynamic main group's member list is not expanded).
+MANAGE_DSA_IT = ("2.16.840.1.113730.3.4.2", False, None)
 T = TypeVar("T")
 # ldap3 sleeps this long after every unsuccessful round over the server pool
 # (10 s by default), even after the last one: a request would hang instead
@@ -244,11 +247,11 @@ class DirectoryConnection:
             _close(conn)
 
     def _search(self, base: str, search_filter: str, attributes: list[str],
-                scope=SUBTREE, size_limit: int = 0) -> list[dict]:
+                scope=SUBTREE, size_limit: int = 0, controls: list | None = None) -> list[dict]:
         def run(conn: Connection) -> list[dict]:
             try:
                 conn.search(base, search_filter, scope, attributes=attributes,
-                            size_limit=size_limit)
+                            size_limit=size_limit, controls=controls)
             except ldap_errors.LDAPNoSuchObjectResult:
                 return []
             return [r for r in conn.response if r.get("type") == "searchResEntry"]

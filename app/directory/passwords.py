@@ -187,10 +187,16 @@ class Passwords(DirectoryConnection):
         except StateConflict:
             return False
 
-    def add_expiry_notice(self, account_name: str, notice: str) -> bool:
-        """Record a sent warning; False when it was recorded already."""
+    def add_expiry_notice(self, account_name: str, notice: str,
+                          audit_event: str | None = None) -> bool:
+        """Record a sent warning (and its audit record, in the same modify:
+        one durable write per warning, not two); False when it was recorded
+        already (then nothing is written)."""
+        changes = PASSWORD.add(expiry_notices=[notice])
+        if audit_event is not None:
+            changes = {**changes, **PERSON.add(audit=[audit_event])}
         try:
-            self._modify(self.person_dn(account_name), PASSWORD.add(expiry_notices=[notice]))
+            self._modify(self.person_dn(account_name), changes)
             return True
         except ValueExists:
             return False

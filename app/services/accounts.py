@@ -263,7 +263,9 @@ class AccountService:
             notice = f"{ldap_time(state.changed_at)}/{days}"
             if notice in state.expiry_notices:
                 continue
-            if not self._directory.add_expiry_notice(person.account_name, notice):
+            if not self._directory.add_expiry_notice(
+                    person.account_name, notice,
+                    audit_event("account.expiry-warning", SYSTEM, now, days=str(days))):
                 continue  # another run recorded it first
             self._mailer.send("password_expiring", [person.contact_mail], person.language,
                               person=person,
@@ -272,8 +274,6 @@ class AccountService:
                               days_left=max(1, math.ceil(left / timedelta(days=1))),
                               reset_link=self._links.page(Page.PASSWORD_RESET),
                               change_link=self._links.page(Page.PASSWORD_CHANGE))
-            self._directory.add_person_audit(person.account_name, audit_event(
-                "account.expiry-warning", SYSTEM, now, days=str(days)))
             sent[days] += 1
         return sent
 

@@ -118,15 +118,15 @@ class ApprovalService:
             return Review(request, approver, institution, request.approval_stage,
                           objection_only=True, current_institution=current)
         if approver is None or institution is None or not self._reviewers.may_approve(
-                approver, request, link.stage):
+                approver, request, link.stage, institution):
             if request.status != RequestStatus.PENDING_APPROVAL and approver is not None:
                 raise AlreadyDone(request)
             raise NotAuthorised("not an approver of this request")
         formal = self._settings.formal_application(request.category) \
             if request.approval_chain[link.stage] != IR_STAGE else ""
+        duplicates, rejections = self._duplicates.for_review(request)
         return Review(request, approver, institution, link.stage, formal_application=formal,
-                      duplicates=tuple(self._duplicates.of_request(request)),
-                      earlier_rejections=tuple(self._duplicates.earlier_rejections(request)),
+                      duplicates=tuple(duplicates), earlier_rejections=tuple(rejections),
                       current_institution=current, address_on_record=on_record,
                       on_members_list=tuple(self._directory.on_members_list(
                           request.contact_mail, request.cert_subject)))
@@ -139,8 +139,9 @@ class ApprovalService:
         reference = reference.strip()
         if review.formal_application and not reference and review.waits_for_this_stage:
             raise FormalApplicationMissing()
-        blocked = review.waits_for_this_stage and [
-            m for m in self._duplicates.of_request(review.request) if m.blocks_approval]
+        # The duplicates the review found a moment ago, in this same request
+        # (review() and approve() run in one POST): not looked up twice.
+        blocked = review.waits_for_this_stage and list(review.blocked_by)
         if blocked:
             raise DuplicateAccount(blocked)
         request = self._decide(review, actor_address, RequestStatus.APPROVED,

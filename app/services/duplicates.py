@@ -160,6 +160,20 @@ class Duplicates:
         return [m for m in self.matches(candidate_of(request), exclude_dn=request.dn)
                 if not (m.record.is_person and m.record.account_name == request.account_name)]
 
+    def for_review(self, request: RequestRecord) -> tuple[list[Match], list[EarlierRecord]]:
+        """``of_request`` and ``earlier_rejections`` from one look-up (the
+        review page shows both; the approval decides on the first)."""
+        if request.kind != RequestKind.REGISTRATION:
+            return [], []
+        found = self.matches(candidate_of(request), exclude_dn=request.dn, include_ended=True)
+        duplicates = [m for m in found
+                      if not (not m.record.is_person and m.record.status in ENDED_STATUSES)
+                      and not (m.record.is_person
+                               and m.record.account_name == request.account_name)]
+        rejections = [m.record for m in found
+                      if not m.record.is_person and m.record.status == RequestStatus.REJECTED]
+        return duplicates, rejections
+
     def earlier_rejections(self, request: RequestRecord) -> list[EarlierRecord]:
         """Rejected earlier requests of the same person (address or name)."""
         if request.kind != RequestKind.REGISTRATION:

@@ -36,8 +36,9 @@ class LifecycleService:
 
     def _withdraw(self, person: Person, new_status: str, actor: Actor, reason: str,
                   template: str, now: datetime) -> bool:
-        """Lock and leave the main group first (both repeatable), then the
-        status change, which only one caller wins; that caller mails."""
+        """Lock and leave the extra groups first (both repeatable), then the
+        status change, which only one caller wins (and which takes the member
+        out of the dynamic main group); that caller mails."""
         self._directory.lock_account(person.account_name)
         self._directory.new_session_epoch(person.account_name, secrets.token_urlsafe(12))
         # Out of every group: extra groups are applied for again after a reactivation.
@@ -84,7 +85,7 @@ class LifecycleService:
         now = self._clock()
         # Repeatable steps first, the status change (once) last, as in _withdraw.
         self._directory.unlock_account(account_name)
-        self._directory.add_group_member(self._directory.main_group_dn, person.dn)
+        # Back in the main group by the status change below (a dynamic group).
         self._directory.transition_member(
             account_name, SUSPENDED, ACTIVE,
             audit_event("member.unsuspended", actor, now, reason=reason.strip()))

@@ -130,8 +130,8 @@ class ReactivationService:
         # so it is replaced before the account is unlocked (repeatable).
         self._directory.set_password(account, secrets.token_urlsafe(32))
         self._directory.unlock_account(account)
-        self._directory.add_group_member(self._directory.main_group_dn,
-                                         self._directory.person_dn(account))
+        # Back in the main group: it is dynamic (app/directory/groups.py) and
+        # prepare_member made the status active.
         if not self._directory.claim_completion(
                 request.id, now, audit_event("request.account-reactivated", SYSTEM, now)):
             return False

@@ -329,8 +329,6 @@ class RegistrationService:
                 self._directory.add_member(member)
             except EntryExists:
                 log.info("member %s was created by a concurrent completion", account_name)
-        self._directory.add_group_member(self._directory.main_group_dn,
-                                         self._directory.person_dn(account_name))
         if not self._directory.claim_completion(
                 request.id, now, audit_event("request.account-created", SYSTEM, now)):
             return False

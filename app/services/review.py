@@ -12,7 +12,7 @@ import logging
 from flask_babel import lazy_gettext as _l
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, Person, RequestRecord
+from ..directory import Directory, Institution, Person, RequestRecord
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import IR_STAGE, MemberStatus, RequestKind, stage_group
@@ -65,8 +65,25 @@ class Reviewers:
         excluded = request.approvers_of_other_stages(stage) | {request.account_name}
         return [p for p in candidates if p.account_name not in excluded]
 
-    def may_approve(self, person: Person, request: RequestRecord, stage: int) -> bool:
-        return any(p.dn == person.dn for p in self.approvers(request, stage))
+    def may_approve(self, person: Person, request: RequestRecord, stage: int,
+                    institution: Institution | None = None) -> bool:
+        """Whether ``person`` may decide stage ``stage``: the same answer as
+        ``person in approvers(...)``, from the person's own record and the
+        institution's (or group's) list of DNs, without reading every other
+        approver's entry. ``institution``: the request's, when read already."""
+        name = request.approval_chain[stage]
+        group = stage_group(name)
+        if name == IR_STAGE:
+            if institution is None or institution.id != request.institution:
+                institution = self._directory.institution(request.institution)
+            dns = institution.representative_dns if institution else ()
+        elif group:
+            dns = self._directory.group_member_dns(group)
+        else:
+            dns = ()
+        excluded = request.approvers_of_other_stages(stage) | {request.account_name}
+        return (person.status == MemberStatus.ACTIVE and person.account_name not in excluded
+                and person.dn.lower() in {dn.lower() for dn in dns})
 
     def stage_label(self, stage: str) -> str:
         if stage == IR_STAGE:

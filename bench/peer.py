@@ -1,0 +1,125 @@
+"""PEER=ssp: the PHP peer of ../shared/peers/ssp/ (LTB Self Service Password
+1.8 under Apache prefork + mod_php 8.2) in the same run as the portal.
+
+It runs on the peer's own {SSHA} lab slapd (ssp/slapd-lab.sh: 2,000 users
+who may write their own userPassword), not on the portal's directory: there
+members cannot write a password at all (by self =x), so the peer's change,
+a modify as the user, is refused by design. The floor app
+(../shared/peers/floor/) is measured on the same lab (login, and its
+change: a Password Modify as the user) so the peer has its floor beside it.
+The peer's scripts are used as they are; their inputs (bare clones of
+self-service-password, ltb-common and zxcvbn-php) come from SSP_REPO,
+LTB_REPO and ZXCVBN_REPO."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app.devstack.slapd import free_port
+from bench import driver
+
+PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
+LAB_BASE, LAB_ADMIN, LAB_PASSWORD = "dc=example,dc=org", "cn=admin,dc=example,dc=org", \
+    "admin-secret"
+
+
+# Where this machine's fetched mirrors are, when the variables are not set.
+MIRRORS = {"SSP_REPO": "/work/.mirror/ltb-project+self-service-password/repo",
+           "LTB_REPO": "/work/.mirror/ltb-project+ltb-common/repo",
+           "ZXCVBN_REPO": "/work/.mirror/bjeavons+zxcvbn-php/repo"}
+
+
+def _user(i: int) -> str:
+    return f"user{i:05d}"
+
+
+def _old(i: int) -> str:
+    return f"Old-Pass-{i:05d}!"
+
+
+def _new(i: int) -> str:
+    return f"New-Pass-{i:05d}!x"
+
+
+def ssp_change(client, i):
+    seconds, (status, _, page) = client.timed("POST", "/index.php?action=change", {
+        "login": _user(i), "oldpassword": _old(i), "newpassword": _new(i),
+        "confirmpassword": _new(i)})
+    return seconds, status == 200 and "Your password was changed" in page
+
+
+def floor_login(client, i):
+    seconds, (status, _, _) = client.timed("POST", "/login", {
+        "login": _user(1 + i % 100), "password": _old(1 + i % 100)})
+    return seconds, status == 302
+
+
+def floor_change(client, i):
+    seconds, (status, _, _) = client.timed("POST", "/change", {
+        "login": _user(i), "old": _old(i), "new": _new(i)})
+    return seconds, status == 302
+
+
+def _lab(work: Path, port: int) -> None:
+    subprocess.run([str(PEERS / "ssp" / "slapd-lab.sh"), "start", str(work / "slapd"),
+                    str(port), "2000"], check=True, capture_output=True)
+
+
+def _lab_stop(work: Path) -> None:
+    subprocess.run([str(PEERS / "ssp" / "slapd-lab.sh"), "stop", str(work / "slapd")],
+                   capture_output=True)
+
+
+def run_ssp(work: Path, n: int, levels=(4, 16), workers: int = 2, threads: int = 8) -> dict:
+    """The peer's and the floor's change (users 1..n at c=4, 1001.. at
+    c=16, a fresh lab for each app) and the floor's login on the lab."""
+    work = work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"lab": "ssp/slapd-lab.sh: {SSHA}, 2,000 users, no ppolicy"}
+    starts = dict(zip(levels, (1, 1001), strict=False))
+    # The peer.
+    lab_port, web_port = free_port(), free_port()
+    _lab(work, lab_port)
+    env = {**os.environ, "SSP_STATE": str(work / "ssp-state")}
+    for key, repo in MIRRORS.items():
+        env.setdefault(key, repo)
+    try:
+        up = subprocess.run([str(PEERS / "ssp" / "up.sh"), str(web_port),
+                             f"ldap://127.0.0.1:{lab_port}", LAB_BASE, LAB_ADMIN, LAB_PASSWORD],
+                            env=env, capture_output=True, text=True)
+        if up.returncode != 0:
+            results["error"] = (up.stdout + up.stderr)[-800:]
+            return results
+        try:
+            results["ssp_change"] = [driver.run("127.0.0.1", web_port, ssp_change, n, c,
+                                                start=starts[c]) for c in levels]
+        finally:
+            subprocess.run([str(PEERS / "ssp" / "down.sh"), str(web_port)], env=env,
+                           capture_output=True)
+    finally:
+        _lab_stop(work)
+    # The floor on a fresh lab.
+    lab_port, floor_port = free_port(), free_port()
+    _lab(work, lab_port)
+    log = open(work / "floor.log", "wb")
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{floor_port}",
+         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+         "bench.floor_wsgi:app"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "BENCH_FLOOR_LDAP_URL": f"ldap://127.0.0.1:{lab_port}"},
+        stdout=log, stderr=log, start_new_session=True)
+    try:
+        driver.wait_listening("127.0.0.1", floor_port, floor)
+        results["floor_login"] = [driver.run("127.0.0.1", floor_port, floor_login, n, c)
+                                  for c in levels]
+        results["floor_change"] = [driver.run("127.0.0.1", floor_port, floor_change, n, c,
+                                              start=starts[c]) for c in levels]
+    finally:
+        floor.terminate()
+        floor.wait(timeout=30)
+        log.close()
+        _lab_stop(work)
+    return results
