@@ -218,6 +218,36 @@ def test_suspend_and_unsuspend_with_reasons_in_the_history(helpdesk, muller, sla
     assert response.status_code == 409
 
 
+def test_end_undo_and_extend_a_membership_on_behalf(helpdesk, muller, root, smtp):
+    dn = f"uid=jmuller,{PEOPLE}"
+    attributes = ["portalMemberUntil", "portalMembershipEndedAt", "portalStatus"]
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/end", reason="").status_code == 400
+    assert not read_entry(root, dn, attributes).portalMembershipEndedAt.values
+    before = len(smtp.messages)
+    response = post_action(helpdesk, "/helpdesk/people/jmuller/end",
+                           reason="Left DESY for industry")
+    assert response.status_code == 302
+    entry = read_entry(root, dn, attributes)
+    assert entry.portalMembershipEndedAt.value and entry.portalMemberUntil.value
+    assert entry.portalStatus.value == "active"  # access until the grace period ends
+    assert [m for m in smtp.messages[before:] if "your membership ends" in m["Subject"]]
+    page = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    assert "Undo: the membership goes on" in page and "Left DESY for industry" in page
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/undo-end",
+                       reason="Stays after all").status_code == 302
+    entry = read_entry(root, dn, attributes)
+    assert not entry.portalMembershipEndedAt.values and not entry.portalMemberUntil.values
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/undo-end",
+                       reason="again").status_code == 409
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/member-until", until="2001-01-01",
+                       reason="typo").status_code == 400
+    assert not read_entry(root, dn, attributes).portalMemberUntil.values
+    assert post_action(helpdesk, "/helpdesk/people/jmuller/member-until", until="2030-06-30",
+                       reason="Contract until June 2030").status_code == 302
+    assert read_entry(root, dn, attributes).portalMemberUntil.value.date().isoformat() == \
+        "2030-06-30"
+
+
 def test_change_category_and_institution_and_unlock(helpdesk, muller, root, slapd):
     dn = f"uid=jmuller,{PEOPLE}"
     assert post_action(helpdesk, "/helpdesk/people/jmuller/category", category="student",

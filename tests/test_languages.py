@@ -89,6 +89,20 @@ def test_every_message_is_translated_and_none_is_fuzzy(lang):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("lang", SHIPPED)
+def test_no_message_is_defined_twice(lang):
+    """Catalogs merge as a union of branches: the same msgid added twice
+    must fail here (msgfmt refuses such a file; Babel keeps one silently)."""
+    text = (ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po").read_text("utf-8")
+    ids = []
+    for block in re.split(r"\n\s*\n", text):
+        match = re.search(r'^msgid ((?:".*"\n?)+)', block, re.M)
+        if match:
+            ids.append("".join(re.findall(r'"(.*)"', match.group(1))))
+    twice = sorted({i for i in ids if i and ids.count(i) > 1})
+    assert not twice, twice
+
+
 def test_a_fresh_extraction_finds_no_string_missing_from_the_catalogs():
     """A new or changed string fails here until 'make messages' and a translation."""
     extracted = fresh_extraction()

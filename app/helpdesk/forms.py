@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from ..ir.forms import check_member_until
 from ..registration.forms import RegistrationForm
 
 
@@ -20,6 +21,14 @@ class ReasonForm(FlaskForm):
     reason = TextAreaField(_l("Reason (recorded in the history)"), filters=[_strip],
                            validators=[DataRequired(_l("Give a reason: it is recorded in the "
                                                        "history.")), Length(max=1000)])
+
+
+class MemberUntilForm(ReasonForm):
+    """Extend or set member-until (the IR console's rule for the date)."""
+    until = DateField(_l("Member until"), validators=[DataRequired(_l("Give a date."))])
+
+    def validate_until(self, field):
+        check_member_until(field.data)
 
 
 class CategoryChangeForm(ReasonForm):

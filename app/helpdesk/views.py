@@ -39,6 +39,7 @@ from .forms import (
     ImportForm,
     InstitutionChangeForm,
     InstitutionForm,
+    MemberUntilForm,
     PaperForm,
     ReasonForm,
     RepresentativeForm,
@@ -73,6 +74,7 @@ def _person_page(account_name: str, status: int = 200, **forms):
         abort(404)
     settings = portal().settings
     forms.setdefault("reason_form", ReasonForm(formdata=None))
+    forms.setdefault("until_form", MemberUntilForm(formdata=None))
     forms.setdefault("category_form", CategoryChangeForm(
         formdata=None, categories=[c for c in settings.categories
                                    if c.key != file.person.category]))
@@ -95,6 +97,10 @@ _PERSON_ACTIONS = {
     "unlock": ("unlock", lambda: _("The account is unlocked.")),
     "initial-link": ("resend_initial_password_link",
                      lambda: _("A new link to set the password was sent.")),
+    "end": ("end_membership",
+            lambda: _("The membership ends after the grace period; the member was told.")),
+    "undo-end": ("undo_end_membership",
+                 lambda: _("The membership goes on; the member was told.")),
 }
 
 
@@ -110,6 +116,11 @@ def act_on_person(account_name: str, action: str):
         run = lambda: getattr(helpdesk, _PERSON_ACTIONS[action][0])(  # noqa: E731
             account_name, form.reason.data, _actor())
         done, forms = _PERSON_ACTIONS[action][1], {"reason_form": form}
+    elif action == "member-until":
+        form = MemberUntilForm()
+        run = lambda: helpdesk.set_member_until(  # noqa: E731
+            account_name, form.until.data, form.reason.data, _actor())
+        done, forms = (lambda: _("Member-until is set.")), {"until_form": form}
     elif action == "category":
         form = CategoryChangeForm(categories=settings.categories)
         run = lambda: helpdesk.change_category(  # noqa: E731

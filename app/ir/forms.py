@@ -16,6 +16,15 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def check_member_until(value) -> None:
+    """A member-until date either console may set (the IR's and the helpdesk's)."""
+    today = utcnow().date()
+    if value < today:
+        raise ValidationError(_l("The date cannot be in the past."))
+    if (value - today).days > MAX_DAYS_AHEAD:
+        raise ValidationError(_l("The date can be at most ten years ahead."))
+
+
 class RosterFilterForm(FlaskForm):
     """The roster's filters (GET: no CSRF token, changes nothing)."""
     class Meta:
@@ -44,11 +53,7 @@ class MemberUntilForm(FlaskForm):
                            validators=[Optional(), Length(max=2000)])
 
     def validate_until(self, field):
-        today = utcnow().date()
-        if field.data < today:
-            raise ValidationError(_l("The date cannot be in the past."))
-        if (field.data - today).days > MAX_DAYS_AHEAD:
-            raise ValidationError(_l("The date can be at most ten years ahead."))
+        check_member_until(field.data)
 
 
 class ConfirmRosterForm(FlaskForm):

@@ -255,6 +255,29 @@ class HelpdeskService:
         except LifecycleError as exc:
             raise HelpdeskRefused(str(_l("This member is not suspended."))) from exc
 
+    # Ending and extending a membership: the lifecycle's methods the IR
+    # console uses, for any institution (within=None).
+    def end_membership(self, account_name: str, reason: str, actor: Actor) -> None:
+        try:
+            self._lifecycle.end_membership(account_name, actor, self._reason(reason))
+        except LifecycleError as exc:
+            raise HelpdeskRefused(str(_l("Only an active member's membership can be "
+                                         "ended."))) from exc
+
+    def undo_end_membership(self, account_name: str, reason: str, actor: Actor) -> None:
+        try:
+            self._lifecycle.undo_end_membership(account_name, actor, self._reason(reason))
+        except LifecycleError as exc:
+            raise HelpdeskRefused(str(_l("This membership is not ending."))) from exc
+
+    def set_member_until(self, account_name: str, until, reason: str, actor: Actor) -> None:
+        try:
+            self._lifecycle.set_member_until(account_name, until, actor, self._reason(reason))
+        except LifecycleError as exc:
+            raise HelpdeskRefused(str(_l(
+                "Only an active member's member-until can be set, to a date not in the past "
+                "and at most ten years ahead."))) from exc
+
     def unlock(self, account_name: str, reason: str, actor: Actor) -> None:
         """Lift a lock of an active member's account (a suspended or expired
         member stays locked: unsuspend or reactivate instead)."""
