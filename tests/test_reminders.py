@@ -117,6 +117,8 @@ def test_remind_then_every_period_escalate_once_with_deputies(
     assert "deputies of the institute representatives" in body(deputy)
     [helpdesk] = mails_to(smtp, HELPDESK, "waits too long")
     assert "Toru Sato" in body(helpdesk) and "Anna Schmidt" in body(helpdesk)
+    # The one link it carries opens the request in the helpdesk console.
+    assert [local_path(u) for u in links_in(helpdesk)] == ["/helpdesk/requests/tiijima"]
     [told] = mails_to(smtp, APPLICANT, "longer than usual")
     [status_link] = links_in(told)
     status = client.get(local_path(status_link)).get_data(as_text=True)

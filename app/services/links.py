@@ -19,6 +19,7 @@ class Page(StrEnum):
     LOGIN = "login"  # a member logs in (and is led to the initial password's change)
     PASSWORD_CHANGE = "password-change"
     REGISTRATION = "registration"
+    HELPDESK_REQUEST = "helpdesk-request"  # a request's page in the helpdesk console (request_id)
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,8 @@ class Links:
         """A signed link's absolute URL (from the configured base URL)."""
         return self._build_url(type(link), self.token(link))
 
-    def page(self, page: Page) -> str:
-        return self._build_url(page, None)
+    def page(self, page: Page, **values: str) -> str:
+        return self._build_url(page, None, **values)
 
     def load(self, kind: type[L], token: str, max_age_seconds: int | None = None) -> L:
         """The payload of a genuine, unexpired link of ``kind``; raises

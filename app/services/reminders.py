@@ -21,7 +21,7 @@ from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import IR_STAGE, RequestKind, RequestStatus
 from .audit import SYSTEM, audit_event
-from .links import Links, ReviewLink
+from .links import Links, Page, ReviewLink
 from .review import Reviewers
 from .status import stage_since
 
@@ -140,7 +140,7 @@ class Reminders:
         self._mailer.send(
             "request_escalated_helpdesk", [self._settings.helpdesk_email],
             **self._context(request), approvers=approvers, stage_label=label, since=since,
-            first=first)
+            first=first, console=self._links.page(Page.HELPDESK_REQUEST, request_id=request.id))
 
     def _mail_applicant(self, request: RequestRecord, since: datetime, label: str) -> None:
         self._mailer.send(

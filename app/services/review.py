@@ -77,6 +77,8 @@ class Reviewers:
             if institution is None or institution.id != request.institution:
                 institution = self._directory.institution(request.institution)
             dns = institution.representative_dns if institution else ()
+            if institution and request.escalated_stage == stage:
+                dns = (*dns, *institution.deputy_dns)  # as approvers() has it
         elif group:
             dns = self._directory.group_member_dns(group)
         else:

@@ -33,14 +33,16 @@ ENDPOINTS: dict[Any, str] = {
     Page.LOGIN: "account.login",
     Page.PASSWORD_CHANGE: "account.change_password",
     Page.REGISTRATION: "registration.register",
+    Page.HELPDESK_REQUEST: "helpdesk.request_entry",
     InitialPasswordLink: "initial_password.set_password",
 }
 
 
 def url_builder(app: Flask, base_url: str):
     """(link type or page, token) -> absolute URL under ``base_url``."""
-    def build(target: Any, token: str | None) -> str:
-        values = {"token": token} if token is not None else {}
+    def build(target: Any, token: str | None, **values: str) -> str:
+        if token is not None:
+            values["token"] = token
         with app.test_request_context(base_url=base_url):
             return url_for(ENDPOINTS[target], _external=True, **values)
     return build
