@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..clock import Clock, utcnow
@@ -16,6 +17,20 @@ from .links import Links, Page
 log = logging.getLogger(__name__)
 
 ACTIVE, EXPIRED, SUSPENDED = MemberStatus.ACTIVE, MemberStatus.EXPIRED, MemberStatus.SUSPENDED
+# The reason recorded when a membership period ends (shown in words).
+PERIOD_ENDED = "membership period ended"
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """When and why a member was withdrawn (the last such audit record)."""
+    since: datetime | None
+    reason: str
+    by_portal: bool
+
+    @property
+    def period_ended(self) -> bool:
+        return self.reason == PERIOD_ENDED
 
 
 class LifecycleError(Exception):
@@ -33,8 +48,14 @@ class LifecycleService:
     def _withdraw(self, person: Person, new_status: str, actor: Actor, reason: str,
                   template: str, now: datetime) -> bool:
         """Lock and leave the main group first (both repeatable), then the
-        status change, which only one caller wins; that caller mails."""
-        self._directory.lock_account(person.account_name)
+        status change, which only one caller wins; that caller mails.
+        Suspension: the administrative lock (no bind ever succeeds, right
+        password or not). Expiry: the expired policy, under which only the
+        portal learns that a password was right (passwords.py)."""
+        if new_status == EXPIRED:
+            self._directory.expire_account(person.account_name)
+        else:
+            self._directory.lock_account(person.account_name)
         self._directory.new_session_epoch(person.account_name, secrets.token_urlsafe(12))
         # Out of every group: extra groups are applied for again after a reactivation.
         self._directory.remove_from_every_group(person.dn)
@@ -54,9 +75,17 @@ class LifecycleService:
     def expire_due(self, now: datetime | None = None) -> int:
         """Members past their member-until date become expired (for cron)."""
         now = now or self._clock()
-        return sum(self._withdraw(person, EXPIRED, SYSTEM, "membership period ended",
+        return sum(self._withdraw(person, EXPIRED, SYSTEM, PERIOD_ENDED,
                                   "membership_expired", now)
                    for person in self._directory.members_due_to_expire(now))
+
+    def release_expired_locks(self) -> int:
+        """Expired members (just now or before the expired policy existed)
+        whose password the expired policy refuses by itself lose the
+        administrative lock: they may log in to see their status and ask
+        for reactivation; every service still refuses them (for cron, after
+        expire_due; idempotent)."""
+        return self._directory.release_expired_locks()
 
     def suspend(self, account_name: str, reason: str, actor: Actor) -> None:
         person = self._directory.person(account_name)
@@ -82,6 +111,23 @@ class LifecycleService:
                           person=person)
 
     # -- for the pages ----------------------------------------------------------------------
+
+    def expired_policy_present(self) -> bool:
+        """The directory has the expired members' policy (`flask portal check`)."""
+        return self._directory.expired_policy_present()
+
+    def withdrawal(self, person: Person) -> Withdrawal:
+        """Since when and why ``person`` is no longer active."""
+        action = f"member.{person.status}"
+        events = [e for e in parse_events(person.audit) if e.get("action") == action]
+        if not events:
+            return Withdrawal(None, "", True)
+        event = events[-1]
+        try:
+            since = datetime.fromisoformat(event.get("at", ""))
+        except ValueError:
+            since = None
+        return Withdrawal(since, event.get("reason", ""), event.get("actor") == SYSTEM.name)
 
     def history(self, account_name: str) -> list[dict] | None:
         """The audit records of a member, oldest first; None for no such member."""
