@@ -16,7 +16,7 @@ class RequestStatus(StrEnum):
     PENDING_APPROVAL = "pending-approval"
     APPROVED = "approved"
     REJECTED = "rejected"
-    # Never confirmed and expired, or replaced by a newer registration: only
+    # Never confirmed and expired, or withdrawn to start over (a restart link): only
     # for the moment before the request is deleted.
     WITHDRAWN = "withdrawn"
 

@@ -11,6 +11,7 @@ from ..services.links import (
     Page,
     ReactivationLink,
     ResetLink,
+    RestartLink,
     ReviewLink,
     VerifyLink,
 )
@@ -21,6 +22,7 @@ ENDPOINTS: dict[Any, str] = {
     ResetLink: "account.reset_password",
     ReactivationLink: "reactivation.confirm",
     AddressLink: "account.confirm_address",
+    RestartLink: "registration.restart",
     Page.PASSWORD_RESET: "account.request_reset",
     Page.REACTIVATION: "reactivation.start",
     Page.LOGIN: "account.login",
