@@ -378,3 +378,30 @@ def test_the_status_page_in_a_phone_browser(phone, expired, live_server, root):
         phone.get_by_role("button", name="Ask for reactivation").click()
     expect(phone.locator("main")).to_contain_text("Your request for reactivation waits")
     assert_accessible(phone, "the status page with the reactivation waiting")
+
+
+def test_every_bootstrap_tree_has_the_expired_policy(tmp_path):
+    """The dev stack, the tests, the directory image (its templates come
+    from the same generator) and production (bootstrap.ldif) get cn=expired."""
+    from app.devstack.slapd import SlapdSettings, render_bootstrap_ldif
+
+    for demo in (True, False):
+        tree = render_bootstrap_ldif(SlapdSettings(workdir=tmp_path, demo=demo))
+        entry = tree.split(f"dn: {EXPIRED_POLICY}\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        for line in ("objectClass: pwdPolicy", "pwdMaxAge: 1", "pwdGraceAuthNLimit: 0",
+                     "pwdCheckQuality: 2", "pwdMinLength: 4096", "pwdLockout: TRUE",
+                     "pwdMaxFailure: 0"):
+            assert line in entry, line
+
+
+def test_portal_check_fails_without_the_expired_policy(app, root):
+    assert "policies   OK" in cli(app, "portal", "check")
+    root.search(EXPIRED_POLICY, "(objectClass=*)", ldap3.BASE, attributes=["*"])
+    saved = root.entries[0].entry_attributes_as_dict
+    root.delete(EXPIRED_POLICY)
+    try:
+        result = app.test_cli_runner().invoke(args=["portal", "check"])
+        assert result.exit_code == 1 and "policies   FAILED" in result.output
+    finally:
+        root.add(EXPIRED_POLICY, attributes=saved)
+    assert "policies   OK" in cli(app, "portal", "check")
