@@ -134,6 +134,22 @@ def test_names_can_be_corrected_after_expiry(client, expired, root):
     assert entry.portalStatus.value == "expired"
 
 
+def test_the_institutional_address_can_be_changed_after_expiry(client, expired, root, smtp):
+    login(client)
+    html = client.get("/account").get_data(as_text=True)
+    client.post("/account/address", data={"csrf_token": csrf_token(html),
+                                          "email": "t.iijima@desy.example"})
+    [mail] = [m for m in smtp.messages if "t.iijima@desy.example" in str(m["To"])
+              and "confirm your new address" in str(m["Subject"])]
+    path = local_path(links_in(mail)[0])
+    page = client.get(path).get_data(as_text=True)  # reached from the expired session too
+    response = client.post(path, data={"csrf_token": csrf_token(page)})
+    assert "Address changed" in response.get_data(as_text=True)
+    entry = read_entry(root, DN)
+    assert entry.portalContactMail.value == "t.iijima@desy.example"
+    assert entry.portalStatus.value == "expired"
+
+
 def test_wrong_password_gets_the_one_generic_message(client, expired):
     html = login(client, password=WRONG).get_data(as_text=True)
     assert "The account name or password is not right." in html
