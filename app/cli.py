@@ -33,6 +33,12 @@ def check() -> None:
     try:
         identity = portal().directory_identity()
         click.echo(f"directory  OK      {', '.join(settings.ldap_urls)} as {identity}")
+        if portal().lifecycle.expired_policy_present():
+            click.echo("policies   OK      cn=expired for expired members")
+        else:
+            failed = True
+            click.echo("policies   FAILED  cn=expired,ou=policies is missing (bootstrap.ldif): "
+                       "expired members stay behind the administrative lock")
     except DirectoryError as exc:
         failed = True
         click.echo(f"directory  FAILED  {', '.join(settings.ldap_urls)}: {exc}")
@@ -132,6 +138,10 @@ def expire_members(now_text: str | None) -> None:
     locked in the directory, mailed how to reactivate (idempotent; for cron)."""
     count = portal().lifecycle.expire_due(_parse_now(now_text))
     click.echo(f"expired {count} member(s)")
+    # Also those expired earlier behind the old lock: they may now log in
+    # to see their status (no service lets them in either way).
+    released = portal().lifecycle.release_expired_locks()
+    click.echo(f"status page opened to {released} expired member(s)")
 
 
 @requests_cli.command("expire-unconfirmed")

@@ -16,9 +16,10 @@ class RequestStatus(StrEnum):
     PENDING_APPROVAL = "pending-approval"
     APPROVED = "approved"
     REJECTED = "rejected"
-    # Never confirmed and expired, or replaced by a newer registration: only
-    # for the moment before the request is deleted. Withdrawn by the applicant
-    # (the status page): kept with its history, holding no account name.
+    # Never confirmed and expired, or withdrawn to start over (a restart
+    # link): only for the moment before the request is deleted. Withdrawn by
+    # the applicant (the status page): kept with its history, holding no
+    # account name.
     WITHDRAWN = "withdrawn"
 
 

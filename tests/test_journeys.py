@@ -56,16 +56,32 @@ def review_path(smtp, address="toru.sato@kek.example", about="membership request
 
 # -- the one who lost the confirmation mail --------------------------------------------------
 
-def test_registering_again_replaces_the_unconfirmed_request(client, root, smtp):
+def test_registering_again_mails_the_unconfirmed_registrations_links(client, root, smtp):
     register(client, account_name="afujiwar", **AIKO)
     first = local_path(links_in(mails_to(smtp, ADDRESS, "confirm")[-1])[0])
-    # The mail is lost; she registers again, under another account name.
+    # The mail is lost; she registers again, under another account name:
+    # nothing is replaced, the address is told what is waiting.
+    response = post_registration(client, account_name="aikof", **AIKO)
+    assert response.headers["Location"].endswith("/register/created")
+    assert "aikof" in client.get("/register/created").get_data(as_text=True)  # as typed
+    assert requests_in(root) == {"afujiwar": "pending-verification"}
+    [mail] = mails_to(smtp, ADDRESS, "you have an unconfirmed registration")
+    assert "afujiwar" in body(mail)
+    confirm_link, restart_link = (local_path(url) for url in links_in(mail)[:2])
+    assert confirm_link == first  # the first link still works
+
+    # She starts over: GET changes nothing, the POST withdraws it.
+    page = client.get(restart_link).get_data(as_text=True)
+    assert "was never confirmed" in page and "afujiwar" in page
+    assert requests_in(root) == {"afujiwar": "pending-verification"}
+    response = client.post(restart_link, data={"csrf_token": csrf_token(page)})
+    assert response.headers["Location"].endswith("/register")
+    assert requests_in(root) == {}
+    assert client.get(first).status_code == 404
+    assert client.get(restart_link).status_code == 404  # once
+
     register(client, account_name="aikof", **AIKO)
     assert requests_in(root) == {"aikof": "pending-verification"}
-    mail = mails_to(smtp, ADDRESS, "confirm")[-1]
-    assert "replaces your earlier one" in body(mail) and "afujiwar" in body(mail)
-    # The first link no longer confirms anything; the second does.
-    assert client.get(first).status_code == 404
     assert "Thank you: your address is confirmed" in confirm(client, smtp)
     assert "was created" in decide(client, review_path(smtp)).get_data(as_text=True)
     root.search(PEOPLE, f"(portalContactMail={ADDRESS})", attributes=["uid"])
@@ -73,6 +89,29 @@ def test_registering_again_replaces_the_unconfirmed_request(client, root, smtp):
     # The freed name can be registered by someone else.
     register(client, account_name="afujiwar", given_name="Akira", family_name="Fujiwara",
              email="akira.fujiwara@kek.example", institution="kek")
+
+
+def test_nobody_replaces_someone_elses_unconfirmed_registration(app, client, root, smtp):
+    """Knowing an address is not enough to take over its registration: a
+    second registration with it changes nothing and gets the answer of a
+    new one; the owner's link still confirms the first."""
+    register(client, account_name="afujiwar", **AIKO)
+    owners_link = local_path(links_in(mails_to(smtp, ADDRESS, "confirm")[-1])[0])
+    other = app.test_client()
+    response = post_registration(other, account_name="mallory", given_name="Aiko",
+                                 family_name="Fujiwara", email=ADDRESS, institution="kek")
+    assert response.status_code == 302
+    page = other.get("/register/created").get_data(as_text=True)
+    assert "mallory" in page and "afujiwar" not in page
+    assert requests_in(root) == {"afujiwar": "pending-verification"}
+    assert read_entry(root, f"uid=mallory,{REQUESTS}") is None
+    assert mails_to(smtp, ADDRESS, "you have an unconfirmed registration")
+    assert "Thank you: your address is confirmed" in confirm_path(client, owners_link)
+
+
+def confirm_path(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
 
 
 def test_a_second_account_for_one_address_is_refused_at_approval(client, root, smtp):

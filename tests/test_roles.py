@@ -53,9 +53,14 @@ def test_a_role_ends_the_moment_the_directory_says_so(app, root):
 
 
 def test_a_suspended_representative_has_no_role(app, root):
-    assert root.modify(f"uid=irdesy,{PEOPLE}", {"portalStatus": [
-        (ldap3.MODIFY_REPLACE, ["suspended"])]}), root.result
-    assert not roles(app, "irdesy").is_representative
+    try:
+        assert root.modify(f"uid=irdesy,{PEOPLE}", {"portalStatus": [
+            (ldap3.MODIFY_REPLACE, ["suspended"])]}), root.result
+        assert not roles(app, "irdesy").is_representative
+    finally:
+        root.modify(f"uid=irdesy,{PEOPLE}", {"portalStatus": [
+            (ldap3.MODIFY_REPLACE, ["active"])]})
+    assert roles(app, "irdesy").represents("desy")
 
 
 def test_the_header_links_the_consoles_of_ones_roles_only(app):

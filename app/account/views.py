@@ -5,6 +5,7 @@ import logging
 
 from flask import (
     Blueprint,
+    abort,
     flash,
     g,
     make_response,
@@ -21,11 +22,12 @@ from flask_wtf import FlaskForm
 
 from ..extensions import limiter
 from ..portal import portal
+from ..reactivation.forms import ReactivationConfirmForm
 from ..services.accounts import LoginOutcome
 from ..services.audit import Actor
 from ..services.changes import ChangeRefused
-from ..services.errors import PasswordRefused
-from ..vocabulary import RequestKind
+from ..services.errors import AlreadyDone, LinkInvalid, PasswordRefused
+from ..vocabulary import MemberStatus, RequestKind
 from ..web.deferred import after_response
 from ..web.i18n import autonym, remember_language, supported
 from ..web.sessions import login_required, start_session
@@ -71,6 +73,12 @@ def login():
                         "works only for a few days after your account was created."), "warning")
                 return redirect(url_for("account.change_password"))
             return redirect(url_for("account.overview"))
+        if result.outcome is LoginOutcome.MEMBERSHIP_EXPIRED:
+            start_session(result.account_name, False, False, expired=True)
+            flash(_("Your membership has expired: your account works for no service until it "
+                    "is reactivated. Here you see its status and can ask for reactivation."),
+                  "warning")
+            return redirect(url_for("account.overview"))
         problem = result.outcome.value
     return render_template("account/login.html", form=form, problem=problem)
 
@@ -92,6 +100,8 @@ def overview():
     if details is None:
         session.clear()
         return redirect(url_for("account.login"))
+    if session.get("expired"):
+        return _expired_overview(details.person)
     changes, person = portal().changes, details.person
     waiting = changes.open_applications(g.account)
     move_waiting = [r for r in waiting if r.kind == RequestKind.INSTITUTION_CHANGE]
@@ -113,6 +123,55 @@ def overview():
                            category_form=CategoryForm(categories=[
                                c for c in settings.categories if c.key != person.category]),
                            institution=changes.institution_name(person.institution))
+
+
+def _expired_overview(person, form=None):
+    """"My account" of an expired member: the status, the corrections the
+    record allows after expiry, the reactivation request."""
+    if person.status != MemberStatus.EXPIRED:  # reactivated or suspended meanwhile
+        session.clear()
+        flash(_("Your session has ended. Please log in again."), "info")
+        return redirect(url_for("account.login"))
+    reactivation, settings = portal().reactivation, portal().settings
+    waiting = reactivation.open_request(person.account_name)
+    form = form or ReactivationConfirmForm(
+        institutions=reactivation.institutions(), categories=settings.categories,
+        formdata=None, data={"institution": person.institution, "category": person.category})
+    return render_template(
+        "account/expired.html", person=person,
+        withdrawal=portal().lifecycle.withdrawal(person),
+        waiting=waiting, form=form,
+        institution=portal().changes.institution_name(person.institution),
+        category=settings.category_label(person.category),
+        history=portal().accounts.history(person),
+        address_form=AddressForm(formdata=None), category_form=None,
+        names_form=NamesForm(formdata=None, data={
+            "given_name": person.given_name, "middle_name": person.middle_name,
+            "family_name": person.family_name}))
+
+
+@bp.post("/account/reactivation")
+@login_required
+def ask_reactivation():
+    """An expired member files the reactivation request (the IRs are asked)."""
+    reactivation = portal().reactivation
+    person = portal().accounts.person(g.account)
+    form = ReactivationConfirmForm(institutions=reactivation.institutions(),
+                                   categories=portal().settings.categories)
+    if not session.get("expired") or person is None:
+        abort(403)
+    if not form.validate_on_submit():
+        return _expired_overview(person, form)
+    try:
+        reactivation.submit_for_member(g.account, form.institution.data, form.category.data,
+                                       Actor(g.account, _address()))
+    except AlreadyDone:
+        pass  # a double click: the request waits already
+    except LinkInvalid:
+        return redirect(url_for("account.overview"))
+    flash(_("Your request for reactivation was sent to the representative of your "
+            "institution. You are told by mail when it is decided."), "success")
+    return redirect(url_for("account.overview"))
 
 
 _REFUSALS = {

@@ -163,6 +163,8 @@ class DirectoryConnection:
         self.uid_counter_dn = f"cn=uidnumber,ou=counters,{base_dn}"
         self.initial_policy_dn = f"cn=initial,ou=policies,{base_dn}"
         self.default_policy_dn = f"cn=default,ou=policies,{base_dn}"
+        # Expired members: every password is past its age (passwords.py).
+        self.expired_policy_dn = f"cn=expired,ou=policies,{base_dn}"
 
     # -- DNs ---------------------------------------------------------------------------
 

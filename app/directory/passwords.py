@@ -3,7 +3,7 @@ knows about them: binds as the member, changes, resets, locks, expiry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from ldap3 import Connection
@@ -19,6 +19,18 @@ from .records import PasswordState, Person
 
 # ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
 PERMANENT_LOCK = "000001010000Z"
+# Expired members are under the policy cn=expired (pwdMaxAge 1 s, no grace
+# logins, bootstrap.ldif): every bind fails (invalidCredentials) for every
+# service, but only for the right password does slapd add passwordExpired,
+# so the portal alone can let the member see the status. Measured on
+# slapd 2.5.13: a password counts as expired once it is more than pwdMaxAge
+# whole seconds old (2 s), and an entry without pwdChangedTime (slapadded,
+# e.g. host-lab accounts) never expires. Until the password is that old,
+# and for good without pwdChangedTime, the administrative lock stays too
+# (it hides the control: right and wrong passwords answered alike). The
+# margin also covers clocks of slapd's and the portal's hosts a few
+# seconds apart; it is compared with the wall clock because ppolicy is.
+EXPIRED_POLICY_MARGIN = timedelta(seconds=5)
 PASSWORD = AttributeMap(
     changed_at=time_attr("pwdChangedTime"),
     policy="pwdPolicySubentry",
@@ -116,6 +128,53 @@ class Passwords(DirectoryConnection):
     def unlock_account(self, account_name: str) -> None:
         self._modify(self.person_dn(account_name),
                      PASSWORD.replace(lock=None, shadow_expire=None))
+
+    def expire_account(self, account_name: str) -> None:
+        """An expired membership: the expired policy (every password past its
+        age), and until release_expired_locks the administrative lock, and
+        shadowExpire in the past. Repeatable."""
+        self._modify(self.person_dn(account_name), PASSWORD.replace(
+            policy=self.expired_policy_dn, lock=PERMANENT_LOCK, shadow_expire=1))
+
+    def release_expired_locks(self) -> int:
+        """Expired members still behind the administrative lock (just
+        expired, or expired before the expired policy existed) whose
+        password is old enough to be refused by the expired policy alone:
+        the lock goes, the policy is set, in one modify that holds only
+        while the member is still expired and locked. Members without
+        pwdChangedTime stay locked. Returns how many were released."""
+        if not self.expired_policy_present():
+            return 0  # a directory without it (README): the lock alone stays
+        oldest = datetime.now(timezone.utc) - EXPIRED_POLICY_MARGIN
+        query = (f"(&(objectClass=portalMember){eq(PERSON['status'], MemberStatus.EXPIRED)}"
+                 f"{eq(PASSWORD['lock'], PERMANENT_LOCK)}"
+                 f"({PASSWORD['changed_at']}<={PASSWORD.fields['changed_at'].dump(oldest)}))")
+        released = 0
+        for entry in list(self._paged_entries(self.people_dn, query, PERSON.names("account_name"))):
+            account_name = PERSON.read(entry, "account_name")["account_name"]
+            try:
+                self._modify(self.person_dn(account_name), {
+                    **PERSON.swap("status", MemberStatus.EXPIRED, MemberStatus.EXPIRED),
+                    **PASSWORD.delete(lock=PERMANENT_LOCK),
+                    **PASSWORD.replace(policy=self.expired_policy_dn)})
+            except StateConflict:
+                continue  # reactivated or released meanwhile
+            released += 1
+        return released
+
+    def expired_policy_present(self) -> bool:
+        """cn=expired exists and expires passwords (bootstrap.ldif)."""
+        self._policy_max_age.pop(self.expired_policy_dn.lower(), None)
+        return self.policy_max_age(self.expired_policy_dn) > 0
+
+    def leave_expired_policy(self, account_name: str) -> None:
+        """Back to the default policy from the expired one (reactivation;
+        repeatable); any other policy assignment stays as it is."""
+        try:
+            self._modify(self.person_dn(account_name),
+                         PASSWORD.delete(policy=self.expired_policy_dn))
+        except StateConflict:
+            pass  # not (or no longer) under the expired policy
 
     # -- the policy's state ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    flash,
     jsonify,
     make_response,
     redirect,
@@ -13,6 +14,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 
 from ..extensions import limiter
 from ..portal import portal
@@ -310,3 +312,20 @@ def withdraw(token: str):
                                form=form), 400 if request.method == "POST" else 200
     except RequestGone as gone:
         return _gone(gone)
+
+
+@bp.route("/restart/<token>", methods=["GET", "POST"])
+def restart(token: str):
+    """From the mail to the address of an unconfirmed registration: GET
+    shows it and a button; only the POST withdraws it, then the form."""
+    registration = portal().registration
+    try:
+        if request.method == "POST" and FlaskForm().validate_on_submit():
+            registration.restart(token)
+            flash(_("Your unconfirmed registration was withdrawn: register again below."),
+                  "success")
+            return redirect(url_for(".register"))
+        pending = registration.request_for_restart(token)  # LinkInvalid: error page
+    except AlreadyDone as done:
+        return render_template("registration/verified.html", application=done.request, again=True)
+    return render_template("registration/restart.html", application=pending)

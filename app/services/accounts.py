@@ -34,6 +34,13 @@ _DUMMY_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _DUMMY_HASH = _DUMMY_HASHER.hash(secrets.token_urlsafe(16))
 
 
+def _spend_a_hash_check(password: str) -> None:
+    try:
+        _DUMMY_HASHER.verify(_DUMMY_HASH, password or "-")
+    except VerifyMismatchError:
+        pass  # expected: this only spends the time a real check takes
+
+
 class LoginOutcome(Enum):
     OK = "ok"
     MUST_CHANGE = "must-change"        # initial password: change it first
@@ -41,6 +48,9 @@ class LoginOutcome(Enum):
     EXPIRED = "expired"                # right password, expired: use the reset
     INITIAL_EXPIRED = "initial-expired"
     NOT_ACTIVE = "not-active"          # right password, membership not active
+    # Right password (slapd says so under the expired policy), membership
+    # expired: a session that sees the status and asks for reactivation only.
+    MEMBERSHIP_EXPIRED = "membership-expired"
 
 
 @dataclass(frozen=True)
@@ -84,20 +94,26 @@ class AccountService:
         account_name = (account_name or "").strip().lower()
         person = self._directory.person(account_name)
         if person is None:
-            try:
-                _DUMMY_HASHER.verify(_DUMMY_HASH, password or "-")
-            except VerifyMismatchError:
-                pass  # expected: this only spends the time a real check takes
+            _spend_a_hash_check(password)
             return LoginResult(LoginOutcome.FAILED)
         bind = self._directory.authenticate(account_name, password)
         error = bind.policy.error
         if not bind.ok:
             # slapd reports passwordExpired only when the password was right.
+            if error == "passwordExpired" and person.status == MemberStatus.EXPIRED:
+                return LoginResult(LoginOutcome.MEMBERSHIP_EXPIRED, account_name)
             if error == "passwordExpired":
                 state = self._directory.password_state(account_name)
                 outcome = LoginOutcome.INITIAL_EXPIRED if state and state.initial \
                     else LoginOutcome.EXPIRED
                 return LoginResult(outcome, account_name)
+            if person.status != MemberStatus.ACTIVE:
+                state = self._directory.password_state(account_name)
+                if state and state.locked_at:
+                    # slapd answers a locked account without checking the
+                    # password: the same work here, so that a suspended (or
+                    # still locked) account takes as long as any other.
+                    _spend_a_hash_check(password)
             return LoginResult(LoginOutcome.FAILED)
         if person.status != MemberStatus.ACTIVE:
             return LoginResult(LoginOutcome.NOT_ACTIVE, account_name)

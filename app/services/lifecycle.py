@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from ..clock import Clock, utcnow
@@ -19,6 +20,21 @@ log = logging.getLogger(__name__)
 ACTIVE, EXPIRED, SUSPENDED = MemberStatus.ACTIVE, MemberStatus.EXPIRED, MemberStatus.SUSPENDED
 # How far ahead a member-until date may be set by hand.
 MAX_MEMBER_UNTIL_YEARS = 10
+
+# The reason recorded when a membership period ends (shown in words).
+PERIOD_ENDED = "membership period ended"
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """When and why a member was withdrawn (the last such audit record)."""
+    since: datetime | None
+    reason: str
+    by_portal: bool
+
+    @property
+    def period_ended(self) -> bool:
+        return self.reason == PERIOD_ENDED
 
 
 class LifecycleError(Exception):
@@ -36,10 +52,17 @@ class LifecycleService:
 
     def _withdraw(self, person: Person, new_status: str, actor: Actor, reason: str,
                   template: str, now: datetime) -> bool:
-        """Lock and leave the extra groups first (both repeatable), then the
-        status change, which only one caller wins (and which takes the member
-        out of the dynamic main group); that caller mails."""
-        self._directory.lock_account(person.account_name)
+        """Lock (suspension) or the expired policy (expiry) and leave the extra
+        groups first (both repeatable), then the status change, which only one
+        caller wins (and which takes the member out of the dynamic main
+        group); that caller mails. Suspension: the administrative lock (no
+        bind ever succeeds, right password or not). Expiry: the expired
+        policy, under which only the portal learns that a password was right
+        (passwords.py)."""
+        if new_status == EXPIRED:
+            self._directory.expire_account(person.account_name)
+        else:
+            self._directory.lock_account(person.account_name)
         self._directory.new_session_epoch(person.account_name, secrets.token_urlsafe(12))
         # Out of every group: extra groups are applied for again after a reactivation.
         self._directory.remove_from_every_group(person.dn)
@@ -61,13 +84,21 @@ class LifecycleService:
         now = now or self._clock()
         expired = 0
         for person in self._directory.members_due_to_expire(now):
-            if self._withdraw(person, EXPIRED, SYSTEM, "membership period ended",
+            if self._withdraw(person, EXPIRED, SYSTEM, PERIOD_ENDED,
                               "membership_expired", now):
                 expired += 1
                 if person.membership_ended_at:
                     # Ended by the IR: the grace period is over, nothing to undo.
                     self._directory.forget_membership_ending(person.account_name)
         return expired
+
+    def release_expired_locks(self) -> int:
+        """Expired members (just now or before the expired policy existed)
+        whose password the expired policy refuses by itself lose the
+        administrative lock: they may log in to see their status and ask
+        for reactivation; every service still refuses them (for cron, after
+        expire_due; idempotent)."""
+        return self._directory.release_expired_locks()
 
     def suspend(self, account_name: str, reason: str, actor: Actor) -> None:
         person = self._directory.person(account_name)
@@ -181,6 +212,23 @@ class LifecycleService:
         return self._directory.person(account_name)
 
     # -- for the pages ----------------------------------------------------------------------
+
+    def expired_policy_present(self) -> bool:
+        """The directory has the expired members' policy (`flask portal check`)."""
+        return self._directory.expired_policy_present()
+
+    def withdrawal(self, person: Person) -> Withdrawal:
+        """Since when and why ``person`` is no longer active."""
+        action = f"member.{person.status}"
+        events = [e for e in parse_events(person.audit) if e.get("action") == action]
+        if not events:
+            return Withdrawal(None, "", True)
+        event = events[-1]
+        try:
+            since = datetime.fromisoformat(event.get("at", ""))
+        except ValueError:
+            since = None
+        return Withdrawal(since, event.get("reason", ""), event.get("actor") == SYSTEM.name)
 
     def history(self, account_name: str) -> list[dict] | None:
         """The audit records of a member, oldest first; None for no such member."""

@@ -150,8 +150,19 @@ class InvitationLink(Link):
     nonce: str = ""
 
 
+@dataclass(frozen=True)
+class RestartLink(Link):
+    """Whoever reads the address of an unconfirmed registration withdraws
+    it to register anew (mailed when someone registers again with it)."""
+    purpose: ClassVar[str] = "restart-registration"
+    keys: ClassVar[dict[str, str]] = {"request_id": "r", "submitted_at": "t"}
+    request_id: str = ""
+    submitted_at: str = ""  # ISO time: bound to that one request
+
+
 LINK_TYPES = (VerifyLink, ReviewLink, ResetLink, ReactivationLink, AddressLink, StatusLink,
-              PlaceholderStatusLink, InitialPasswordLink, InvitationLink)
+              PlaceholderStatusLink, InitialPasswordLink, InvitationLink, RestartLink)
+
 L = TypeVar("L", bound=Link)
 # (link type or page, token or None) -> absolute URL
 UrlBuilder = Callable[[Any, "str | None"], str]

@@ -82,6 +82,28 @@ class ReactivationService:
     def submit(self, token: str, institution: str, category: str, actor: Actor) -> RequestRecord:
         """File the reactivation request and ask the IRs of the institution."""
         person, _ = self.load(token)
+        return self._file(person, institution, category, actor)
+
+    def open_request(self, account_name: str) -> RequestRecord | None:
+        """The member's reactivation request waiting for a decision, if any."""
+        waiting = self._directory.open_requests_for(account_name, RequestKind.REACTIVATION)
+        return waiting[0] if waiting else None
+
+    def submit_for_member(self, account_name: str, institution: str, category: str,
+                          actor: Actor) -> RequestRecord:
+        """The same request, asked by an expired member logged in with the
+        right password (no mailed link needed). Raises AlreadyDone,
+        LinkInvalid (no longer eligible)."""
+        person = self._directory.person(account_name)
+        if person is None or person.status not in REACTIVATION_ELIGIBLE:
+            raise LinkInvalid("not (or no longer) eligible")
+        waiting = self.open_request(account_name)
+        if waiting is not None:
+            raise AlreadyDone(waiting)
+        return self._file(person, institution, category, actor)
+
+    def _file(self, person: Person, institution: str, category: str,
+              actor: Actor) -> RequestRecord:
         now = self._clock()
         given, family = person.given_name or person.display_name, person.family_name
         new = NewRequest(
@@ -127,7 +149,11 @@ class ReactivationService:
             audit_event=audit_event("member.reactivated", SYSTEM, now, request=request.id,
                                     approved_by=request.decided_by))
         # The member sets a new password: the old one must never work again,
-        # so it is replaced before the account is unlocked (repeatable).
+        # so it is replaced before the account is unlocked (repeatable). The
+        # expired policy refuses every new password and would let the old
+        # one in under the default policy: the lock holds while they change.
+        self._directory.lock_account(account)
+        self._directory.leave_expired_policy(account)
         self._directory.set_password(account, secrets.token_urlsafe(32))
         self._directory.unlock_account(account)
         # Back in the main group: it is dynamic (app/directory/groups.py) and

@@ -20,6 +20,7 @@ from .errors import LinkInvalid
 from .links import AddressLink, Links
 
 log = logging.getLogger(__name__)
+CORRECTABLE = (MemberStatus.ACTIVE, MemberStatus.EXPIRED)
 
 
 class RecordChanges:
@@ -33,8 +34,10 @@ class RecordChanges:
         self._clock = clock
 
     def _active(self, account_name: str) -> Person:
+        """The member, if their record may be corrected: active, or expired
+        (the seeds: "even after expiration"); not while suspended."""
         person = self._directory.person(account_name)
-        if person is None or person.status != MemberStatus.ACTIVE:
+        if person is None or person.status not in CORRECTABLE:
             raise ChangeRefused(_l("Only active members can change their record."))
         return person
 
@@ -61,7 +64,7 @@ class RecordChanges:
         link acts once: it is bound to the address it replaces."""
         link = self._links.load(AddressLink, token)
         person = self._directory.person(link.account_name)
-        if person is None or person.status != MemberStatus.ACTIVE or \
+        if person is None or person.status not in CORRECTABLE or \
                 (person.contact_mail or "") != link.current:
             raise LinkInvalid("used, replaced or not active")
         return person, link.address

@@ -27,9 +27,15 @@ from . import names
 from .addresses import CollaborationAddresses
 from .audit import SYSTEM, Actor, audit_event
 from .duplicates import Candidate, Duplicates
-from .errors import AccountNameUnavailable, AlreadyDone, LinkInvalid, UnknownInstitution
+from .errors import (
+    AccountNameUnavailable,
+    AlreadyDone,
+    LinkInvalid,
+    PossiblyKnown,
+    UnknownInstitution,
+)
 from .institutions import InstitutionCatalog
-from .links import Links, Page, VerifyLink
+from .links import Links, Page, RestartLink, VerifyLink
 from .passwords import hash_password
 from .review import Reviewers
 from .status import status_link
@@ -147,13 +153,19 @@ class RegistrationService:
             cert_subject=application.cert_subject, certificate=application.certificate,
             language=application.language,
         )
-        # Someone who lost the confirmation mail registers again: the newer
-        # registration replaces the unconfirmed one (never two requests).
+        # Someone who lost the confirmation mail registers again: nothing is
+        # replaced (anyone may type an address), the address is mailed its
+        # unconfirmed registration's links: confirm it, or withdraw it and
+        # start over (never two requests). The answer is that of a new one.
         unconfirmed = self._directory.unconfirmed_requests(contact_mail=application.email)
         if self.account_name_taken(new.account_name) and \
                 new.account_name not in {r.account_name for r in unconfirmed}:
             raise AccountNameUnavailable(new.account_name)
-        replaced = [r for r in unconfirmed if self._directory.withdraw_unconfirmed(r.id)]
+        if unconfirmed:
+            self._send_unconfirmed_reminder(unconfirmed[0])
+            log.info("registration again for an unconfirmed address", extra={
+                "event": "request.unconfirmed-reminded", "account": unconfirmed[0].account_name})
+            raise PossiblyKnown("an unconfirmed registration for this address")
         earlier = self._directory.request(new.account_name)
         if earlier is not None and earlier.status in ENDED_STATUSES:
             # A rejected request keeps its history under its own id.
@@ -164,9 +176,8 @@ class RegistrationService:
             raise AccountNameUnavailable(new.account_name) from exc
         request = self._directory.request(new.request_id or new.account_name)
         log.info("request submitted", extra={"event": "request.submitted",
-                                             "account": new.account_name,
-                                             "replaced": len(replaced)})
-        self._send_verification(request, replaced=[r.account_name for r in replaced])
+                                             "account": new.account_name})
+        self._send_verification(request)
         return request
 
     def _submit_return(self, application: Application, person: Person,
@@ -215,10 +226,10 @@ class RegistrationService:
         self._send_verification(request)
         return request
 
-    def _send_verification(self, request: RequestRecord, replaced=()) -> None:
+    def _send_verification(self, request: RequestRecord) -> None:
         link = VerifyLink(request.id, request.submitted_at.isoformat())
         self._mailer.send("verify_email", [request.contact_mail], request.language,
-                          request=request, replaced=list(replaced),
+                          request=request,
                           link=self._links.url(link), max_age_days=self._links.max_age_days,
                           status_link=self.status_url(request))
 
@@ -229,6 +240,36 @@ class RegistrationService:
     def status_url(self, request: RequestRecord) -> str:
         """The applicant's status page of ``request`` (a signed link)."""
         return self._links.url(status_link(request))
+
+    def _send_unconfirmed_reminder(self, request: RequestRecord) -> None:
+        submitted = request.submitted_at.isoformat()
+        self._mailer.send("unconfirmed_registration", [request.contact_mail], request.language,
+                          request=request,
+                          link=self._links.url(VerifyLink(request.id, submitted)),
+                          restart_link=self._links.url(RestartLink(request.id, submitted)),
+                          max_age_days=self._links.max_age_days)
+
+    def request_for_restart(self, token: str) -> RequestRecord:
+        """The unconfirmed registration a restart link is for (GET: nothing
+        changes). Raises LinkInvalid, AlreadyDone (confirmed meanwhile)."""
+        link = self._links.load(RestartLink, token)
+        request = self._directory.request(link.request_id)
+        if request is None or request.submitted_at is None or \
+                request.submitted_at.isoformat() != link.submitted_at:
+            raise LinkInvalid("unknown request")
+        if request.status != RequestStatus.PENDING_VERIFICATION:
+            raise AlreadyDone(request)
+        return request
+
+    def restart(self, token: str) -> RequestRecord:
+        """Withdraw the unconfirmed registration of a restart link (once):
+        its account name and address are free for a new registration."""
+        request = self.request_for_restart(token)
+        if not self._directory.withdraw_unconfirmed(request.id):
+            raise AlreadyDone(self._directory.request(request.id) or request)
+        log.info("unconfirmed request withdrawn to start over", extra={
+            "event": "request.restarted", "account": request.account_name})
+        return request
 
     def expire_unconfirmed(self, now=None) -> int:
         """Delete registrations whose address was not confirmed within

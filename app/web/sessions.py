@@ -17,6 +17,13 @@ from ..services.roles import NO_ROLES, Roles
 # accepting a new version of the conditions of use.
 _ALLOWED_BEFORE_CHANGE = {"account.change_password", "account.logout", "static"}
 _ALLOWED_BEFORE_ACCEPTING = {"account.accept_conditions", "account.logout", "static"}
+# What an expired member reaches (logged in with the right password, which
+# only slapd's passwordExpired tells under the expired policy): the status
+# in "My account", the record corrections allowed after expiry, the
+# reactivation request, logout. Every other page and console is refused.
+ALLOWED_WHILE_EXPIRED = {"account.overview", "account.ask_reactivation",
+                         "account.correct_names", "account.request_address_change",
+                         "account.confirm_address", "account.logout", "i18n.switch", "static"}
 
 
 def load_session() -> None:
@@ -42,6 +49,17 @@ def load_session() -> None:
     g.account = account
 
 
+def confine_expired_sessions():
+    """An expired member's session reaches ALLOWED_WHILE_EXPIRED only:
+    pages lead back to "My account", actions are refused."""
+    if not g.get("account") or not session.get("expired") or \
+            request.endpoint in ALLOWED_WHILE_EXPIRED:
+        return None
+    if request.method in ("GET", "HEAD"):
+        return redirect(url_for("account.overview"))
+    abort(403)
+
+
 def no_store_when_logged_in(response):
     if g.get("account"):
         response.headers["Cache-Control"] = "no-store"
@@ -50,6 +68,7 @@ def no_store_when_logged_in(response):
 
 def register_sessions(app: Flask) -> None:
     app.before_request(load_session)
+    app.before_request(confine_expired_sessions)
     app.after_request(no_store_when_logged_in)
 
 
@@ -67,12 +86,14 @@ def login_required(view):
     return wrapper
 
 
-def start_session(account_name: str, must_change: bool, must_accept: bool) -> None:
+def start_session(account_name: str, must_change: bool, must_accept: bool,
+                  expired: bool = False) -> None:
+    """``expired``: an expired member's session (ALLOWED_WHILE_EXPIRED)."""
     session.clear()  # a new session (and cookie) at every login
     session.permanent = True
     now = time.time()
     session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
-                   must_accept=must_accept,
+                   must_accept=must_accept, expired=expired,
                    epoch=portal().accounts.session_epoch(account_name))
 
 
