@@ -485,6 +485,31 @@ def test_institutions_are_created_edited_and_given_representatives(app, helpdesk
         "country": "", "reason": "x"}).status_code == 409
 
 
+def test_deputies_are_named_and_removed_with_reasons(helpdesk, muller, root):
+    kek = f"portalInstitutionId=kek,ou=institutions,{BASE_DN}"
+    assert post_action(helpdesk, "/helpdesk/institutions/kek/add-deputy", account_name="jmuller",
+                       reason="").status_code == 400
+    assert post_action(helpdesk, "/helpdesk/institutions/kek/add-deputy", account_name="nosuch",
+                       reason="x").status_code == 409
+    assert not read_entry(root, kek, ["portalDeputy"]).portalDeputy.values
+    assert post_action(helpdesk, "/helpdesk/institutions/kek/add-deputy", account_name="jmuller",
+                       reason="Stands in for Toru Sato").status_code == 302
+    stored = read_entry(root, kek, ["portalDeputy", "objectClass"])
+    assert stored.portalDeputy.values == [f"uid=jmuller,{PEOPLE}"]
+    assert "portalFollowUp" in stored.objectClass.values
+    page = helpdesk.get("/helpdesk/institutions/kek").get_data(as_text=True)
+    assert "Deputy added" in page and "Stands in for Toru Sato" in page
+    assert "jmuller" in page.split('id="deputies"')[1].split("</ul>")[0]
+    assert post_action(helpdesk, "/helpdesk/institutions/kek/remove-deputy",
+                       account_name="jmuller", reason="Back from leave").status_code == 302
+    assert not read_entry(root, kek, ["portalDeputy"]).portalDeputy.values
+    assert post_action(helpdesk, "/helpdesk/institutions/kek/remove-deputy",
+                       account_name="jmuller", reason="again").status_code == 409
+    person = helpdesk.get("/helpdesk/people/jmuller").get_data(as_text=True)
+    assert "Named deputy of the institute representatives" in person
+    assert "No longer deputy of the institute representatives" in person
+
+
 def roles_of(app, account):
     with app.app_context():
         return app.extensions["portal"].roles.roles_of(account)

@@ -23,6 +23,8 @@ from helpers import (
     mails_to,
     mails_with,
     portal_environment,
+    post_registration,
+    valid_form,
     wait_until,
 )
 
@@ -126,3 +128,12 @@ def test_a_fault_mid_step_does_not_claim_that_nothing_was_changed(slapd, smtp):
     assert response.status_code == 503
     assert "Nothing was changed" not in page
     assert "what was already done is kept" in page
+
+
+def test_the_confirmation_link_is_promised_only_as_long_as_the_request_is_kept(client, smtp):
+    # An unconfirmed registration is withdrawn after PORTAL_UNCONFIRMED_REQUEST_DAYS (7),
+    # sooner than a link's own lifetime (14): the mail names the 7.
+    post_registration(client)
+    [mail] = mails_to(smtp, valid_form()["email"], "confirm")
+    text = " ".join(mail.get_body(preferencelist=("plain",)).get_content().split())
+    assert "valid for 7 days" in text and "14 days" not in text

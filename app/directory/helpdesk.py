@@ -27,6 +27,8 @@ PAPER = AttributeMap(
 )
 PAPER_CLASS = "portalPaperRequest"
 # Institutions changed through the portal keep their audit records.
+# Deputies (portalDeputy) belong to the auxiliary class of reminders and escalation.
+FOLLOW_UP_CLASS = "portalFollowUp"
 INSTITUTION_AUDIT = AttributeMap(
     object_classes=Attr("objectClass", multi=True),
     audit=Attr("portalAuditEvent", multi=True),
@@ -216,6 +218,29 @@ class HelpdeskLookups(DirectoryConnection):
             self._modify(self.institution_dn(institution_id),
                          INSTITUTION.add(representative_dns=[person_dn]))
         except ValueExists:
+            pass
+
+    def add_deputy(self, institution_id: str, person_dn: str) -> None:
+        """Name ``person_dn`` a deputy of the IRs (already one is fine); the
+        institution gets the auxiliary class of deputies if it lacks it."""
+        dn = self.institution_dn(institution_id)
+        entry = self._read(dn, INSTITUTION.names("object_classes"))
+        if entry is None:
+            raise NoSuchEntry(dn)
+        classes = {c.lower() for c in INSTITUTION.read(entry, "object_classes")["object_classes"]}
+        changes = INSTITUTION.add(deputy_dns=[person_dn])
+        if FOLLOW_UP_CLASS.lower() not in classes:
+            changes.update(INSTITUTION.add(object_classes=[FOLLOW_UP_CLASS]))
+        try:
+            self._modify(dn, changes)
+        except ValueExists:
+            pass
+
+    def remove_deputy(self, institution_id: str, person_dn: str) -> None:
+        try:
+            self._modify(self.institution_dn(institution_id),
+                         INSTITUTION.delete(deputy_dns=[person_dn]))
+        except StateConflict:
             pass
 
     def remove_representative(self, institution_id: str, person_dn: str) -> None:

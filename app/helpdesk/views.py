@@ -274,7 +274,8 @@ def institution(institution_id: str):
 def act_on_institution(institution_id: str, action: str):
     admin = portal().helpdesk_institutions
     if admin.file(institution_id) is None or \
-            action not in ("edit", "add-representative", "remove-representative"):
+            action not in ("edit", "add-representative", "remove-representative",
+                           "add-deputy", "remove-deputy"):
         abort(404)
     if action == "edit":
         form, key = InstitutionForm(), "form"
@@ -290,6 +291,11 @@ def act_on_institution(institution_id: str, action: str):
         elif action == "add-representative":
             admin.add_representative(institution_id, form.account_name.data, form.reason.data,
                                      _actor())
+        elif action == "add-deputy":
+            admin.add_deputy(institution_id, form.account_name.data, form.reason.data, _actor())
+        elif action == "remove-deputy":
+            admin.remove_deputy(institution_id, form.account_name.data, form.reason.data,
+                                _actor())
         else:
             admin.remove_representative(institution_id, form.account_name.data,
                                         form.reason.data, _actor())

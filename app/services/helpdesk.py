@@ -454,6 +454,7 @@ class InstitutionFile:
     institution: Institution
     representatives: list[Person]  # active ones and not (the page says which)
     history: list[HistoryRow]
+    deputies: tuple[Person, ...] = ()  # asked too once a request waits too long
 
 
 @dataclass(frozen=True)
@@ -496,9 +497,11 @@ class HelpdeskInstitutions:
         if institution is None:
             return None
         people = [self._directory.person_by_dn(dn) for dn in institution.representative_dns]
+        deputies = [self._directory.person_by_dn(dn) for dn in institution.deputy_dns]
         audit = self._directory.institution_audit(institution_id)
         return InstitutionFile(institution, [p for p in people if p is not None],
-                               self._helpdesk._history(audit, "", ""))
+                               self._helpdesk._history(audit, "", ""),
+                               tuple(p for p in deputies if p is not None))
 
     def _check(self, institution_id: str, name: str, country: str) -> str:
         if not INSTITUTION_ID_RE.match(institution_id or ""):
@@ -567,6 +570,37 @@ class HelpdeskInstitutions:
                     account=person.account_name)
         self._directory.add_person_audit(person.account_name, audit_event(
             "member.representative-removed", actor, self._clock(), reason=reason,
+            institution=institution_id))
+
+    def add_deputy(self, institution_id: str, account_name: str, reason: str,
+                   actor: Actor) -> None:
+        reason = HelpdeskService._reason(reason)
+        person = self._directory.person(account_name)
+        if self._directory.institution(institution_id) is None:
+            raise HelpdeskRefused(str(_l("There is no such institution.")))
+        if person is None or person.status != MemberStatus.ACTIVE:
+            raise HelpdeskRefused(str(_l("A deputy is an active member: give their "
+                                         "account name.")))
+        self._directory.add_deputy(institution_id, person.dn)
+        self._audit(institution_id, "institution.deputy-added", actor, reason,
+                    account=person.account_name)
+        self._directory.add_person_audit(person.account_name, audit_event(
+            "member.deputy-added", actor, self._clock(), reason=reason,
+            institution=institution_id))
+
+    def remove_deputy(self, institution_id: str, account_name: str, reason: str,
+                      actor: Actor) -> None:
+        reason = HelpdeskService._reason(reason)
+        institution = self._directory.institution(institution_id)
+        person = self._directory.person(account_name)
+        if institution is None or person is None or \
+                person.dn.lower() not in {d.lower() for d in institution.deputy_dns}:
+            raise HelpdeskRefused(str(_l("This person is not a deputy of the institution.")))
+        self._directory.remove_deputy(institution_id, person.dn)
+        self._audit(institution_id, "institution.deputy-removed", actor, reason,
+                    account=person.account_name)
+        self._directory.add_person_audit(person.account_name, audit_event(
+            "member.deputy-removed", actor, self._clock(), reason=reason,
             institution=institution_id))
 
     # -- CSV import -------------------------------------------------------------------------

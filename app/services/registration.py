@@ -230,7 +230,10 @@ class RegistrationService:
         link = VerifyLink(request.id, request.submitted_at.isoformat())
         self._mailer.send("verify_email", [request.contact_mail], request.language,
                           request=request,
-                          link=self._links.url(link), max_age_days=self._links.max_age_days,
+                          # The link works as long as the unconfirmed request is kept.
+                          link=self._links.url(link),
+                          max_age_days=min(self._links.max_age_days,
+                                           self._settings.unconfirmed_request_days),
                           status_link=self.status_url(request))
 
     def send_verification(self, request: RequestRecord) -> None:
