@@ -237,6 +237,14 @@ def test_each_line_is_checked_and_reported_before_anything_is_sent(app, root, sm
     assert len(mails_with(smtp, "invited to register", before)) == 2
 
 
+def test_a_line_with_names_but_no_category_takes_the_default(app, root):
+    ir = logged_in(app, "irkek")
+    reports = line_reports(preview(ir, "sakura.ono@kek.example, Sakura, Ono",
+                                   category="visitor").get_data(as_text=True))
+    assert "Will be invited" in reports[1] and "visitor" in reports[1]
+    assert "Sakura Ono" in reports[1] or ("Sakura" in reports[1] and "Ono" in reports[1])
+
+
 def test_the_check_tells_nothing_about_other_institutions(app, root, smtp, member):
     """tiijima is a member of KEK: DESY's IR is not told (the line is invited
     like any other); if that person used the link, the registration's own

@@ -31,8 +31,8 @@ class LineProblem(Enum):
 
 
 LINE_MESSAGES = {
-    LineProblem.COLUMNS: _l("Expected an address, or: address, given name, family name, "
-                            "category (separated by commas)."),
+    LineProblem.COLUMNS: _l("Expected an address, or: address, given name, family name and "
+                            "optionally a category (separated by commas)."),
     LineProblem.FORMAT: _l("This is not a complete e-mail address (like name@institute.org)."),
     LineProblem.WEBMAIL: _l("A webmail address: invite the person at their address at the "
                             "institution, as the registration requires."),
@@ -93,7 +93,7 @@ def capped(lines: list[Line]) -> list[Line]:
 
 
 def _line(number, text, fields, categories, webmail, default_category) -> Line:
-    if len(fields) not in (1, 4):
+    if len(fields) not in (1, 3, 4):  # the category may be left out (the default then)
         return Line(number, text, problem=LineProblem.COLUMNS)
     email = fields[0].lower()
     if len(email) > 254 or not EMAIL_RE.match(email):
@@ -102,12 +102,12 @@ def _line(number, text, fields, categories, webmail, default_category) -> Line:
         return Line(number, text, problem=LineProblem.WEBMAIL)
     given = family = ""
     category = default_category
-    if len(fields) == 4:
+    if len(fields) >= 3:
         given, family = names.normalise_name(fields[1]), names.normalise_name(fields[2])
         if any(len(n) > MAX_NAME_LENGTH or (n and names.name_problem(n))
                for n in (given, family)):
             return Line(number, text, problem=LineProblem.NAME)
-        category = fields[3] or default_category
+        category = (fields[3] if len(fields) == 4 else "") or default_category
     if category and category not in categories:
         return Line(number, text, problem=LineProblem.CATEGORY)
     return Line(number, text, Invitee(email, given, family, category))
