@@ -473,6 +473,23 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+@dataclass(frozen=True)
+class _InstitutionRole:
+    name: str  # the gateway's add_<name>/remove_<name>, the record's <name>_dns
+    not_active: object  # what the helpdesk is told
+    not_named: object
+
+
+_REPRESENTATIVE = _InstitutionRole(
+    "representative",
+    _l("A representative is an active member: give their account name."),
+    _l("This person is not a representative of the institution."))
+_DEPUTY = _InstitutionRole(
+    "deputy",
+    _l("A deputy is an active member: give their account name."),
+    _l("This person is not a deputy of the institution."))
+
+
 class HelpdeskInstitutions:
     """Institutions created, edited, given representatives and imported by
     the helpdesk; the member list exported. Every change is audited (on the
@@ -540,67 +557,52 @@ class HelpdeskInstitutions:
         self._audit(institution_id, "institution.changed", actor, reason, name=name.strip(),
                     country=country)
 
+    # Representatives and their deputies: one way to name and remove either.
     def add_representative(self, institution_id: str, account_name: str, reason: str,
                            actor: Actor) -> None:
-        reason = HelpdeskService._reason(reason)
-        person = self._directory.person(account_name)
-        if self._directory.institution(institution_id) is None:
-            raise HelpdeskRefused(str(_l("There is no such institution.")))
-        if person is None or person.status != MemberStatus.ACTIVE:
-            raise HelpdeskRefused(str(_l("A representative is an active member: give their "
-                                         "account name.")))
-        self._directory.add_representative(institution_id, person.dn)
-        self._audit(institution_id, "institution.representative-added", actor, reason,
-                    account=person.account_name)
-        self._directory.add_person_audit(person.account_name, audit_event(
-            "member.representative-added", actor, self._clock(), reason=reason,
-            institution=institution_id))
+        self._name(_REPRESENTATIVE, institution_id, account_name, reason, actor)
 
     def remove_representative(self, institution_id: str, account_name: str, reason: str,
                               actor: Actor) -> None:
-        reason = HelpdeskService._reason(reason)
-        institution = self._directory.institution(institution_id)
-        person = self._directory.person(account_name)
-        if institution is None or person is None or \
-                person.dn.lower() not in {d.lower() for d in institution.representative_dns}:
-            raise HelpdeskRefused(str(_l("This person is not a representative of the "
-                                         "institution.")))
-        self._directory.remove_representative(institution_id, person.dn)
-        self._audit(institution_id, "institution.representative-removed", actor, reason,
-                    account=person.account_name)
-        self._directory.add_person_audit(person.account_name, audit_event(
-            "member.representative-removed", actor, self._clock(), reason=reason,
-            institution=institution_id))
+        self._unname(_REPRESENTATIVE, institution_id, account_name, reason, actor)
 
     def add_deputy(self, institution_id: str, account_name: str, reason: str,
                    actor: Actor) -> None:
+        self._name(_DEPUTY, institution_id, account_name, reason, actor)
+
+    def remove_deputy(self, institution_id: str, account_name: str, reason: str,
+                      actor: Actor) -> None:
+        self._unname(_DEPUTY, institution_id, account_name, reason, actor)
+
+    def _name(self, role: _InstitutionRole, institution_id: str, account_name: str,
+              reason: str, actor: Actor) -> None:
         reason = HelpdeskService._reason(reason)
         person = self._directory.person(account_name)
         if self._directory.institution(institution_id) is None:
             raise HelpdeskRefused(str(_l("There is no such institution.")))
         if person is None or person.status != MemberStatus.ACTIVE:
-            raise HelpdeskRefused(str(_l("A deputy is an active member: give their "
-                                         "account name.")))
-        self._directory.add_deputy(institution_id, person.dn)
-        self._audit(institution_id, "institution.deputy-added", actor, reason,
-                    account=person.account_name)
-        self._directory.add_person_audit(person.account_name, audit_event(
-            "member.deputy-added", actor, self._clock(), reason=reason,
-            institution=institution_id))
+            raise HelpdeskRefused(str(role.not_active))
+        getattr(self._directory, f"add_{role.name}")(institution_id, person.dn)
+        self._record(role, "added", institution_id, person, reason, actor)
 
-    def remove_deputy(self, institution_id: str, account_name: str, reason: str,
-                      actor: Actor) -> None:
+    def _unname(self, role: _InstitutionRole, institution_id: str, account_name: str,
+                reason: str, actor: Actor) -> None:
         reason = HelpdeskService._reason(reason)
         institution = self._directory.institution(institution_id)
         person = self._directory.person(account_name)
-        if institution is None or person is None or \
-                person.dn.lower() not in {d.lower() for d in institution.deputy_dns}:
-            raise HelpdeskRefused(str(_l("This person is not a deputy of the institution.")))
-        self._directory.remove_deputy(institution_id, person.dn)
-        self._audit(institution_id, "institution.deputy-removed", actor, reason,
+        named = getattr(institution, f"{role.name}_dns", ()) if institution else ()
+        if person is None or person.dn.lower() not in {d.lower() for d in named}:
+            raise HelpdeskRefused(str(role.not_named))
+        getattr(self._directory, f"remove_{role.name}")(institution_id, person.dn)
+        self._record(role, "removed", institution_id, person, reason, actor)
+
+    def _record(self, role: _InstitutionRole, what: str, institution_id: str,
+                person: Person, reason: str, actor: Actor) -> None:
+        """Audited on the institution and in the person's history."""
+        self._audit(institution_id, f"institution.{role.name}-{what}", actor, reason,
                     account=person.account_name)
         self._directory.add_person_audit(person.account_name, audit_event(
-            "member.deputy-removed", actor, self._clock(), reason=reason,
+            f"member.{role.name}-{what}", actor, self._clock(), reason=reason,
             institution=institution_id))
 
     # -- CSV import -------------------------------------------------------------------------
