@@ -130,7 +130,28 @@ class RegistrationService:
             return self._submit_return(application, previous, actor)
         self.check_earlier_records(application)
         now = self._clock()
-        new = NewRequest(
+        new = self._registration_request(application, actor, now, password_hash)
+        # Someone who lost the confirmation mail registers again: nothing is
+        # replaced (anyone may type an address), the address is mailed its
+        # unconfirmed registration's links: confirm it, or withdraw it and
+        # start over (never two requests). The answer is that of a new one.
+        unconfirmed = self._unconfirmed_for(new)
+        if unconfirmed:
+            self._send_unconfirmed_reminder(unconfirmed[0])
+            log.info("registration again for an unconfirmed address", extra={
+                "event": "request.unconfirmed-reminded", "account": unconfirmed[0].account_name})
+            raise PossiblyKnown("an unconfirmed registration for this address")
+        request = self._directory.request(self._add_registration(new, now))
+        log.info("request submitted", extra={"event": "request.submitted",
+                                             "account": new.account_name})
+        self._send_verification(request)
+        return request
+
+    def _registration_request(self, application: Application, actor: Actor, now,
+                              password_hash: bytes, **route) -> NewRequest:
+        """The request a registration writes, in its first state (``route``:
+        how it came, for the audit record)."""
+        return NewRequest(
             account_name=application.account_name,
             given_name=application.given_name,
             middle_name=application.middle_name,
@@ -145,7 +166,7 @@ class RegistrationService:
             submitted_from=actor.address,
             status=RequestStatus.PENDING_VERIFICATION,
             audit_event=audit_event("request.submitted", actor, now,
-                                    conditions=application.conditions_version),
+                                    conditions=application.conditions_version, **route),
             password_hash=password_hash,
             name_key=names.person_key(application.given_name, application.family_name),
             previous_account=application.previous_account,
@@ -153,32 +174,28 @@ class RegistrationService:
             cert_subject=application.cert_subject, certificate=application.certificate,
             language=application.language,
         )
-        # Someone who lost the confirmation mail registers again: nothing is
-        # replaced (anyone may type an address), the address is mailed its
-        # unconfirmed registration's links: confirm it, or withdraw it and
-        # start over (never two requests). The answer is that of a new one.
-        unconfirmed = self._directory.unconfirmed_requests(contact_mail=application.email)
+
+    def _unconfirmed_for(self, new: NewRequest) -> list[RequestRecord]:
+        """The unconfirmed registrations of the new request's address; raises
+        AccountNameUnavailable when its name is held by anything else."""
+        unconfirmed = self._directory.unconfirmed_requests(contact_mail=new.contact_mail)
         if self.account_name_taken(new.account_name) and \
                 new.account_name not in {r.account_name for r in unconfirmed}:
             raise AccountNameUnavailable(new.account_name)
-        if unconfirmed:
-            self._send_unconfirmed_reminder(unconfirmed[0])
-            log.info("registration again for an unconfirmed address", extra={
-                "event": "request.unconfirmed-reminded", "account": unconfirmed[0].account_name})
-            raise PossiblyKnown("an unconfirmed registration for this address")
+        return unconfirmed
+
+    def _add_registration(self, new: NewRequest, now) -> str:
+        """Write the request (the directory add guards against a concurrent
+        one); a rejected earlier request keeps its history under its own id.
+        Returns the id it is filed under."""
         earlier = self._directory.request(new.account_name)
         if earlier is not None and earlier.status in ENDED_STATUSES:
-            # A rejected request keeps its history under its own id.
             new = replace(new, request_id=later_request_id(new.account_name, now))
         try:
             self._directory.add_request(new)
         except EntryExists as exc:
             raise AccountNameUnavailable(new.account_name) from exc
-        request = self._directory.request(new.request_id or new.account_name)
-        log.info("request submitted", extra={"event": "request.submitted",
-                                             "account": new.account_name})
-        self._send_verification(request)
-        return request
+        return new.request_id or new.account_name
 
     def _submit_return(self, application: Application, person: Person,
                        actor: Actor) -> RequestRecord:
@@ -437,39 +454,12 @@ class RegistrationService:
             return self._submit_return(application, previous, actor)
         self.check_earlier_records(application)
         now = self._clock()
-        new = NewRequest(
-            account_name=application.account_name, given_name=application.given_name,
-            middle_name=application.middle_name, family_name=application.family_name,
-            contact_mail=application.email, institution=application.institution,
-            category=application.category,
-            collab_mail=self.collaboration_mail(
-                application.given_name, application.middle_name, application.family_name),
-            conditions_version=application.conditions_version, submitted_at=now,
-            submitted_from=actor.address, status=RequestStatus.PENDING_VERIFICATION,
-            audit_event=audit_event("request.submitted", actor, now,
-                                    conditions=application.conditions_version,
-                                    route="invitation", invitation=invitation_id,
-                                    invited_by=invited_by),
-            password_hash=password_hash,
-            name_key=names.person_key(application.given_name, application.family_name),
-            previous_account=application.previous_account,
-            approval_chain=self._settings.approval_chain(application.category),
-            cert_subject=application.cert_subject, language=application.language,
-        )
-        unconfirmed = self._directory.unconfirmed_requests(contact_mail=application.email)
-        if self.account_name_taken(new.account_name) and \
-                new.account_name not in {r.account_name for r in unconfirmed}:
-            raise AccountNameUnavailable(new.account_name)
-        for earlier in unconfirmed:
+        new = self._registration_request(application, actor, now, password_hash,
+                                         route="invitation", invitation=invitation_id,
+                                         invited_by=invited_by)
+        for earlier in self._unconfirmed_for(new):
             self._directory.withdraw_unconfirmed(earlier.id)
-        earlier = self._directory.request(new.account_name)
-        if earlier is not None and earlier.status in ENDED_STATUSES:
-            new = replace(new, request_id=later_request_id(new.account_name, now))
-        try:
-            self._directory.add_request(new)
-        except EntryExists as exc:
-            raise AccountNameUnavailable(new.account_name) from exc
-        request_id = new.request_id or new.account_name
+        request_id = self._add_registration(new, now)
         # The invitation's link went to the address: it is confirmed with the
         # submission (the same transition as a confirmation link's).
         self._directory.record_address_confirmed(request_id, now, audit_event(
@@ -482,4 +472,5 @@ class RegistrationService:
             self._directory.add_request_audit(request.id, audit_event(
                 "request.possible-duplicate", SYSTEM, now,
                 matches=",".join(m.record.account_name for m in found)))
-        return self._directory.request(request.id)
+            return self._directory.request(request.id)
+        return request
