@@ -30,7 +30,7 @@ from ..services.errors import AlreadyDone, LinkInvalid, PasswordRefused
 from ..vocabulary import MemberStatus, RequestKind
 from ..web.deferred import after_response
 from ..web.i18n import autonym, remember_language, supported
-from ..web.sessions import login_required, start_session
+from ..web.sessions import begin_member_session, login_required, start_session
 from ..web.throttle import forget_failed_logins, login_account_client_key, reset_login_key
 from .forms import (
     AddressForm,
@@ -66,13 +66,9 @@ def login():
         log.info("login", extra={"event": "account.login", "outcome": result.outcome.value,
                                  "actor": result.account_name or "unknown"})
         if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
-            must_change = result.outcome is LoginOutcome.MUST_CHANGE
-            start_session(result.account_name, must_change, result.must_accept_conditions)
-            if must_change:
-                flash(_("Welcome! Please choose your own password now: the initial password "
-                        "works only for a few days after your account was created."), "warning")
-                return redirect(url_for("account.change_password"))
-            return redirect(url_for("account.overview"))
+            return begin_member_session(result.account_name,
+                                        result.outcome is LoginOutcome.MUST_CHANGE,
+                                        result.must_accept_conditions)
         if result.outcome is LoginOutcome.MEMBERSHIP_EXPIRED:
             start_session(result.account_name, False, False, expired=True)
             flash(_("Your membership has expired: your account works for no service until it "

@@ -18,7 +18,7 @@ from ..services.accounts import LoginOutcome
 from ..services.audit import Actor
 from ..services.certificates import CertificateProblem, usable
 from ..web.certificates import presented_certificate
-from ..web.sessions import login_required, start_session
+from ..web.sessions import begin_member_session, login_required
 
 bp = Blueprint("certificates", __name__)
 log = logging.getLogger(__name__)
@@ -49,13 +49,9 @@ def login():
                              "outcome": result.outcome.value,
                              "actor": result.account_name or "unknown"})
     if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
-        must_change = result.outcome is LoginOutcome.MUST_CHANGE
-        start_session(result.account_name, must_change, result.must_accept_conditions)
-        if must_change:
-            flash(_("Welcome! Please choose your own password now: the initial password "
-                    "works only for a few days after your account was created."), "warning")
-            return redirect(url_for("account.change_password"))
-        return redirect(url_for("account.overview"))
+        return begin_member_session(result.account_name,
+                                    result.outcome is LoginOutcome.MUST_CHANGE,
+                                    result.must_accept_conditions)
     if result.outcome is LoginOutcome.NOT_ACTIVE:
         flash(_("Your membership is not active. Please ask your institute representative or "
                 "the helpdesk to reactivate it: do not register again."), "error")

@@ -86,6 +86,17 @@ def login_required(view):
     return wrapper
 
 
+def begin_member_session(account_name: str, must_change: bool, must_accept: bool):
+    """A successful login (password or certificate): a new session, and the
+    initial password's change first while it is one. Returns the redirect."""
+    start_session(account_name, must_change, must_accept)
+    if must_change:
+        flash(_("Welcome! Please choose your own password now: the initial password "
+                "works only for a few days after your account was created."), "warning")
+        return redirect(url_for("account.change_password"))
+    return redirect(url_for("account.overview"))
+
+
 def start_session(account_name: str, must_change: bool, must_accept: bool,
                   expired: bool = False) -> None:
     """``expired``: an expired member's session (ALLOWED_WHILE_EXPIRED)."""
