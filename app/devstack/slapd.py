@@ -287,7 +287,8 @@ def render_bootstrap_ldif(s: SlapdSettings) -> str:
         "main_group": s.main_group,
         "main_gid_number": s.main_gid_number,
         "helpdesk_members": f"member: uid={DEMO_HELPDESK},ou=people,{s.base_dn}\n"
-                            if s.demo else "",
+                            f"memberUid: {DEMO_HELPDESK}\n" if s.demo else "",
+        "helpdesk_gid_number": s.main_gid_number + 1,
         "first_uid_number": s.first_uid_number,
         "service_password_hash": _argon2(s.service_password),
         "password_max_age": s.password_max_age_days * _DAY,
