@@ -129,6 +129,15 @@ def portal_environment(state: dict) -> dict[str, str]:
     }
 
 
+def admin_ldapsearch(slapd: SlapdProcess) -> str:
+    """The rootdn's ldapsearch the dev stack prints: StartTLS required
+    (-ZZ) and the certificate verified against the dev stack's CA, so the
+    password never crosses the connection in clear."""
+    s = slapd.settings
+    return (f"LDAPTLS_CACERT={s.ca_file} ldapsearch -x -ZZ -H {slapd.url} -D '{s.root_dn}' "
+            f"-w '{s.root_password}' -b '{s.base_dn}'")
+
+
 def run() -> int:
     ensure_executables()
     ldap_port, smtp_port, web_port = _ports()
@@ -167,8 +176,7 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
   caught mail http://127.0.0.1:{web_port}/dev/mail  (files in var/mail/)
   directory   {slapd.url} (StartTLS) and {slapd.ldaps_url}  base {s.base_dn}
               CA certificate {s.ca_file}
-              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' \\
-                -b '{s.base_dn}'
+              admin: {admin_ldapsearch(slapd)}
   smtp        127.0.0.1:{smtp_port}  (mail leaves through the outbox: flask mail list)
   rate limits {ratestore.url} (redis-server)
   nginx       {nginx.url}/  (TLS, Grid certificates: {nginx.url}/register/certificate)
