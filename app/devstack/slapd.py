@@ -222,9 +222,14 @@ _AUTH_OVER_TLS_OR_LOOPBACK = (
     "\tby anonymous peername.ipv6=::1 auth")
 
 
+def anonymous_auth_lines(loopback_only: bool) -> str:
+    """The userPassword rule's lines for binds: without TLS from loopback
+    (and ldapi) only, or from anywhere."""
+    return _AUTH_OVER_TLS_OR_LOOPBACK if loopback_only else "\tby anonymous auth"
+
+
 def _anonymous_auth(s: SlapdSettings) -> str:
-    return _AUTH_OVER_TLS_OR_LOOPBACK if s.plain_binds_from_loopback_only else \
-        "\tby anonymous auth"
+    return anonymous_auth_lines(s.plain_binds_from_loopback_only)
 
 
 @dataclass
