@@ -3,7 +3,10 @@ portal does not use: Apache httpd (mod_authnz_ldap) and python-ldap
 (libldap). Each binds with a service account of its own."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,7 +21,14 @@ from app.devstack.slapd import ARGON2_PARAMETERS
 from app.portal import portal
 from app.services.passwords import hash_password
 from app.vocabulary import MemberStatus
-from fixtures.clients import GROUPS, python_ldap, service_account
+from fixtures.clients import (
+    GROUPS,
+    python_ldap,
+    service_account,
+    start_apache,
+    stop_apache,
+    stop_server,
+)
 from helpers import BASE_DN, MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"
@@ -77,6 +87,44 @@ def test_apache_lets_an_approved_member_in_and_refuses_a_wrong_password(apache, 
     assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
     assert apache.get("/members/index.txt", "tiijima", "Wrong-password-1") == 401
     assert apache.get("/members/index.txt", "nobody1", STRONG_PASSWORD) == 401
+    # AuthLDAPRemoteUserAttribute uid: REMOTE_USER is the directory's uid,
+    # whatever case was typed.
+    assert apache.get("/members/index.txt", "TiiJima", STRONG_PASSWORD) == 200
+    assert apache.remote_users()[-2:] == ["tiijima", "tiijima"]
+
+
+def test_apache_verifies_the_directorys_certificate(slapd, reader, other_ca, approve):
+    """The README's Apache snippet talks ldaps:// with LDAPTrustedGlobalCert
+    (the fixture does): with a CA that did not sign the directory's
+    certificate nobody gets in."""
+    approve()
+    server = start_apache(slapd.ldaps_url, *reader, Path(other_ca))
+    try:
+        assert server.get("/members/index.txt", "tiijima", STRONG_PASSWORD) != 200
+    finally:
+        stop_apache(server)
+
+
+def test_apaches_cache_keeps_a_suspended_member_in_for_the_ttl_only(slapd, reader, approve, app):
+    """With caches on (the README's LDAPCacheTTL), a member suspended after a
+    login still gets in until the TTL has passed, then no longer."""
+    approve()
+    ttl = 5
+    server = start_apache(slapd.ldaps_url, *reader, slapd.settings.ca_file, cache_ttl=ttl)
+    try:
+        assert server.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
+        cached_at = time.monotonic()
+        cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+        status = server.get("/members/index.txt", "tiijima", STRONG_PASSWORD)
+        if time.monotonic() - cached_at < ttl - 1:
+            assert status == 200  # the cache answered, not the directory
+        deadline = cached_at + ttl + 15
+        while server.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200:
+            assert time.monotonic() < deadline, "still let in long after the cache TTL"
+            time.sleep(0.2)
+        assert time.monotonic() - cached_at >= ttl - 1
+    finally:
+        stop_server(server.process, server.root)
 
 
 def test_apache_refuses_suspended_and_expired_members(apache, approve, app, root):
@@ -484,7 +532,8 @@ def test_a_service_pages_through_more_than_500_members(slapd, root, reader):
         root.add(f"uid=bulk{n:04d},{PEOPLE}", ["inetOrgPerson", "posixAccount"], {
             "uid": f"bulk{n:04d}", "cn": "Bulk Member", "sn": "Member", "uidNumber": 60000 + n,
             "gidNumber": 30000, "homeDirectory": f"/home/bulk{n:04d}"})
-    service = python_ldap(slapd.url, *reader)
+    # The README's python-ldap snippet: ldaps://, the directory's CA.
+    service = python_ldap(slapd.ldaps_url, *reader, ca_file=str(slapd.settings.ca_file))
     with pytest.raises(ldap.SIZELIMIT_EXCEEDED):  # unpaged: the default cap holds
         service.search_s(PEOPLE, ldap.SCOPE_ONELEVEL, "(uid=bulk*)", ["uid"])
     control = SimplePagedResultsControl(True, size=200, cookie="")
@@ -499,6 +548,15 @@ def test_a_service_pages_through_more_than_500_members(slapd, root, reader):
             break
         control.cookie = page.cookie
     assert found == 620
+    # The README's ldapsearch line (-w for -W), over ldaps with the CA.
+    dn, password = reader
+    result = subprocess.run(
+        ["ldapsearch", "-H", slapd.ldaps_url, "-x", "-D", dn, "-w", password, "-b", PEOPLE,
+         "-E", "pr=500/noprompt", "(uid=bulk*)", "uid", "cn", "mail", "memberOf"],
+        capture_output=True, text=True, env={**os.environ,
+                                             "LDAPTLS_CACERT": str(slapd.settings.ca_file)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\ndn: uid=bulk") == 620
 
 
 # -- one treatment of passwords --------------------------------------------------------------
