@@ -29,7 +29,7 @@ from fixtures.clients import (
     stop_apache,
     stop_server,
 )
-from helpers import BASE_DN, MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token
+from helpers import BASE_DN, MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, post_registration
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"
 CHANGED_PASSWORD = "Copper-meadow-violin-73"
@@ -590,6 +590,17 @@ def test_a_control_character_in_a_login_password_is_a_plain_failure(approve, cli
         assert "The account name or password is not right." in response.get_data(as_text=True)
 
 
+def test_registration_refuses_an_invisible_character_in_the_password(client, root):
+    """The form says why; nothing is stored."""
+    password = "Glacier\u200blantern-orbit-42"
+    response = post_registration(client, password=password, password_confirm=password)
+    assert response.status_code == 200
+    assert "cannot contain control or invisible formatting characters" in \
+        response.get_data(as_text=True)
+    root.search(f"ou=requests,{BASE_DN}", "(uid=tiijima)", attributes=["uid"])
+    assert root.entries == []
+
+
 # -- TLS -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -700,3 +711,4 @@ def test_the_portals_own_account_cannot_make_service_accounts(slapd):
             ("cn", [b"evil"]), ("userPassword", [b"Evil-password-123456"])])
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):
         conn.passwd_s(f"cn=portal,ou=services,{BASE_DN}", None, "Own-new-password-123456")
+
