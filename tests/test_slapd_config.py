@@ -4,6 +4,7 @@ files with secrets are never readable by others."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import subprocess
@@ -173,3 +174,18 @@ def test_the_dev_stacks_admin_command_requires_tls_and_verifies_the_ca(slapd, tm
     foreign = command.replace(str(slapd.settings.ca_file), str(tmp_path / "ca.pem"))
     result = subprocess.run(["sh", "-c", foreign + " -s base dn"], capture_output=True, text=True)
     assert result.returncode != 0 and "ldap_start_tls" in result.stderr, result.stderr
+
+
+def test_the_dev_stacks_secrets_file_is_owner_only(tmp_path, monkeypatch):
+    """var/dev-stack.json (the rootdn's and the portal's passwords, the
+    secret key) is created 0600, whatever the umask."""
+    import app.devstack.__main__ as devstack
+    monkeypatch.setattr(devstack, "VAR", tmp_path)
+    monkeypatch.setattr(devstack, "STATE", tmp_path / "dev-stack.json")
+    old = os.umask(0)
+    try:
+        state = devstack._state()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "dev-stack.json").stat().st_mode) == 0o600
+    assert devstack._state() == state  # made once, then kept

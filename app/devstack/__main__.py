@@ -30,6 +30,7 @@ from .slapd import (
     SlapdProcess,
     SlapdSettings,
     ensure_executables,
+    write_secret,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +89,7 @@ def _state() -> dict:
              "root_password": secrets.token_urlsafe(24),
              "secret_key": secrets.token_urlsafe(48)}
     VAR.mkdir(exist_ok=True)
-    STATE.write_text(json.dumps(state))
-    STATE.chmod(0o600)
+    write_secret(STATE, json.dumps(state))  # 0600 from the start
     return state
 
 
