@@ -338,6 +338,25 @@ def test_the_portals_account_cannot_store_weak_or_prehashed_passwords(approve, c
     assert binds(slapd, MEMBER_DN, CHANGED_PASSWORD)
 
 
+def test_cleartext_written_by_anyone_allowed_to_is_stored_hashed(approve, client, slapd, root):
+    """ppolicy_hash_cleartext: a cleartext userPassword written by the
+    portal's account (default policy) or by the rootdn is stored as slapd's
+    argon2 hash, never as the clear text; the password then binds."""
+    approve()
+    login(client, "tiijima", STRONG_PASSWORD)
+    assert change_password(client, STRONG_PASSWORD, CHANGED_PASSWORD).status_code == 302
+    writers = {"the portal": (slapd.settings.service_dn, slapd.settings.service_password),
+               "the rootdn": (slapd.settings.root_dn, slapd.settings.root_password)}
+    for n, (who, (dn, password)) in enumerate(writers.items()):
+        clear = f"Quartz-harbour-meadow-{n}{n + 7}"
+        python_ldap(slapd.url, dn, password).modify_s(
+            MEMBER_DN, [(ldap.MOD_REPLACE, "userPassword", [clear.encode()])])
+        root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
+        [stored] = root.response[0]["raw_attributes"]["userPassword"]
+        assert stored.startswith(b"{ARGON2}$argon2i$") and clear.encode() not in stored, who
+        assert binds(slapd, MEMBER_DN, clear), who
+
+
 def test_a_changed_password_is_hashed_by_slapd_with_the_configured_cost(approve, client, slapd,
                                                                        root):
     approve()
