@@ -453,7 +453,9 @@ def test_no_private_portal_attribute_is_readable_or_matchable(slapd, root, reade
     member, a group and an institution (extensibleObject allows any): other
     members, services and the member themself read none of them and find no
     entry by one, with a presence or an equality filter; the public ones and
-    the entries stay readable."""
+    the entries stay readable. Entries in the portal's own subtrees
+    (requests, invitations, outbox, counters, staff) carrying every
+    attribute type are not seen at all."""
     types = portal_attribute_types()
     assert PUBLIC_PORTAL_ATTRIBUTES <= set(types)
     private = sorted(set(types) - PUBLIC_PORTAL_ATTRIBUTES)
@@ -469,6 +471,13 @@ def test_no_private_portal_attribute_is_readable_or_matchable(slapd, root, reade
         assert root.modify(target, changes), (target, root.result)
         root.search(target, "(objectClass=*)", ldap3.BASE, attributes=private)
         assert all(root.response[0]["raw_attributes"].get(n) for n in private), target
+    # The portal's own subtrees hide their entries whole, public attributes included.
+    hidden = [f"cn=probe,ou={ou},{BASE_DN}"
+              for ou in ("requests", "invitations", "outbox", "counters", "staff")]
+    for dn in hidden:
+        assert root.add(dn, ["applicationProcess", "extensibleObject"], {
+            "cn": "probe", **{name: SYNTAX_VALUES[syntax] for name, syntax in types.items()}}), \
+            (dn, root.result)
     viewers = {"another member": (f"uid=irkek,{PEOPLE}", "Demo-representative-2026"),
                "a service": reader, "the member": (targets[0], "Demo-representative-2026")}
     for who, (dn, password) in viewers.items():
@@ -484,6 +493,12 @@ def test_no_private_portal_attribute_is_readable_or_matchable(slapd, root, reade
             for probe in (f"({name}=*)", f"({name}={ldap.filter.escape_filter_chars(value)})"):
                 found = conn.search_s(BASE_DN, ldap.SCOPE_SUBTREE, probe, ["1.1"])
                 assert found == [], (who, probe, found)
+        for dn in hidden:
+            try:
+                assert conn.search_s(dn, ldap.SCOPE_BASE, attrlist=["*", "+"]) == [], (who, dn)
+            except ldap.NO_SUCH_OBJECT:
+                pass  # slapd does not even admit that it exists
+        assert conn.search_s(BASE_DN, ldap.SCOPE_SUBTREE, "(cn=probe)", ["1.1"]) == [], who
         # The public ones stay readable and searchable.
         [(_, person)] = conn.search_s(targets[0], ldap.SCOPE_BASE,
                                       attrlist=["portalStatus", "portalHomeInstitution"])
