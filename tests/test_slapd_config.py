@@ -10,7 +10,9 @@ import stat
 import subprocess
 import time
 import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import ldap
 import pytest
@@ -73,15 +75,37 @@ def filled_production_conf(tls_dir: Path, workdir: Path, root_password_hash: str
             .replace("/run/slapd", str(workdir)))
 
 
-def non_loopback_address() -> str:
-    """An IPv4 address of this machine that is not loopback: a connection to
-    it comes from it, as one from another host would."""
+# Put on the loopback interface for the test when the machine has no
+# address of its own outside 127/8 (a host without a network): a connection
+# to it still comes from outside 127/8, as one from another host would.
+TEST_NET_ADDRESS = "192.0.2.213"
+
+
+def _global_addresses() -> list[str]:
     listing = subprocess.run(["ip", "-j", "-4", "addr", "show", "scope", "global"],
                              capture_output=True, text=True, check=True).stdout
-    addresses = [a["local"] for interface in json.loads(listing)
-                 for a in interface.get("addr_info", [])]
-    assert addresses, "this test needs a non-loopback IPv4 address on the machine"
-    return addresses[0]
+    return [a["local"] for interface in json.loads(listing)
+            for a in interface.get("addr_info", [])]
+
+
+@contextmanager
+def non_loopback_address() -> Iterator[str]:
+    """An IPv4 address of this machine that is not loopback: a connection to
+    it comes from it, as one from another host would. Without one (and as
+    root), TEST_NET_ADDRESS on lo for as long as the test needs it."""
+    addresses = _global_addresses()
+    if addresses:
+        yield addresses[0]
+        return
+    added = subprocess.run(["ip", "addr", "add", f"{TEST_NET_ADDRESS}/32", "dev", "lo"],
+                           capture_output=True, text=True)
+    assert added.returncode == 0, \
+        f"no non-loopback IPv4 address, and none could be added: {added.stderr}"
+    try:
+        yield TEST_NET_ADDRESS
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{TEST_NET_ADDRESS}/32", "dev", "lo"],
+                       capture_output=True)
 
 
 ROOT_PASSWORD = "Production-root-password-1"
@@ -94,40 +118,40 @@ def production_slapd(tmp_path_factory):
     the bootstrap tree and the demo accounts, listening on loopback, on a
     non-loopback address of this machine (plain and ldaps) and on ldapi."""
     work = tmp_path_factory.mktemp("production")
-    address = non_loopback_address()
-    tls = work / "tls"
-    make_certificates(tls, extra_ips=(address,))
-    (work / "data").mkdir(mode=0o700)
-    root_hash = "{ARGON2}" + PasswordHasher(time_cost=1, memory_cost=1024,
-                                            parallelism=1).hash(ROOT_PASSWORD)
-    conf = work / "slapd.conf"
-    conf.write_text(filled_production_conf(tls, work, root_hash))
-    ldif = work / "bootstrap.ldif"
-    ldif.write_text(render_bootstrap_ldif(SlapdSettings(workdir=work, base_dn=BASE_DN,
-                                                        service_password=SERVICE_PASSWORD)))
-    subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(ldif)], check=True,
-                   capture_output=True)
-    port, tls_port = free_port(), free_port()
-    urls = {"loopback": f"ldap://127.0.0.1:{port}", "remote": f"ldap://{address}:{port}",
-            "remote ldaps": f"ldaps://{address}:{tls_port}",
-            "ldapi": "ldapi://" + urllib.parse.quote(str(work / "ldapi"), safe="")}
-    log = open(work / "slapd.log", "ab")
-    process = subprocess.Popen(
-        [SLAPD, "-d", "none", "-f", str(conf), "-h", " ".join(urls.values())],
-        stdout=log, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + 15
-    while True:
-        assert process.poll() is None, (work / "slapd.log").read_text()
-        try:
-            for host, p in ((address, port), (address, tls_port)):
-                socket.create_connection((host, p), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "slapd did not start"
-            time.sleep(0.05)
-    yield urls, str(tls / "ca.pem")
-    stop_process(process)
-    log.close()
+    with non_loopback_address() as address:
+        tls = work / "tls"
+        make_certificates(tls, extra_ips=(address,))
+        (work / "data").mkdir(mode=0o700)
+        root_hash = "{ARGON2}" + PasswordHasher(time_cost=1, memory_cost=1024,
+                                                parallelism=1).hash(ROOT_PASSWORD)
+        conf = work / "slapd.conf"
+        conf.write_text(filled_production_conf(tls, work, root_hash))
+        ldif = work / "bootstrap.ldif"
+        ldif.write_text(render_bootstrap_ldif(SlapdSettings(workdir=work, base_dn=BASE_DN,
+                                                            service_password=SERVICE_PASSWORD)))
+        subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(ldif)], check=True,
+                       capture_output=True)
+        port, tls_port = free_port(), free_port()
+        urls = {"loopback": f"ldap://127.0.0.1:{port}", "remote": f"ldap://{address}:{port}",
+                "remote ldaps": f"ldaps://{address}:{tls_port}",
+                "ldapi": "ldapi://" + urllib.parse.quote(str(work / "ldapi"), safe="")}
+        log = open(work / "slapd.log", "ab")
+        process = subprocess.Popen(
+            [SLAPD, "-d", "none", "-f", str(conf), "-h", " ".join(urls.values())],
+            stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while True:
+            assert process.poll() is None, (work / "slapd.log").read_text()
+            try:
+                for host, p in ((address, port), (address, tls_port)):
+                    socket.create_connection((host, p), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "slapd did not start"
+                time.sleep(0.05)
+        yield urls, str(tls / "ca.pem")
+        stop_process(process)
+        log.close()
 
 
 def test_production_refuses_binds_without_tls_from_another_host(production_slapd):
