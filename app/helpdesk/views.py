@@ -163,27 +163,27 @@ def request_entry(request_id: str):
 @bp.post("/requests/<request_id>/<action>")
 @helpdesk_required
 def act_on_request(request_id: str, action: str):
-    helpdesk = portal().helpdesk
+    decisions = portal().helpdesk_decisions
     if action not in ("approve", "reject", "resend", "release"):
         abort(404)
-    if helpdesk.request_file(request_id) is None:
+    if portal().helpdesk.request_file(request_id) is None:
         abort(404)
     form = ReasonForm()
     if not form.validate_on_submit():
         return _request_page(request_id, 400, reason_form=form)
     try:
         if action == "approve":
-            helpdesk.approve(request_id, form.reason.data, _actor())
+            decisions.approve(request_id, form.reason.data, _actor())
             flash(_("The request is approved."), "success")
         elif action == "reject":
-            helpdesk.reject(request_id, form.reason.data, _actor())
+            decisions.reject(request_id, form.reason.data, _actor())
             flash(_("The request is rejected; the applicant is told why."), "success")
         elif action == "release":
-            helpdesk.release(request_id, form.reason.data, _actor())
+            decisions.release(request_id, form.reason.data, _actor())
             flash(_("The request is withdrawn: its account name and address are free."),
                   "success")
         else:
-            asked = helpdesk.resend_review(request_id, form.reason.data, _actor())
+            asked = decisions.resend_review(request_id, form.reason.data, _actor())
             flash(_("Fresh review links were sent to the approvers (%(n)d).", n=asked) if asked else
                   _("Nobody can decide this stage yet: the helpdesk was told what is missing."),
                   "success" if asked else "error")
