@@ -184,7 +184,7 @@ def _problem_page(problem: str):
 
 def _invited_form(invitation) -> RegistrationForm:
     p = portal()
-    institution = p.directory.institution(invitation.institution)
+    institution = p.invitations.institution_of(invitation)
     form = RegistrationForm(institutions=[institution] if institution else [],
                             categories=p.settings.categories)
     # Fixed by the invitation: whatever was posted for them is ignored.
