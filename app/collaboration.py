@@ -54,13 +54,13 @@ def load_collaboration_file(path: str, problems: list[str]) -> dict:
         result["categories"] = tuple(
             Category(str(c["key"]), str(c["label"]),
                      int(c["membership_days"]) if c.get("membership_days") else None,
-                     tuple(c.get("approval", ["ir"])),
+                     tuple(c.get("approval", [IR_STAGE])),
                      str(c.get("formal_application", "")),
                      c.get("invitation_approves", False) is True)
             for c in categories)
         for category in result["categories"]:
             bad = [s for s in category.approval
-                   if s != "ir" and not re.match(r"^group:[a-z0-9][a-z0-9-]*$", s)]
+                   if s != IR_STAGE and not re.match(r"^group:[a-z0-9][a-z0-9-]*$", s)]
             if bad or not category.approval:
                 problems.append(f"{path}: category {category.key}: approval stages are 'ir' or "
                                 f"'group:<name>', not {bad or 'nothing'}")
