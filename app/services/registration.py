@@ -127,15 +127,9 @@ class RegistrationService(RegistrationCompletion, InvitedRegistration):
         took the name meanwhile: the directory add is the guard against
         concurrent registrations.
         """
-        if self._directory.institution(application.institution) is None:
-            raise UnknownInstitution(application.institution)
-        # Hashed first: a known applicant's answer takes as long as a new one's.
-        password_hash = hash_password(application.password)
-        previous = self._directory.person(application.previous_account) \
-            if application.previous_account else None
-        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
-            return self._submit_return(application, previous, actor)
-        self.check_earlier_records(application)
+        returned, password_hash = self._screened(application, actor)
+        if returned is not None:
+            return returned
         now = self._clock()
         new = self._registration_request(application, actor, now, password_hash)
         # Someone who lost the confirmation mail registers again: nothing is
@@ -153,6 +147,24 @@ class RegistrationService(RegistrationCompletion, InvitedRegistration):
                                              "account": new.account_name})
         self._send_verification(request)
         return request
+
+    def _screened(self, application: Application,
+                  actor: Actor) -> tuple[RequestRecord | None, bytes]:
+        """The checks every registration (the form's, an invited one) passes
+        first: UnknownInstitution, then the earlier records (see
+        check_earlier_records). Returns (the reactivation filed instead, b"")
+        when the applicant names an account that may return, else (None,
+        the password's hash)."""
+        if self._directory.institution(application.institution) is None:
+            raise UnknownInstitution(application.institution)
+        # Hashed first: a known applicant's answer takes as long as a new one's.
+        password_hash = hash_password(application.password)
+        previous = self._directory.person(application.previous_account) \
+            if application.previous_account else None
+        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
+            return self._submit_return(application, previous, actor), b""
+        self.check_earlier_records(application)
+        return None, password_hash
 
     def _registration_request(self, application: Application, actor: Actor, now,
                               password_hash: bytes, **route) -> NewRequest:

@@ -1,17 +1,14 @@
 """A registration from an IR's invitation (``submit_invited``): the part of
 RegistrationService for the invited path, in a module of its own. It uses
 the service's directory, duplicates and clock and the steps it shares with
-``submit`` (the checks, the request built and written)."""
+``submit`` (the first checks, the request built and written)."""
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
 from ..directory import RequestRecord
-from ..vocabulary import REACTIVATION_ELIGIBLE
 from .audit import SYSTEM, Actor, audit_event
-from .errors import UnknownInstitution
-from .passwords import hash_password
 
 if TYPE_CHECKING:
     from .registration import Application
@@ -31,14 +28,9 @@ class InvitedRegistration:
         UnknownPreviousAccount, AccountNameUnavailable, UnknownInstitution);
         naming an expired account files a reactivation as there. The caller
         asks the approvers."""
-        if self._directory.institution(application.institution) is None:
-            raise UnknownInstitution(application.institution)
-        password_hash = hash_password(application.password)
-        previous = self._directory.person(application.previous_account) \
-            if application.previous_account else None
-        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
-            return self._submit_return(application, previous, actor)
-        self.check_earlier_records(application)
+        returned, password_hash = self._screened(application, actor)
+        if returned is not None:
+            return returned
         now = self._clock()
         new = self._registration_request(application, actor, now, password_hash,
                                          route="invitation", invitation=invitation_id,
