@@ -31,7 +31,6 @@ from ..services.errors import (
 )
 from ..services.helpdesk import HelpdeskRefused
 from ..services.paper import PaperApplication, PaperMatches
-from ..services.registration import Application
 from ..web.i18n import autonym
 from ..web.sessions import helpdesk_required
 from .forms import (
@@ -332,13 +331,7 @@ def new_paper_request():
     matches, strong = [], False
     if form.validate_on_submit():
         p = portal()
-        application = Application(
-            account_name=form.account_name.data, given_name=form.given_name.data,
-            middle_name=form.middle_name.data or "", family_name=form.family_name.data,
-            email=form.email.data, institution=form.institution.data,
-            category=form.category.data, password="",
-            conditions_version=p.settings.conditions.version,
-            not_me=bool(form.not_me.data), language=form.language.data or "")
+        application = form.application(language=form.language.data or "")
         try:
             created = p.paper.submit(PaperApplication(application, form.verified_by.data,
                                                       form.note.data or ""), _actor())
@@ -348,8 +341,7 @@ def new_paper_request():
         except UnknownInstitution:
             form.institution.errors = [_("Choose your home institution from the list.")]
         except AccountNameUnavailable:
-            form.account_name.errors = [_("This account name was taken a moment ago. "
-                                          "Please choose another.")]
+            form.name_taken()
         else:
             flash(_("The paper request is filed and the approvers are asked."), "success")
             return redirect(url_for(".request_entry", request_id=created.id))
