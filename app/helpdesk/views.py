@@ -33,6 +33,7 @@ from ..services.helpdesk import HelpdeskRefused
 from ..services.paper import PaperApplication, PaperMatches
 from ..services.registration import Application
 from ..web.i18n import autonym
+from ..web.labels import member_status_label, request_status_label
 from ..web.sessions import helpdesk_required
 from .forms import (
     CategoryChangeForm,
@@ -53,6 +54,23 @@ def _actor() -> Actor:
     return Actor(g.account, request.remote_addr or "")
 
 
+def _words() -> dict:
+    """What the console's pages show in words instead of stored values:
+    institutions by name, groups by their label, languages by name."""
+    names = {i.id: i.name for i in portal().helpdesk.institutions()}
+    return {"institution_name": lambda i: names.get(i, i or "-"), "language_name": autonym}
+
+
+@bp.app_template_filter("group_label")
+def _group_label(cn: str) -> str:
+    """An extra group or a board by its label in the collaboration file, else its cn."""
+    settings = portal().settings
+    if cn == settings.main_group:
+        return _("main group (all members)")
+    group = settings.extra_group(cn)
+    return str(group.label) if group else str(settings.stage_labels.get(cn, cn))
+
+
 @bp.get("")
 @helpdesk_required
 def index():
@@ -63,9 +81,16 @@ def index():
     result = helpdesk.search(query, status, institution)
     return render_template("helpdesk/index.html", query=query, status=status,
                            institution=institution, result=result,
-                           statuses=helpdesk.statuses(), institutions=helpdesk.institutions(),
+                           statuses=[(s, _status_word(s)) for s in helpdesk.statuses()],
+                           institutions=helpdesk.institutions(),
                            without_ir=helpdesk.without_representative(),
-                           category_label=portal().settings.category_label)
+                           category_label=portal().settings.category_label, **_words())
+
+
+def _status_word(status: str) -> str:
+    """The search filters members' and requests' statuses alike."""
+    word = member_status_label(status)
+    return request_status_label(status) if word == status else word
 
 
 def _person_page(account_name: str, status: int = 200, **forms):
@@ -82,7 +107,7 @@ def _person_page(account_name: str, status: int = 200, **forms):
         formdata=None, institutions=[i for i in portal().helpdesk.institutions()
                                      if i.id != file.person.institution]))
     return render_template("helpdesk/person.html", file=file, person=file.person,
-                           category_label=settings.category_label, **forms), status
+                           category_label=settings.category_label, **_words(), **forms), status
 
 
 @bp.get("/people/<account_name>")
@@ -151,7 +176,8 @@ def _request_page(request_id: str, status: int = 200, **forms):
     forms.setdefault("reason_form", ReasonForm(formdata=None))
     return render_template("helpdesk/request.html", file=file, application=file.request,
                            category_label=portal().settings.category_label,
-                           stage_label=portal().reviewers.stage_label, **forms), status
+                           stage_label=portal().reviewers.stage_label, **_words(),
+                           **forms), status
 
 
 @bp.get("/requests/<request_id>")
