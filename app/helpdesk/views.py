@@ -61,16 +61,6 @@ def _words() -> dict:
     return {"institution_name": lambda i: names.get(i, i or "-"), "language_name": autonym}
 
 
-@bp.app_template_filter("group_label")
-def _group_label(cn: str) -> str:
-    """An extra group or a board by its label in the collaboration file, else its cn."""
-    settings = portal().settings
-    if cn == settings.main_group:
-        return _("main group (all members)")
-    group = settings.extra_group(cn)
-    return str(group.label) if group else str(settings.stage_labels.get(cn, cn))
-
-
 @bp.get("")
 @helpdesk_required
 def index():

@@ -1,8 +1,8 @@
 """The vocabulary in words: one label per member status, request status and
 kind of request (app/vocabulary.py holds the values the directory stores),
 in the page's language. The IR and helpdesk consoles show these, never the
-raw values; templates use the filters ``member_status``, ``request_status``
-and ``request_kind``, views the functions."""
+raw values; templates use the filters ``member_status``, ``request_status``,
+``request_kind`` (and ``group_label``, ``country``), views the functions."""
 from __future__ import annotations
 
 from flask import Flask
@@ -56,7 +56,17 @@ def country_name(code: str | None) -> str:
     return (locale.territories.get((code or "").upper()) if locale else None) or code or "-"
 
 
-def register_labels(app: Flask) -> None:
+def group_label(settings, cn: str) -> str:
+    """A group by its label in the collaboration file (an extra group, a
+    board), the main group in words, any other by its cn."""
+    if cn == settings.main_group:
+        return str(_l("main group (all members)"))
+    group = settings.extra_group(cn)
+    return str(group.label) if group else str(settings.stage_labels.get(cn, cn))
+
+
+def register_labels(app: Flask, settings) -> None:
+    app.add_template_filter(lambda cn: group_label(settings, cn), "group_label")
     app.add_template_filter(country_name, "country")
     app.add_template_filter(member_status_label, "member_status")
     app.add_template_filter(request_status_label, "request_status")

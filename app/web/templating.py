@@ -34,7 +34,7 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
                 return value
         return format_when(value)
 
-    register_labels(app)
+    register_labels(app, settings)
 
 
 # The consoles in the header: (endpoint, label, who may open it). A console
