@@ -33,7 +33,7 @@ from ..services.helpdesk import HelpdeskRefused
 from ..services.paper import PaperApplication, PaperMatches
 from ..services.registration import Application
 from ..web.i18n import autonym
-from ..web.labels import member_status_label, request_status_label
+from ..web.labels import MEMBER_STATUS_LABELS, member_status_label, request_status_label
 from ..web.sessions import helpdesk_required
 from .forms import (
     CategoryChangeForm,
@@ -56,7 +56,7 @@ def _actor() -> Actor:
 
 def _words() -> dict:
     """What the console's pages show in words instead of stored values:
-    institutions by name, groups by their label, languages by name."""
+    institutions and languages by name (groups: the group_label filter)."""
     names = {i.id: i.name for i in portal().helpdesk.institutions()}
     return {"institution_name": lambda i: names.get(i, i or "-"), "language_name": autonym}
 
@@ -79,8 +79,8 @@ def index():
 
 def _status_word(status: str) -> str:
     """The search filters members' and requests' statuses alike."""
-    word = member_status_label(status)
-    return request_status_label(status) if word == status else word
+    return member_status_label(status) if status in MEMBER_STATUS_LABELS \
+        else request_status_label(status)
 
 
 def _person_page(account_name: str, status: int = 200, **forms):
