@@ -5,10 +5,46 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections import UserString
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from .vocabulary import IR_STAGE
+
+
+class LocalText(UserString):
+    """A text of the collaboration file (a category's label, the conditions)
+    in every language it is written in: it reads as the language being
+    rendered (a page's or a mail's, Flask-Babel's locale), else as English,
+    the fallback. In the file a text is a string (the same in every
+    language) or a table by language code with "en" in it."""
+
+    def __init__(self, texts: Mapping[str, str] | str):
+        self.texts = {"en": texts} if isinstance(texts, str) else dict(texts)
+
+    @property
+    def data(self) -> str:  # what every str operation of UserString uses
+        from flask_babel import get_locale
+        locale = get_locale()
+        language = locale.language if locale else "en"
+        return self.texts.get(language) or self.texts.get("en", "")
+
+    def __repr__(self) -> str:
+        return f"LocalText({self.texts!r})"
+
+
+def _local_text(value, where: str, problems: list[str]) -> LocalText:
+    """A string, or a table of strings by language code that includes "en"."""
+    if isinstance(value, str):
+        return LocalText(value)
+    if isinstance(value, dict) and value.get("en") and all(
+            isinstance(k, str) and re.fullmatch(r"[a-z]{2,3}", k) and isinstance(v, str)
+            for k, v in value.items()):
+        return LocalText(value)
+    problems.append(f"{where} is a text, or a table of texts by language code "
+                    "with \"en\" (the fallback) in it")
+    return LocalText(str(value))
 
 
 @dataclass(frozen=True)
@@ -52,10 +88,11 @@ def load_collaboration_file(path: str, problems: list[str]) -> dict:
     categories = data.get("categories", [])
     try:
         result["categories"] = tuple(
-            Category(str(c["key"]), str(c["label"]),
+            Category(str(c["key"]), _local_text(c["label"], f"{path}: label", problems),
                      int(c["membership_days"]) if c.get("membership_days") else None,
                      tuple(c.get("approval", [IR_STAGE])),
-                     str(c.get("formal_application", "")),
+                     _local_text(c.get("formal_application", ""),
+                                 f"{path}: formal_application", problems),
                      c.get("invitation_approves", False) is True)
             for c in categories)
         for category in result["categories"]:
@@ -73,14 +110,19 @@ def load_collaboration_file(path: str, problems: list[str]) -> dict:
     if not conditions.get("version") or not conditions.get("text"):
         problems.append(f"{path}: [conditions] needs version and text")
     else:
+        text = _local_text(conditions["text"], f"{path}: [conditions] text", problems)
         result["conditions"] = Conditions(
-            str(conditions["version"]), str(conditions.get("title", "Conditions of use")),
-            str(conditions["text"]).strip(),
+            str(conditions["version"]),
+            _local_text(conditions.get("title", "Conditions of use"),
+                        f"{path}: [conditions] title", problems),
+            LocalText({k: v.strip() for k, v in text.texts.items()}),
         )
-    result["stage_labels"] = {str(k): str(v) for k, v in data.get("stage_labels", {}).items()}
+    result["stage_labels"] = {str(k): _local_text(v, f"{path}: [stage_labels] {k}", problems)
+                              for k, v in data.get("stage_labels", {}).items()}
     try:
         result["extra_groups"] = tuple(
-            ExtraGroup(str(g["cn"]), str(g["label"]), str(g["managers"]))
+            ExtraGroup(str(g["cn"]), _local_text(g["label"], f"{path}: [[groups]] label",
+                                                 problems), str(g["managers"]))
             for g in data.get("groups", []))
     except (KeyError, TypeError):
         problems.append(f"{path}: every [[groups]] entry needs cn, label and managers")

@@ -53,10 +53,16 @@ def test_group_application_approved_and_left(logged_in, root, smtp, client):
     response = post_from_account(client, "/account/groups/naf/apply")
     assert "already waiting" in client.get(response.headers["Location"]).get_data(as_text=True)
 
-    [mail] = mails_to(smtp, MANAGER, "applies to join naf")
-    assert "join the group naf" in mail.get_body(preferencelist=("plain",)).get_content()
+    # The group by its label in the collaboration file.
+    [mail] = mails_to(smtp, MANAGER, "applies to join Analysis facility (NAF)")
+    assert "join the group Analysis facility (NAF)" in mail.get_body(
+        preferencelist=("plain",)).get_content()
     review = local_path(links_in(mail)[0])
-    assert "Application to join the group naf" in client.get(review).get_data(as_text=True)
+    assert "Application to join the group Analysis facility (NAF)" in client.get(
+        review).get_data(as_text=True)
+    client.set_cookie("lang", "de")
+    assert "Analyse-Infrastruktur (NAF)" in client.get(review).get_data(as_text=True)
+    client.set_cookie("lang", "en")
     decide(client, review)
     assert NAF in member_of(root)
     assert mails_to(smtp, "toru.iijima@kek.example", "you joined")
@@ -75,7 +81,7 @@ def test_group_application_rejected_with_reason(logged_in, root, smtp, client):
     assert NAF not in member_of(root)
     [rejected] = mails_to(smtp, "toru.iijima@kek.example", "not approved")
     body = rejected.get_body(preferencelist=("plain",)).get_content()
-    assert "join the group naf" in body and "Quota exhausted" in body
+    assert "join the group Analysis facility (NAF)" in body and "Quota exhausted" in body
 
 
 def test_unknown_groups_cannot_be_applied_for(logged_in, client, root):

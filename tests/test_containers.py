@@ -112,6 +112,16 @@ def test_the_entrypoint_renders_what_the_generator_gives_for_the_same_values(tmp
     assert "<hash of service>" in ldif and "<hash of IR>" in ldif
     assert "unknown password" not in ldif
     assert (templates / "portal.schema").read_text() == (SCHEMA_DIR / "portal.schema").read_text()
+    # What was added to the directory since the images first came: it is in
+    # the image because the generator is (the dynamic main group, the expired
+    # members' policy, the invitations, their indexes).
+    for line in ("overlay dynlist", "index portalInvitationState eq",
+                 "index portalListedMail eq", "index portalCertificate eq"):
+        assert line in conf, line
+    for dn in (f"cn=expired,ou=policies,{values['base_dn']}",
+               f"ou=invitations,{values['base_dn']}"):
+        assert f"dn: {dn}\n" in ldif, dn
+    assert "memberURL: " in ldif and "objectClass: portalDynamicGroup" in ldif
 
 
 def test_without_demo_data_the_tree_is_the_generators_bootstrap_alone(tmp_path):
@@ -171,6 +181,31 @@ def test_the_entrypoint_refuses_a_missing_password_and_a_foreign_base(tmp_path):
         result = subprocess.run(["sh", str(ENTRYPOINT), "render", str(tmp_path)],
                                 env={**base, **env}, capture_output=True, text=True)
         assert result.returncode != 0 and message in result.stderr
+
+
+def _flask_commands(text: str) -> set[str]:
+    """The `flask --app wsgi <group> <command> [--once]` lines of a text."""
+    return {" ".join(m.split()) for m in re.findall(
+        r"flask --app wsgi ((?:[a-z-]+ )[a-z-]+(?: --once)?)", text)}
+
+
+def test_the_jobs_loop_runs_the_readme_crontab_and_every_periodic_command():
+    """compose.yaml's jobs service (containers/portal/jobs.sh) runs what the
+    README's crontab runs, and the crontab names every idempotent command of
+    app/cli.py that takes --now (the periodic ones)."""
+    readme = (ROOT / "README.md").read_text()
+    crontab = _flask_commands(re.search(r"```cron\n(.*?)```", readme, re.S).group(1))
+    jobs = {" ".join(line.split()) for line in re.findall(
+        r"\brun ((?:[a-z-]+ ?)+(?:--once)?)", (ROOT / "containers/portal/jobs.sh").read_text())}
+    assert jobs == crontab and "requests remind" in jobs
+    cli = (ROOT / "app" / "cli.py").read_text()
+    periodic = {f"{group.replace('_', '-')} {name}" for group, name in re.findall(
+        r'@(\w+)_cli\.command\("([a-z-]+)"\)\n@NOW_OPTION', cli)}
+    # roster-status is a report for the operator, not a job.
+    assert periodic - {"members roster-status"} <= {c.split(" --")[0] for c in crontab}
+    compose = (ROOT / "compose.yaml").read_text()
+    assert 'command: ["portal-jobs"]' in compose
+    assert 'command: ["flask", "--app", "wsgi", "mail", "send", "--loop"]' in compose
 
 
 # -- the images ----------------------------------------------------------------------

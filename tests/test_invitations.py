@@ -551,8 +551,7 @@ def test_a_category_whose_invitations_approve_creates_the_member_at_once(
     smtp.clear()
     collaboration = tmp_path / "collaboration.toml"
     collaboration.write_text(DEFAULT_COLLABORATION_FILE.read_text().replace(
-        'key = "phd-student"\nlabel = "PhD student"\n',
-        'key = "phd-student"\nlabel = "PhD student"\ninvitation_approves = true\n'))
+        'key = "phd-student"\n', 'key = "phd-student"\ninvitation_approves = true\n'))
     approving = create_app(portal_environment(slapd, smtp,
                                               PORTAL_COLLABORATION_FILE=str(collaboration)))
     assert approving.extensions["portal"].settings.invitation_approves("phd-student")

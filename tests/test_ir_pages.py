@@ -11,12 +11,9 @@ from test_ir_console import log_in, restoring_console_state
 from test_languages import assert_no_english, heading, translator
 
 KEK = "High Energy Accelerator Research Organization (KEK)"
-# Collaboration data (names, institutions, the category labels of the
-# collaboration file) is shown as it is.
-DATA = (KEK, "Toru Iijima", "tiijima", "Toru Sato", "irkek", "CSV", "Physicist - permanent/staff",
-        "Physicist - postdoc", "PhD student", "Student (temporary)", "Technical staff",
-        "Visitor (choose the inviting institute as home)", "External",
-        "Theory platform member")
+# Directory data (names, institutions) is shown as it is; the category
+# labels of the collaboration file are in the page's language.
+DATA = (KEK, "Toru Iijima", "tiijima", "Toru Sato", "irkek", "CSV")
 
 
 @pytest.fixture

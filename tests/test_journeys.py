@@ -270,7 +270,7 @@ def test_a_group_application_is_not_described_as_a_membership(client, member, sm
     [ask] = mails_to(smtp, "anna.schmidt@desy.example", "applies to join")
     assert "asks for membership" not in body(ask) and "As its representative" not in body(ask)
     page = client.get(local_path(links_in(ask)[0])).get_data(as_text=True)
-    assert "You are asked as a manager of the group naf" in page
+    assert "You are asked as a manager of the group Analysis facility (NAF)" in page
 
 
 # -- the one with an old account --------------------------------------------------------------

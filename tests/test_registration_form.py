@@ -387,7 +387,7 @@ def test_the_page_shows_the_conditions_and_their_version(app, client, root):
     conditions = app.extensions["portal"].settings.conditions
     assert conditions.version == "2026-01"
     assert "version 2026-01" in page
-    assert conditions.title in page
+    assert str(conditions.title) in page
     assert "The account (account name and password) is personal." in page
     assert "Violations can lead to the suspension of the account." in page
 

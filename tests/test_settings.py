@@ -6,6 +6,7 @@ import tomllib
 import pytest
 
 from app import create_app
+from app.collaboration import LocalText
 from app.settings import (
     DEFAULT_COLLABORATION_FILE,
     ENV_NAMES,
@@ -109,8 +110,8 @@ def test_collaboration_file_contents_are_loaded():
     settings = load_settings(production_environment())
     data = tomllib.loads((ROOT / "config" / "collaboration.toml").read_text())
     assert settings.categories == tuple(
-        Category(c["key"], c["label"], c.get("membership_days"), tuple(c.get("approval", ["ir"])),
-                 c.get("formal_application", ""))
+        Category(c["key"], LocalText(c["label"]), c.get("membership_days"),
+                 tuple(c.get("approval", ["ir"])), LocalText(c.get("formal_application", "")))
         for c in data["categories"])
     assert "formal application" in settings.formal_application("physicist-permanent")
     assert settings.approval_chain("physicist-permanent") == ("ir", "group:ib")
@@ -119,7 +120,7 @@ def test_collaboration_file_contents_are_loaded():
     assert Category("phd-student", "PhD student") in settings.categories
     assert settings.category_label("phd-student") == "PhD student"
     assert settings.conditions.version == "2026-01"
-    assert settings.conditions.title == data["conditions"]["title"]
+    assert settings.conditions.title == data["conditions"]["title"]["en"]
     assert settings.conditions.text.startswith("1. The account")
     assert "gmail.com" in settings.webmail_domains and "yahoo.*" in settings.webmail_domains
     assert len(settings.webmail_domains) == len(data["webmail_domains"])
@@ -228,6 +229,47 @@ def test_a_custom_collaboration_file_is_used(tmp_path):
     assert settings.conditions.title == "Conditions of use"
     assert settings.webmail_domains == ("mail.example",)
     assert settings.reserved_account_names == frozenset({"boss"})
+
+
+def test_texts_of_the_collaboration_file_in_each_language_else_english(tmp_path):
+    from flask import Flask
+    from flask_babel import Babel, force_locale
+    app = Flask(__name__)
+    Babel(app)
+    custom = tmp_path / "custom.toml"
+    custom.write_text(
+        '[stage_labels]\nib = { en = "board", de = "Rat" }\n'
+        '[[groups]]\ncn = "naf"\nlabel = "NAF"\nmanagers = "m"\n'
+        '[[categories]]\nkey = "k"\nlabel = { en = "Kind", de = "Art", ja = "種類" }\n'
+        'formal_application = { en = "a letter", ja = "書簡" }\n'
+        '[conditions]\nversion = "v9"\n[conditions.title]\nen = "Rules"\nde = "Regeln"\n'
+        '[conditions.text]\nen = " Be nice. "\nde = " Seien Sie nett. "\n')
+    settings = load_settings(production_environment(PORTAL_COLLABORATION_FILE=str(custom)))
+    shown = {}
+    with app.test_request_context("/"):
+        for lang in ("en", "de", "ja", "fr"):
+            with force_locale(lang):
+                shown[lang] = (str(settings.category_label("k")),
+                               f"{settings.formal_application('k')}",
+                               str(settings.stage_labels["ib"]),
+                               str(settings.extra_groups[0].label),
+                               str(settings.conditions.title), str(settings.conditions.text))
+    assert shown["en"] == ("Kind", "a letter", "board", "NAF", "Rules", "Be nice.")
+    assert shown["de"] == ("Art", "a letter", "Rat", "NAF", "Regeln", "Seien Sie nett.")
+    assert shown["ja"] == ("種類", "書簡", "board", "NAF", "Rules", "Be nice.")
+    assert shown["fr"] == shown["en"]
+    # Outside any page or mail: English.
+    assert settings.category_label("k") == "Kind" and settings.category_label("x") == "x"
+    custom.write_text(
+        '[[categories]]\nkey = "k"\nlabel = { de = "Art" }\n'
+        '[[categories]]\nkey = "j"\nlabel = { en = "J", "de-DE" = "J" }\n'
+        '[conditions]\nversion = "v9"\ntext = { en = 3 }\n')
+    problems = problems_of(production_environment(PORTAL_COLLABORATION_FILE=str(custom)))
+    assert [p for p in problems if "table of texts by language code" in p] == [
+        f"{custom}: label is a text, or a table of texts by language code with \"en\" "
+        "(the fallback) in it"] * 2 + [
+        f"{custom}: [conditions] text is a text, or a table of texts by language code with "
+        "\"en\" (the fallback) in it"]
 
 
 def test_problems_from_the_environment_and_the_file_come_together(tmp_path):

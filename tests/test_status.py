@@ -341,10 +341,9 @@ def test_status_pages_in_german_and_japanese(client, smtp, lang):
     confirm(client, verify_mail_links(smtp)[0])
     page = client.get(status_path).get_data(as_text=True)
     assert t.gettext("Waiting since") in page and t.gettext("Last reminded") in page
-    # The stage label and the IR's name are data (config file, directory).
-    assert_no_english(page.replace("institute representative", "")
-                      .replace("Toru Sato", "").replace("High Energy Accelerator Research "
-                                                        "Organization (KEK)", ""), lang)
+    # The IR's name and the institution are directory data.
+    assert_no_english(page.replace("Toru Sato", "").replace("High Energy Accelerator Research "
+                                                            "Organization (KEK)", ""), lang)
     page = client.get(f"{status_path}/withdraw").get_data(as_text=True)
     assert heading(page) == t.gettext("Withdraw the request")
     assert_no_english(page, lang)

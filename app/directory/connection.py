@@ -184,6 +184,14 @@ class DirectoryConnection:
     def group_dn(self, name: str) -> str:
         return f"cn={escape_rdn(checked_identifier(name))},{self.groups_dn}"
 
+    def group_name(self, dn: str) -> str:
+        """The cn of a group in ou=groups (the DN itself for any other entry)."""
+        head, _, parent = dn.partition(",")
+        name, equals, value = head.partition("=")
+        if equals and name.strip().lower() == "cn" and parent.lower() == self.groups_dn.lower():
+            return value
+        return dn
+
     def institution_dn(self, institution_id: str) -> str:
         return f"portalInstitutionId={checked_identifier(institution_id)},{self.institutions_dn}"
 

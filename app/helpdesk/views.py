@@ -32,6 +32,7 @@ from ..services.errors import (
 from ..services.helpdesk import HelpdeskRefused
 from ..services.paper import PaperApplication, PaperMatches
 from ..web.i18n import autonym
+from ..web.labels import MEMBER_STATUS_LABELS, member_status_label, request_status_label
 from ..web.sessions import helpdesk_required
 from .forms import (
     CategoryChangeForm,
@@ -52,6 +53,13 @@ def _actor() -> Actor:
     return Actor(g.account, request.remote_addr or "")
 
 
+def _words() -> dict:
+    """What the console's pages show in words instead of stored values:
+    institutions and languages by name (groups: the group_label filter)."""
+    names = {i.id: i.name for i in portal().helpdesk.institutions()}
+    return {"institution_name": lambda i: names.get(i, i or "-"), "language_name": autonym}
+
+
 @bp.get("")
 @helpdesk_required
 def index():
@@ -62,9 +70,16 @@ def index():
     result = helpdesk.search(query, status, institution)
     return render_template("helpdesk/index.html", query=query, status=status,
                            institution=institution, result=result,
-                           statuses=helpdesk.statuses(), institutions=helpdesk.institutions(),
+                           statuses=[(s, _status_word(s)) for s in helpdesk.statuses()],
+                           institutions=helpdesk.institutions(),
                            without_ir=helpdesk.without_representative(),
-                           category_label=portal().settings.category_label)
+                           category_label=portal().settings.category_label, **_words())
+
+
+def _status_word(status: str) -> str:
+    """The search filters members' and requests' statuses alike."""
+    return member_status_label(status) if status in MEMBER_STATUS_LABELS \
+        else request_status_label(status)
 
 
 def _person_page(account_name: str, status: int = 200, **forms):
@@ -81,7 +96,7 @@ def _person_page(account_name: str, status: int = 200, **forms):
         formdata=None, institutions=[i for i in portal().helpdesk.institutions()
                                      if i.id != file.person.institution]))
     return render_template("helpdesk/person.html", file=file, person=file.person,
-                           category_label=settings.category_label, **forms), status
+                           category_label=settings.category_label, **_words(), **forms), status
 
 
 @bp.get("/people/<account_name>")
@@ -150,7 +165,8 @@ def _request_page(request_id: str, status: int = 200, **forms):
     forms.setdefault("reason_form", ReasonForm(formdata=None))
     return render_template("helpdesk/request.html", file=file, application=file.request,
                            category_label=portal().settings.category_label,
-                           stage_label=portal().reviewers.stage_label, **forms), status
+                           stage_label=portal().reviewers.stage_label, **_words(),
+                           **forms), status
 
 
 @bp.get("/requests/<request_id>")

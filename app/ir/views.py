@@ -22,13 +22,13 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from ..portal import portal
 from ..services.audit import Actor
 from ..services.lifecycle import LifecycleError
 from ..services.roster import CONFIRMATION_LIMIT
 from ..vocabulary import MemberStatus
+from ..web.labels import member_status_label
 from ..web.security import FORM_FIELD_LIMITS
 from ..web.sessions import current_roles, helpdesk_required, representative_required
 from .forms import (
@@ -42,11 +42,8 @@ from .forms import (
 bp = Blueprint("ir", __name__, url_prefix="/ir")
 # The confirmation has one field per member (and the token and the reason).
 FORM_FIELD_LIMITS["ir.confirm"] = CONFIRMATION_LIMIT + 10
-STATUS_LABELS = {
-    MemberStatus.ACTIVE: _l("active"),
-    MemberStatus.EXPIRED: _l("expired"),
-    MemberStatus.SUSPENDED: _l("suspended"),
-}
+# The statuses the roster filters by (their words: app/web/labels.py).
+ROSTER_STATUSES = (MemberStatus.ACTIVE, MemberStatus.EXPIRED, MemberStatus.SUSPENDED)
 # Cells a spreadsheet would read as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,7 +78,7 @@ def _institution():
 
 
 def _status_label(status: str) -> str:
-    return str(STATUS_LABELS.get(status, status or "-"))
+    return member_status_label(status)
 
 
 @bp.route("")
@@ -109,7 +106,7 @@ def _filters():
     settings = portal().settings
     form = RosterFilterForm(request.args)
     form.institution.choices = [(i.id, i.name) for i in current_roles().represented]
-    form.status.choices = [("", _("any"))] + [(s.value, _status_label(s)) for s in STATUS_LABELS]
+    form.status.choices = [("", _("any"))] + [(s.value, _status_label(s)) for s in ROSTER_STATUSES]
     form.category.choices = [("", _("any"))] + [(c.key, c.label) for c in settings.categories]
     if not form.validate():
         abort(400)

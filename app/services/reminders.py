@@ -74,7 +74,8 @@ class Reminders:
         if since is None:
             return
         index = request.approval_stage
-        label = str(self._reviewers.stage_label(request.approval_chain[index]))
+        # Kept lazy: each mail writes it in its recipient's language.
+        label = self._reviewers.stage_label(request.approval_chain[index])
         waited = now - since
         escalate = waited >= timedelta(days=self._settings.escalation_days) and \
             request.escalated_stage != index

@@ -2,12 +2,15 @@
 the consoles the visitor may open, and the ``when`` filter for times."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask, current_app, g, url_for
 from flask_babel import lazy_gettext as _l
 
 from ..settings import Settings
 from ..vocabulary import MemberStatus, RequestKind, RequestStatus
 from .i18n import format_when
+from .labels import register_labels
 from .sessions import current_roles
 
 
@@ -23,7 +26,15 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
 
     @app.template_filter("when")
     def when(value):
+        # Audit records keep their time as ISO text.
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+            except ValueError:
+                return value
         return format_when(value)
+
+    register_labels(app, settings)
 
 
 # The consoles in the header: (endpoint, label, who may open it). A console

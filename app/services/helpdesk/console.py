@@ -47,6 +47,7 @@ class PersonFile:
     history: list[HistoryRow]
     ldif: str
     requests: list[RequestRecord]
+    group_names: tuple[str, ...] = ()  # the person's groups (cn), for the page
 
     @property
     def locked(self) -> bool:
@@ -151,7 +152,8 @@ class HelpdeskService:
             history(self._directory, person.audit, person.account_name,
                           person.display_name or person.account_name),
             self._directory.entry_ldif(person.dn),
-            [r for r in requests if r.account_name == person.account_name])
+            [r for r in requests if r.account_name == person.account_name],
+            tuple(self._directory.group_name(dn) for dn in person.groups))
 
     def request_file(self, request_id: str) -> RequestFile | None:
         request = self._directory.request(request_id)
