@@ -74,6 +74,15 @@ class PasswordState:
 
 
 @dataclass(frozen=True)
+class Account:
+    """A member's entry as a logged-in request needs it, read at once:
+    the person, what the password policy knows, the session epoch."""
+    person: Person
+    password: PasswordState
+    session_epoch: str
+
+
+@dataclass(frozen=True)
 class RequestRecord:
     """A request in ou=requests: a registration, reactivation, group
     application or move, with its state."""

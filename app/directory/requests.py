@@ -116,13 +116,14 @@ class Requests(DirectoryConnection):
         entry = self._read(self.request_dn(request_id), attrs)
         return request_record(entry) if entry else None
 
-    def open_requests_for(self, account_name: str, kind: str) -> list[RequestRecord]:
-        """Undecided requests of one kind for an account."""
+    def open_requests_for(self, account_name: str, *kinds: str) -> list[RequestRecord]:
+        """Undecided requests of these kinds for an account (one search),
+        in the order of ``kinds``."""
         entries = self._search(self.requests_dn, (
             f"(&(objectClass=portalRequest){eq(REQUEST['account_name'], account_name)}"
-            f"{eq(REQUEST['kind'], kind)}{any_of(REQUEST['status'], OPEN_STATUSES)})"),
+            f"{any_of(REQUEST['kind'], kinds)}{any_of(REQUEST['status'], OPEN_STATUSES)})"),
             REQUEST_ATTRS)
-        return [request_record(e) for e in entries]
+        return sorted(map(request_record, entries), key=lambda r: kinds.index(r.kind))
 
     def unconfirmed_requests(self, *, contact_mail: str = "",
                              submitted_before: datetime | None = None) -> list[RequestRecord]:
