@@ -148,7 +148,7 @@ class ApprovalService:
                                reference=reference)
         if request.status == RequestStatus.APPROVED:
             self.complete(request)
-        return self._directory.request(request.id)
+        return request  # as decided (the page says what the decision did)
 
     def reject(self, review: Review, reason: str, actor_address: str) -> RequestRecord:
         reason = reason.strip()

@@ -397,7 +397,7 @@ class RegistrationService:
         if not notify:  # the caller mails the new member (the paper route)
             return True
         self._mailer.send("account_ready", [request.contact_mail], request.language,
-                          request=self._directory.request(request.id), person=person,
+                          request=replace(request, password_hash=b""), person=person,
                           deadline=person.initial_password_deadline,
                           initial_password_days=self._directory.initial_password_period().days,
                           login_link=self._links.page(Page.LOGIN))
