@@ -122,6 +122,7 @@ class RequestRecord:
     confirmation_sent_at: datetime | None = None  # the confirmation mail was last sent again
     email_verified_at: datetime | None = None  # the applicant confirmed the address
     certificate: Certificate | None = None  # subject and issuer, from /register/certificate
+    on_paper: bool = False  # filed by the helpdesk from a signed paper form
 
     @property
     def escalated(self) -> bool:
