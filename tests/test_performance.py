@@ -203,7 +203,7 @@ def test_an_approval_reads_the_link_request_and_representatives_once(app, client
 def _counting_operations(directory):
     """Count the directory operations (searches, writes, binds as a member)."""
     calls: list[str] = []
-    original_call, original_as = directory._call, directory._as
+    original_call, original_bind = directory._call, directory._bind_as
 
     def counting(operation):
         calls.append(getattr(operation, "__qualname__", ""))
@@ -211,9 +211,9 @@ def _counting_operations(directory):
 
     def counting_as(*args, **kwargs):
         calls.append("bind as the member")
-        return original_as(*args, **kwargs)
+        return original_bind(*args, **kwargs)
 
-    directory._call, directory._as = counting, counting_as
+    directory._call, directory._bind_as = counting, counting_as
     return calls
 
 
@@ -237,7 +237,7 @@ def test_a_page_of_a_logged_in_member_and_a_login_read_the_entry_once(app, clien
                                                "password": NEW_PASSWORD})
         login_calls = list(calls)
     finally:
-        del directory._call, directory._as
+        del directory._call, directory._bind_as
     assert page.status_code == 200 and "tiijima" in page.get_data(as_text=True)
     # The entry with its password state and epoch; the open applications
     # (every kind in one search); the institutions the member represents;

@@ -88,9 +88,9 @@ class Passwords(DirectoryConnection):
         refuse one with a control character), as registration hashed them."""
         if not ACCOUNT_NAME_RE.match(account_name or "") or not password:
             return BindResult(False, ppolicy.PolicyResponse())
-        with self._as(self.person_dn(account_name), password.encode("utf-8")) as conn:
-            ok = conn.bind(controls=[ppolicy.REQUEST_CONTROL])
-            return BindResult(bool(ok), _policy_response(conn.result))
+        ok, result = self._bind_as(self.person_dn(account_name), password.encode("utf-8"),
+                                   [ppolicy.REQUEST_CONTROL])
+        return BindResult(ok, _policy_response(result))
 
     def change_own_password(self, account_name: str, current: str, new: str) -> None:
         """Check ``current`` with a bind as the member, then set ``new`` with
@@ -98,10 +98,10 @@ class Passwords(DirectoryConnection):
         themselves (acl.conf), so every change passes the portal's rules;
         slapd hashes the cleartext and applies the policy (length, history).
         Raises PasswordRefused."""
-        with self._as(self.person_dn(account_name), current.encode("utf-8")) as conn:
-            if not conn.bind(controls=[ppolicy.REQUEST_CONTROL]):
-                policy = _policy_response(conn.result)
-                raise PasswordRefused(policy.error or "invalidCredentials")
+        ok, result = self._bind_as(self.person_dn(account_name), current.encode("utf-8"),
+                                   [ppolicy.REQUEST_CONTROL])
+        if not ok:
+            raise PasswordRefused(_policy_response(result).error or "invalidCredentials")
         self.set_password(account_name, new)
 
     def set_password(self, account_name: str, new: str) -> None:
