@@ -373,7 +373,10 @@ class RegistrationService:
         when this call completed it (and mailed the new member).
         """
         account_name = approved.account_name
-        request = self._directory.request(approved.id, with_password_hash=True)
+        # A record read with its hash is the approval's own, read a moment
+        # ago; any other (a search's, for complete-approvals) is read again.
+        request = approved if approved.password_hash else \
+            self._directory.request(approved.id, with_password_hash=True)
         if request is None or request.status != RequestStatus.APPROVED or request.completed_at:
             return False
         now = self._clock()
