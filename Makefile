@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN_DEBS := slapd ldap-utils redis-server nginx
-TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev gcc
+TEST_DEBS := chromium apache2 dovecot-core dovecot-ldap libldap-dev libsasl2-dev gcc iproute2
 
 # What ruff checks.
 LINT_PATHS ?= app tests

@@ -16,7 +16,7 @@ from .services.approval import ApprovalService
 from .services.certificates import CertificateService
 from .services.changes import MembershipChanges
 from .services.duplicates import Duplicates
-from .services.helpdesk import HelpdeskInstitutions, HelpdeskService
+from .services.helpdesk import HelpdeskDecisions, HelpdeskInstitutions, HelpdeskService
 from .services.institutions import InstitutionCatalog
 from .services.invitations import InvitationService
 from .services.lifecycle import LifecycleService
@@ -59,6 +59,7 @@ class Portal:
     paper: PaperRoute | None = None  # the paper route through the helpdesk
     helpdesk: HelpdeskService | None = None  # the helpdesk's console
     helpdesk_institutions: HelpdeskInstitutions | None = None  # institutions, member list
+    helpdesk_decisions: HelpdeskDecisions | None = None  # stuck requests: last resort
     invitations: InvitationService | None = None
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
@@ -112,7 +113,9 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
         RequestKind.INSTITUTION_CHANGE: changes.complete,
         RequestKind.CATEGORY_CHANGE: changes.complete,
     })
-    helpdesk = HelpdeskService(directory, settings, lifecycle, approval, registration,
+    helpdesk_decisions = HelpdeskDecisions(directory, settings, approval, reviewers, mailer,
+                                           links)
+    helpdesk = HelpdeskService(directory, settings, lifecycle, helpdesk_decisions, registration,
                                reviewers, duplicates, institutions, paper, mailer, links)
     status = StatusService(directory, links, settings, reviewers,
                            registration.send_verification)
@@ -128,8 +131,8 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                                       members_list=MembersListService(directory),
                                       paper=paper, helpdesk=helpdesk,
                                       helpdesk_institutions=HelpdeskInstitutions(
-                                          directory, settings, reviewers, institutions,
-                                          helpdesk),
+                                          directory, settings, reviewers, institutions),
+                                      helpdesk_decisions=helpdesk_decisions,
                                       invitations=InvitationService(
                                           directory, mailer, links, settings, registration,
                                           approval, reviewers))

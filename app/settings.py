@@ -3,13 +3,19 @@ collaboration file, validated in one place with every problem listed at once.
 """
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Mapping
 
+from .collaboration import Category, Conditions, ExtraGroup, load_collaboration_file
+from .settings_checks import (
+    check_languages,
+    convert,
+    loopback,
+    trusted_proxies,
+    valid_rate_limit,
+)
 from .vocabulary import IR_STAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,34 +33,6 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid portal configuration:\n  - " + "\n  - ".join(problems))
-
-
-@dataclass(frozen=True)
-class Category:
-    key: str
-    label: str
-    membership_days: int | None = None  # None: open-ended
-    approval: tuple[str, ...] = (IR_STAGE,)  # stages: "ir", "group:<cn>"
-    # What the later stages need besides the request (e.g. a formal
-    # application to the board); its reference is recorded at approval.
-    formal_application: str = ""
-    # An invited request of this category is approved (its IR stage) by the
-    # invitation itself: the inviting IR approved when inviting.
-    invitation_approves: bool = False
-
-
-@dataclass(frozen=True)
-class ExtraGroup:
-    cn: str
-    label: str
-    managers: str  # cn of the group whose members approve applications
-
-
-@dataclass(frozen=True)
-class Conditions:
-    version: str
-    title: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -229,19 +207,6 @@ MAIL_DELIVERIES = ("outbox", "inline")
 ENV_NAMES = tuple(_ENV)
 
 
-def _convert(kind, raw: str):
-    if kind is bool:
-        value = raw.strip().lower()
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError("expected true or false")
-    if kind is tuple:
-        return tuple(part for part in raw.replace(",", " ").split() if part)
-    return kind(raw.strip()) if kind is not str else raw.strip()
-
-
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build the settings from ``environ``; raise SettingsError listing every problem."""
     problems: list[str] = []
@@ -254,7 +219,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                 continue
             raw = default
         try:
-            values[attr] = _convert(kind, raw)
+            values[attr] = convert(kind, raw)
         except ValueError as exc:
             problems.append(f"{name}={raw!r} is not valid: {exc}")
 
@@ -280,7 +245,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         if not url.startswith(("ldap://", "ldaps://", "ldapi://")):
             problems.append(f"PORTAL_LDAP_URLS: {url!r} is not an ldap://, ldaps:// or "
                             "ldapi:// URL")
-        elif (env == "production" and url.startswith("ldap://") and not _loopback(url)
+        elif (env == "production" and url.startswith("ldap://") and not loopback(url)
               and not values.get("ldap_start_tls") and not values.get("ldap_allow_plain")):
             problems.append(f"PORTAL_LDAP_URLS: {url!r} sends passwords in clear to another "
                             "host: use ldaps://, PORTAL_LDAP_START_TLS=true, or set "
@@ -317,7 +282,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                            ("rate_limit_reset", "PORTAL_RATE_LIMIT_RESET"),
                            ("rate_limit_register", "PORTAL_RATE_LIMIT_REGISTER"),
                            ("rate_limit_hints", "PORTAL_RATE_LIMIT_HINTS")):
-        if attr in values and not _valid_rate_limit(values[attr]):
+        if attr in values and not valid_rate_limit(values[attr]):
             problems.append(f"{env_name}={values[attr]!r} is not a rate limit like "
                             "'10 per 15 minutes'")
     storage = values.get("ratelimit_storage_uri", "")
@@ -330,133 +295,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     elif delivery == "inline" and env == "production":
         problems.append("PORTAL_MAIL_DELIVERY=inline makes web workers wait on SMTP: "
                         "use outbox (and `flask mail send --loop`) in production")
-    _check_languages(values.get("languages", ()), problems)
-    _trusted_proxies(values, problems)
+    check_languages(values.get("languages", ()), problems)
+    trusted_proxies(values, problems)
     if "@" in values.get("mail_domain", ""):
         problems.append("PORTAL_MAIL_DOMAIN is a domain (example.org), not an address")
 
-    collaboration = _load_collaboration_file(values.get("collaboration_file", ""), problems)
+    collaboration = load_collaboration_file(values.get("collaboration_file", ""), problems)
     if problems:
         raise SettingsError(problems)
     return Settings(**values, **collaboration)
-
-
-def _loopback(url: str) -> bool:
-    """Is the host of an ldap:// URL this machine (127.0.0.0/8, ::1, localhost)?"""
-    import ipaddress
-    from urllib.parse import urlsplit
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _trusted_proxies(values: dict, problems: list[str]) -> None:
-    """PORTAL_TRUSTED_PROXIES: the addresses or networks (comma or space
-    separated) of the TLS terminators in front of gunicorn, one hop; a bare
-    number N (the older form) means N hops from this machine (loopback)."""
-    import ipaddress
-    raw = values.get("trusted_proxies", "")
-    if not isinstance(raw, str):
-        return
-    parts = [p for p in raw.replace(",", " ").split() if p]
-    if parts == ["0"] or not parts:
-        values["trusted_proxies"], values["trusted_proxy_networks"] = 0, ()
-        return
-    if len(parts) == 1 and parts[0].isdigit():
-        values["trusted_proxies"] = int(parts[0])
-        values["trusted_proxy_networks"] = (ipaddress.ip_network("127.0.0.0/8"),
-                                            ipaddress.ip_network("::1/128"))
-        return
-    networks = []
-    for part in parts:
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            problems.append(f"PORTAL_TRUSTED_PROXIES: {part!r} is not an address or network "
-                            "(e.g. 127.0.0.1 or 10.0.0.0/24)")
-    values["trusted_proxies"], values["trusted_proxy_networks"] = 1, tuple(networks)
-
-
-TRANSLATIONS = ROOT / "translations"
-SOURCE_LANGUAGE = "en"  # the message ids: needs no catalog
-
-
-def _check_languages(languages: tuple[str, ...], problems: list[str]) -> None:
-    """Each language a locale code (de, pt_BR) with a catalog in translations/."""
-    for code in languages:
-        if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", code):
-            problems.append(f"PORTAL_LANGUAGES: {code!r} is not a language code like de or pt_BR")
-        elif code != SOURCE_LANGUAGE and \
-                not (TRANSLATIONS / code / "LC_MESSAGES" / "messages.po").is_file():
-            problems.append(f"PORTAL_LANGUAGES: there is no catalog for {code!r} "
-                            f"(translations/{code}/LC_MESSAGES/messages.po)")
-    if len(set(languages)) != len(languages):
-        problems.append("PORTAL_LANGUAGES names a language twice")
-
-
-def _valid_rate_limit(text: str) -> bool:
-    from limits import parse_many
-    try:
-        return bool(parse_many(text))
-    except ValueError:
-        return False
-
-
-def _load_collaboration_file(path: str, problems: list[str]) -> dict:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        problems.append(f"PORTAL_COLLABORATION_FILE: {path} does not exist")
-        return {}
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-        problems.append(f"PORTAL_COLLABORATION_FILE: {path} cannot be read: {exc}")
-        return {}
-    result: dict = {}
-    categories = data.get("categories", [])
-    try:
-        result["categories"] = tuple(
-            Category(str(c["key"]), str(c["label"]),
-                     int(c["membership_days"]) if c.get("membership_days") else None,
-                     tuple(c.get("approval", ["ir"])),
-                     str(c.get("formal_application", "")),
-                     c.get("invitation_approves", False) is True)
-            for c in categories)
-        for category in result["categories"]:
-            bad = [s for s in category.approval
-                   if s != "ir" and not re.match(r"^group:[a-z0-9][a-z0-9-]*$", s)]
-            if bad or not category.approval:
-                problems.append(f"{path}: category {category.key}: approval stages are 'ir' or "
-                                f"'group:<name>', not {bad or 'nothing'}")
-    except (KeyError, TypeError, ValueError):
-        problems.append(f"{path}: every [[categories]] entry needs key and label "
-                        "(and membership_days, if given, is a number of days)")
-    if not categories:
-        problems.append(f"{path}: at least one [[categories]] entry is required")
-    conditions = data.get("conditions", {})
-    if not conditions.get("version") or not conditions.get("text"):
-        problems.append(f"{path}: [conditions] needs version and text")
-    else:
-        result["conditions"] = Conditions(
-            str(conditions["version"]), str(conditions.get("title", "Conditions of use")),
-            str(conditions["text"]).strip(),
-        )
-    result["stage_labels"] = {str(k): str(v) for k, v in data.get("stage_labels", {}).items()}
-    try:
-        result["extra_groups"] = tuple(
-            ExtraGroup(str(g["cn"]), str(g["label"]), str(g["managers"]))
-            for g in data.get("groups", []))
-    except (KeyError, TypeError):
-        problems.append(f"{path}: every [[groups]] entry needs cn, label and managers")
-    for group in result.get("extra_groups", ()):
-        if not re.match(r"^[a-z0-9][a-z0-9-]*$", group.cn + group.managers.replace("-", "")):
-            problems.append(f"{path}: group names are lowercase letters, digits and hyphens")
-    result["webmail_domains"] = tuple(d.lower() for d in data.get("webmail_domains", []))
-    result["reserved_account_names"] = frozenset(
-        n.lower() for n in data.get("reserved_account_names", [])
-    )
-    return result
-

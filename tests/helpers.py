@@ -235,3 +235,23 @@ def assert_accessible(page, state: str) -> None:
     }""")
     bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert not bad, f"axe-core at {state} ({page.url}): {bad}"
+
+
+def fill_registration(page, **values) -> None:
+    """The registration form in the browser, filled as Toru Iijima of KEK
+    (``values``: other field values; None leaves a field as the page has it)."""
+    institution = values.pop("institution", "kek")
+    fields = {"given_name": "Toru", "family_name": "Iijima", "account_name": "tiijima",
+              "email": "toru.iijima@kek.example", "password": STRONG_PASSWORD,
+              "password_confirm": STRONG_PASSWORD, **values}
+    for name, value in fields.items():
+        if value is not None:
+            page.locator(f"#{name}").fill(value)
+    page.locator("#institution").select_option(institution)
+    page.locator("#category").select_option("phd-student")
+    page.locator("#accept_conditions").check()
+
+
+def send_registration(page, button: str = "Send registration request") -> None:
+    with page.expect_navigation():
+        page.get_by_role("button", name=button).click()

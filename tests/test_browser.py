@@ -16,11 +16,13 @@ from helpers import (
     assert_accessible,
     binds,
     decide,
+    fill_registration,
     form_errors,
     links_in,
     mails_to,
     mails_with,
     read_entry,
+    send_registration,
     wait_for_mail,
 )
 
@@ -344,14 +346,8 @@ def test_a_japanese_browser_registers_and_a_german_representative_approves(
     page.locator("#account_name").fill("tiijima")
     expect(page.locator("#account-name-status")).to_have_text(
         ja.gettext("This account name is available."))
-    page.locator("#email").fill("toru.iijima@kek.example")
-    page.locator("#institution").select_option("kek")
-    page.locator("#category").select_option("phd-student")
-    page.locator("#password").fill(STRONG_PASSWORD)
-    page.locator("#password_confirm").fill(STRONG_PASSWORD)
-    page.locator("#accept_conditions").check()
-    with page.expect_navigation():
-        page.get_by_role("button", name=ja.gettext("Send registration request")).click()
+    fill_registration(page, given_name=None, family_name=None, account_name=None)
+    send_registration(page, ja.gettext("Send registration request"))
     assert page.url == f"{live_server}/register/created"
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     assert read_entry(root, f"uid=tiijima,{REQUESTS}").preferredLanguage.value == "ja"

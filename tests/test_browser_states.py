@@ -8,28 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import STRONG_PASSWORD, assert_accessible
+from helpers import STRONG_PASSWORD, assert_accessible, fill_registration
+from helpers import send_registration as send
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/shots-j10b")
-
-
-def fill_registration(page, **values) -> None:
-    institution = values.pop("institution", "kek")
-    fields = {"given_name": "Toru", "family_name": "Iijima", "account_name": "tiijima",
-              "email": "toru.iijima@kek.example", "password": STRONG_PASSWORD,
-              "password_confirm": STRONG_PASSWORD, **values}
-    for name, value in fields.items():
-        page.locator(f"#{name}").fill(value)
-    page.locator("#institution").select_option(institution)
-    page.locator("#category").select_option("phd-student")
-    page.locator("#accept_conditions").check()
-
-
-def send(page) -> None:
-    with page.expect_navigation():
-        page.get_by_role("button", name="Send registration request").click()
 
 
 def test_the_registration_after_an_error_on_a_phone(phone, live_server, root):

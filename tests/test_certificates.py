@@ -21,9 +21,11 @@ from helpers import (
     REQUESTS,
     STRONG_PASSWORD,
     csrf_token,
+    fill_registration,
     links_in,
     portal_environment,
     read_entry,
+    send_registration,
     valid_form,
     wait_for_mail,
     wait_until,
@@ -273,15 +275,8 @@ def test_certificate_journey_in_chromium_through_nginx(browser, tls_portal, grid
     expect(page.locator("#given_name")).to_have_value("Toru")
     expect(page.locator("#family_name")).to_have_value("Iijima")
     assert_accessible(page, "registration form prefilled from the certificate")
-    page.locator("#account_name").fill("tiijima")
-    page.locator("#email").fill("toru.iijima@kek.example")
-    page.locator("#institution").select_option("kek")
-    page.locator("#category").select_option("phd-student")
-    page.locator("#password").fill(STRONG_PASSWORD)
-    page.locator("#password_confirm").fill(STRONG_PASSWORD)
-    page.locator("#accept_conditions").check()
-    with page.expect_navigation():
-        page.get_by_role("button", name="Send registration request").click()
+    fill_registration(page, given_name=None, family_name=None)  # as the certificate says
+    send_registration(page)
     assert page.url.endswith("/register/created"), page.url
     confirm = wait_until(lambda: mails_for(smtp, "toru.iijima@kek.example", before), 10,
                          "no confirmation mail")[-1]

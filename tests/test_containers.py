@@ -37,6 +37,7 @@ from app.devstack.slapd import (
     DEMO_HELPDESK_PASSWORD,
     DEMO_IR_PASSWORD,
     SCHEMA_DIR,
+    anonymous_auth_lines,
     free_port,
     render_bootstrap_ldif,
     render_slapd_conf,
@@ -124,6 +125,41 @@ def test_without_demo_data_the_tree_is_the_generators_bootstrap_alone(tmp_path):
     expected = render_bootstrap_ldif(container_settings(demo=False, service_password="s"))
     assert ldif == _named_hashes(expected, {"service": "s"})
     assert "irkek" not in ldif
+
+
+def test_require_tls_gives_the_image_productions_rule_for_binds(tmp_path):
+    """LDAP_REQUIRE_TLS=true: the image's slapd.conf takes production's rule
+    (password binds without TLS from loopback and ldapi only, the lines
+    config/slapd/ has, which tests/test_slapd_config.py runs); refused
+    without certificate files; by default binds are accepted from anywhere."""
+    templates = tmp_path / "templates"
+    write_templates(templates)
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    for name in ("tls.crt", "tls.key"):
+        (tls / name).write_text("not used by render\n")
+    env = {"PATH": os.environ["PATH"], "LDAP_TEMPLATE_DIR": str(templates),
+           "LDAP_ROOT_PASSWORD": "r", "LDAP_SERVICE_PASSWORD": "s",
+           "LDAP_CONF_DIR": str(tmp_path / "conf")}
+
+    def render(name: str, **extra) -> subprocess.CompletedProcess:
+        (tmp_path / name).mkdir()
+        return subprocess.run(["sh", str(ENTRYPOINT), "render", str(tmp_path / name)],
+                              env={**env, **extra}, capture_output=True, text=True)
+
+    strict = anonymous_auth_lines(True) + "\n"
+    assert render("strict", LDAP_REQUIRE_TLS="true", LDAP_TLS_DIR=str(tls)).returncode == 0
+    conf = (tmp_path / "strict" / "slapd.conf").read_text()
+    assert strict in conf and anonymous_auth_lines(False) + "\n" not in conf
+    assert strict in (ROOT / "config" / "slapd" / "slapd.conf.template").read_text()
+    for name, extra in (("default", {}), ("off", {"LDAP_REQUIRE_TLS": "false"})):
+        assert render(name, LDAP_TLS_DIR=str(tls), **extra).returncode == 0
+        conf = (tmp_path / name / "slapd.conf").read_text()
+        assert anonymous_auth_lines(False) + "\n" in conf and strict not in conf
+    refused = render("no-certificates", LDAP_REQUIRE_TLS="true",
+                     LDAP_TLS_DIR=str(tmp_path / "none"))
+    assert refused.returncode != 0 and "needs tls.crt and tls.key" in refused.stderr
+    assert render("bad", LDAP_REQUIRE_TLS="maybe").returncode != 0
 
 
 def test_the_entrypoint_refuses_a_missing_password_and_a_foreign_base(tmp_path):

@@ -3,9 +3,15 @@ portal does not use: Apache httpd (mod_authnz_ldap) and python-ldap
 (libldap). Each binds with a service account of its own."""
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import ldap
+import ldap.filter
 import ldap3
 import pytest
 from ldap.controls import DecodeControlTuples, SimplePagedResultsControl
@@ -14,8 +20,16 @@ from ldap.controls.ppolicy import PasswordPolicyControl
 from app.devstack.slapd import ARGON2_PARAMETERS
 from app.portal import portal
 from app.services.passwords import hash_password
-from fixtures.clients import GROUPS, python_ldap, service_account
-from helpers import BASE_DN, MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token
+from app.vocabulary import MemberStatus
+from fixtures.clients import (
+    GROUPS,
+    python_ldap,
+    service_account,
+    start_apache,
+    stop_apache,
+    stop_server,
+)
+from helpers import BASE_DN, MAIN_GROUP, PEOPLE, STRONG_PASSWORD, csrf_token, post_registration
 
 MEMBER_DN = f"uid=tiijima,{PEOPLE}"
 CHANGED_PASSWORD = "Copper-meadow-violin-73"
@@ -73,6 +87,44 @@ def test_apache_lets_an_approved_member_in_and_refuses_a_wrong_password(apache, 
     assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
     assert apache.get("/members/index.txt", "tiijima", "Wrong-password-1") == 401
     assert apache.get("/members/index.txt", "nobody1", STRONG_PASSWORD) == 401
+    # AuthLDAPRemoteUserAttribute uid: REMOTE_USER is the directory's uid,
+    # whatever case was typed.
+    assert apache.get("/members/index.txt", "TiiJima", STRONG_PASSWORD) == 200
+    assert apache.remote_users()[-2:] == ["tiijima", "tiijima"]
+
+
+def test_apache_verifies_the_directorys_certificate(slapd, reader, other_ca, approve):
+    """The README's Apache snippet talks ldaps:// with LDAPTrustedGlobalCert
+    (the fixture does): with a CA that did not sign the directory's
+    certificate nobody gets in."""
+    approve()
+    server = start_apache(slapd.ldaps_url, *reader, Path(other_ca))
+    try:
+        assert server.get("/members/index.txt", "tiijima", STRONG_PASSWORD) != 200
+    finally:
+        stop_apache(server)
+
+
+def test_apaches_cache_keeps_a_suspended_member_in_for_the_ttl_only(slapd, reader, approve, app):
+    """With caches on (the README's LDAPCacheTTL), a member suspended after a
+    login still gets in until the TTL has passed, then no longer."""
+    approve()
+    ttl = 5
+    server = start_apache(slapd.ldaps_url, *reader, slapd.settings.ca_file, cache_ttl=ttl)
+    try:
+        assert server.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200
+        cached_at = time.monotonic()
+        cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
+        status = server.get("/members/index.txt", "tiijima", STRONG_PASSWORD)
+        if time.monotonic() - cached_at < ttl - 1:
+            assert status == 200  # the cache answered, not the directory
+        deadline = cached_at + ttl + 15
+        while server.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 200:
+            assert time.monotonic() < deadline, "still let in long after the cache TTL"
+            time.sleep(0.2)
+        assert time.monotonic() - cached_at >= ttl - 1
+    finally:
+        stop_server(server.process, server.root)
 
 
 def test_apache_refuses_suspended_and_expired_members(apache, approve, app, root):
@@ -115,11 +167,24 @@ def test_apache_extra_group_rule_and_groups_for_both_posix_schemas(apache, appro
         assert group["member"] == [MEMBER_DN.encode()]
         assert group["memberUid"] == [b"tiijima"]
         assert group["gidNumber"]
-        for cn in ("members", "ib", "naf-managers", "naf"):
-            [(_, g)] = service.search_s(f"cn={cn},{GROUPS}", ldap.SCOPE_BASE,
-                                        attrlist=["gidNumber", "member"])
-            assert g.get("gidNumber"), cn
-            assert b"cn=portal,ou=services," + BASE_DN.encode() not in g.get("member", []), cn
+        # Every group there is (as the rootdn lists them): a gidNumber, no
+        # placeholder; a static group lists each person member by memberUid too.
+        everything = python_ldap(slapd.url, slapd.settings.root_dn, slapd.settings.root_password)
+        stored = everything.search_ext_s(
+            GROUPS, ldap.SCOPE_ONELEVEL, "(objectClass=groupOfNames)", ["objectClass"],
+            serverctrls=[ldap.controls.LDAPControl("2.16.840.1.113730.3.4.2", True)])
+        assert {"members", "helpdesk", "ib", "naf-managers", "naf"} <= {
+            dn.split(",")[0].split("=")[1] for dn, _ in stored}
+        for group_dn, classes in stored:
+            [(_, g)] = service.search_s(group_dn, ldap.SCOPE_BASE,
+                                        attrlist=["gidNumber", "member", "memberUid"])
+            assert g.get("gidNumber"), group_dn
+            assert b"cn=portal,ou=services," + BASE_DN.encode() not in g.get("member", []), \
+                group_dn
+            if b"portalDynamicGroup" not in classes["objectClass"]:
+                people = {m.decode().split(",")[0].split("=")[1] for m in g.get("member", [])
+                          if m.decode().lower().endswith(PEOPLE.lower())}
+                assert {u.decode() for u in g.get("memberUid", [])} == people, group_dn
         # Suspension leaves every group (re-applied after reactivation).
         cli(app, "members", "suspend", "tiijima", "--reason", "test", "--by", "helpdesk")
         [(_, group)] = service.search_s(naf, ldap.SCOPE_BASE, attrlist=["member", "memberUid"])
@@ -162,6 +227,10 @@ def test_the_dynamic_main_group_as_services_see_it(approve, app, slapd, reader):
     [(_, group)] = service.search_s(MAIN_GROUP, ldap.SCOPE_BASE, attrlist=["gidNumber"])
     [(_, person)] = service.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["gidNumber"])
     assert person["gidNumber"] == group["gidNumber"]
+    # The documented difference: no memberUid (rfc2307 clients see the
+    # members by their primary gidNumber).
+    [(_, group)] = service.search_s(MAIN_GROUP, ldap.SCOPE_BASE, attrlist=["memberUid"])
+    assert "memberUid" not in group
     # Nothing was written to the group: as stored (manageDSAit) it holds
     # the placeholder and its URL only.
     root = python_ldap(slapd.url, slapd.settings.root_dn, slapd.settings.root_password)
@@ -174,6 +243,34 @@ def test_the_dynamic_main_group_as_services_see_it(approve, app, slapd, reader):
     assert views() == (False,) * 5
     cli(app, "members", "unsuspend", "tiijima", "--reason", "test", "--by", "helpdesk")
     assert views() == (True,) * 5
+
+
+def test_expiry_withdraws_the_member_from_every_group_and_the_posix_account(
+        approve, app, slapd, reader, root, apache):
+    """An expired member leaves the extra groups (member and memberUid) and
+    the dynamic main group, gets shadowExpire (SSSD's account check, ssh-key
+    logins included) and is refused by Apache's group rule; reactivation is a
+    new application for the extra groups (README, "Expiry and suspension")."""
+    approve(category="student")
+    naf = f"cn=naf,{GROUPS}"
+    with app.app_context():
+        portal().directory.add_group_member(naf, MEMBER_DN)
+    assert apache.get("/naf/index.txt", "tiijima", STRONG_PASSWORD) == 200
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalMemberUntil"])
+    until = root.entries[0].portalMemberUntil.value
+    cli(app, "members", "expire", "--now",
+        (until + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    service = python_ldap(slapd.url, *reader)
+    [(_, group)] = service.search_s(naf, ldap.SCOPE_BASE, attrlist=["member", "memberUid"])
+    assert MEMBER_DN.encode() not in group.get("member", [])
+    assert b"tiijima" not in group.get("memberUid", [])
+    assert not service.compare_s(MAIN_GROUP, "member", MEMBER_DN.encode())
+    [(_, person)] = service.search_s(MEMBER_DN, ldap.SCOPE_BASE,
+                                     attrlist=["shadowExpire", "memberOf", "portalStatus"])
+    assert person["shadowExpire"] == [b"1"] and "memberOf" not in person
+    assert person["portalStatus"] == [MemberStatus.EXPIRED.encode()]
+    assert apache.get("/naf/index.txt", "tiijima", STRONG_PASSWORD) == 401
+    assert apache.get("/members/index.txt", "tiijima", STRONG_PASSWORD) == 401
 
 
 # -- Dovecot (passdb and userdb ldap) -----------------------------------------------------
@@ -241,6 +338,25 @@ def test_the_portals_account_cannot_store_weak_or_prehashed_passwords(approve, c
     assert binds(slapd, MEMBER_DN, CHANGED_PASSWORD)
 
 
+def test_cleartext_written_by_anyone_allowed_to_is_stored_hashed(approve, client, slapd, root):
+    """ppolicy_hash_cleartext: a cleartext userPassword written by the
+    portal's account (default policy) or by the rootdn is stored as slapd's
+    argon2 hash, never as the clear text; the password then binds."""
+    approve()
+    login(client, "tiijima", STRONG_PASSWORD)
+    assert change_password(client, STRONG_PASSWORD, CHANGED_PASSWORD).status_code == 302
+    writers = {"the portal": (slapd.settings.service_dn, slapd.settings.service_password),
+               "the rootdn": (slapd.settings.root_dn, slapd.settings.root_password)}
+    for n, (who, (dn, password)) in enumerate(writers.items()):
+        clear = f"Quartz-harbour-meadow-{n}{n + 7}"
+        python_ldap(slapd.url, dn, password).modify_s(
+            MEMBER_DN, [(ldap.MOD_REPLACE, "userPassword", [clear.encode()])])
+        root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
+        [stored] = root.response[0]["raw_attributes"]["userPassword"]
+        assert stored.startswith(b"{ARGON2}$argon2i$") and clear.encode() not in stored, who
+        assert binds(slapd, MEMBER_DN, clear), who
+
+
 def test_a_changed_password_is_hashed_by_slapd_with_the_configured_cost(approve, client, slapd,
                                                                        root):
     approve()
@@ -258,14 +374,59 @@ def test_a_changed_password_is_hashed_by_slapd_with_the_configured_cost(approve,
 
 # -- nothing private readable --------------------------------------------------------------
 
-PRIVATE = ["pwdHistory", "pwdFailureTime", "pwdAccountLockedTime", "pwdChangedTime",
-           "pwdGraceUseTime", "pwdReset", "pwdPolicySubentry", "portalAuditEvent",
-           "portalResetNonce", "portalSessionEpoch", "portalExpiryNotice", "portalNameKey",
-           "portalCertSubject", "portalContactMail", "userPassword", "portalCertificate"]
+# The portal's own attribute types that services may read (README, "Who
+# reads what"): of members their middle name, status, institution and
+# category; of institutions the id, representatives and deputies. Every
+# other attribute type in portal.schema, present or added later, is private.
+PUBLIC_PORTAL_ATTRIBUTES = frozenset({
+    "portalMiddleName", "portalStatus", "portalHomeInstitution", "portalCategory",
+    "portalInstitutionId", "portalRepresentative", "portalDeputy"})
+# A value of each syntax portal.schema uses, to write every attribute type.
+SYNTAX_VALUES = {
+    "1.3.6.1.4.1.1466.115.121.1.15": b"Private value",         # Directory String
+    "1.3.6.1.4.1.1466.115.121.1.24": b"20260101000000Z",       # Generalized Time
+    "1.3.6.1.4.1.1466.115.121.1.26": b"private-value",         # IA5 String
+    "1.3.6.1.4.1.1466.115.121.1.27": b"7",                     # Integer
+    "1.3.6.1.4.1.1466.115.121.1.40": b"private-octets",        # Octet String
+    "1.3.6.1.4.1.1466.115.121.1.12": f"uid=irkek,{PEOPLE}".encode(),  # DN (SUP distinguishedName)
+}
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "ldap_schema" / "portal.schema"
+
+
+def portal_attribute_types() -> dict[str, str]:
+    """Name -> syntax OID of every attribute type in portal.schema."""
+    types = {}
+    for block in re.split(r"\n(?=attributetype|objectclass)", SCHEMA_FILE.read_text()):
+        if not block.startswith("attributetype"):
+            continue
+        name = re.search(r"NAME '(\w+)'", block).group(1)
+        syntax = re.search(r"SYNTAX ([\d.]+)", block)
+        types[name] = syntax.group(1) if syntax else "1.3.6.1.4.1.1466.115.121.1.12"
+        assert syntax or "SUP distinguishedName" in block, block
+    return types
+
+
+def private_attributes(slapd) -> list[str]:
+    """Every private attribute a member entry may carry: portal.schema's but
+    the public ones, the password, every operational attribute of the
+    password policy (from slapd's own subschema: pwd* with directoryOperation
+    usage) and modifyTimestamp (it would show who had a password change)."""
+    root = python_ldap(slapd.url, slapd.settings.root_dn, slapd.settings.root_password)
+    [(_, subschema)] = root.search_s("cn=Subschema", ldap.SCOPE_BASE, "(objectClass=*)",
+                                     ["attributeTypes"])
+    policy_state = {re.search(r"NAME '(\w+)'", d.decode()).group(1)
+                    for d in subschema["attributeTypes"]
+                    if re.search(r"NAME '(pwd\w+)'", d.decode())
+                    and "USAGE directoryOperation" in d.decode()}
+    assert {"pwdHistory", "pwdFailureTime", "pwdChangedTime", "pwdAccountLockedTime",
+            "pwdPolicySubentry", "pwdReset", "pwdGraceUseTime"} <= policy_state
+    portal_private = set(portal_attribute_types()) - PUBLIC_PORTAL_ATTRIBUTES
+    return sorted(portal_private | policy_state | {"userPassword", "modifyTimestamp"})
 
 
 def test_policy_state_and_private_attributes_are_invisible_to_members_and_services(
         approve, client, slapd, root, reader):
+    private = private_attributes(slapd)
     approve()
     login(client, "tiijima", STRONG_PASSWORD)
     assert change_password(client, STRONG_PASSWORD, CHANGED_PASSWORD).status_code == 302
@@ -277,12 +438,73 @@ def test_policy_state_and_private_attributes_are_invisible_to_members_and_servic
                "a service": reader, "the member": (MEMBER_DN, CHANGED_PASSWORD)}
     for who, (dn, password) in viewers.items():
         conn = python_ldap(slapd.url, dn, password)
-        [(_, attributes)] = conn.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["*", "+"] + PRIVATE)
-        assert not set(attributes) & set(PRIVATE), (who, set(attributes) & set(PRIVATE))
+        [(_, attributes)] = conn.search_s(MEMBER_DN, ldap.SCOPE_BASE, attrlist=["*", "+"] + private)
+        shown = {a.lower() for a in attributes} & {a.lower() for a in private}
+        assert not shown, (who, shown)
         assert attributes["uid"] == [b"tiijima"] and attributes["mail"], who
         for probe in ("(pwdFailureTime=*)", "(pwdHistory=*)", "(portalContactMail=*)",
                       "(pwdChangedTime=*)"):
             assert conn.search_s(PEOPLE, ldap.SCOPE_SUBTREE, probe, ["uid"]) == [], (who, probe)
+
+
+def test_no_private_portal_attribute_is_readable_or_matchable(slapd, root, reader):
+    """Every private attribute type of portal.schema (derived from the file,
+    so a new one is covered without touching this test), written on a
+    member, a group and an institution (extensibleObject allows any): other
+    members, services and the member themself read none of them and find no
+    entry by one, with a presence or an equality filter; the public ones and
+    the entries stay readable. Entries in the portal's own subtrees
+    (requests, invitations, outbox, counters, staff) carrying every
+    attribute type are not seen at all."""
+    types = portal_attribute_types()
+    assert PUBLIC_PORTAL_ATTRIBUTES <= set(types)
+    private = sorted(set(types) - PUBLIC_PORTAL_ATTRIBUTES)
+    assert len(private) > 50, private
+    targets = [f"uid=irinfn,{PEOPLE}", f"cn=naf,{GROUPS}",
+               f"portalInstitutionId=infn,ou=institutions,{BASE_DN}"]
+    for target in targets:
+        root.search(target, "(objectClass=*)", ldap3.BASE, attributes=private)
+        present = {a.lower() for a, v in root.response[0]["raw_attributes"].items() if v}
+        changes = {"objectClass": [(ldap3.MODIFY_ADD, ["extensibleObject"])]}
+        changes.update({name: [(ldap3.MODIFY_ADD, [SYNTAX_VALUES[types[name]]])]
+                        for name in private if name.lower() not in present})
+        assert root.modify(target, changes), (target, root.result)
+        root.search(target, "(objectClass=*)", ldap3.BASE, attributes=private)
+        assert all(root.response[0]["raw_attributes"].get(n) for n in private), target
+    # The portal's own subtrees hide their entries whole, public attributes included.
+    hidden = [f"cn=probe,ou={ou},{BASE_DN}"
+              for ou in ("requests", "invitations", "outbox", "counters", "staff")]
+    for dn in hidden:
+        assert root.add(dn, ["applicationProcess", "extensibleObject"], {
+            "cn": "probe", **{name: SYNTAX_VALUES[syntax] for name, syntax in types.items()}}), \
+            (dn, root.result)
+    viewers = {"another member": (f"uid=irkek,{PEOPLE}", "Demo-representative-2026"),
+               "a service": reader, "the member": (targets[0], "Demo-representative-2026")}
+    for who, (dn, password) in viewers.items():
+        conn = python_ldap(slapd.url, dn, password)
+        for target in targets:
+            [(_, attributes)] = conn.search_s(target, ldap.SCOPE_BASE,
+                                              attrlist=["*", "+", *private])
+            shown = {a.lower() for a in attributes} & {a.lower() for a in private}
+            assert not shown, (who, target, shown)
+            assert attributes.get("objectClass"), (who, target)
+        for name in private:
+            value = SYNTAX_VALUES[types[name]].decode()
+            for probe in (f"({name}=*)", f"({name}={ldap.filter.escape_filter_chars(value)})"):
+                found = conn.search_s(BASE_DN, ldap.SCOPE_SUBTREE, probe, ["1.1"])
+                assert found == [], (who, probe, found)
+        for dn in hidden:
+            try:
+                assert conn.search_s(dn, ldap.SCOPE_BASE, attrlist=["*", "+"]) == [], (who, dn)
+            except ldap.NO_SUCH_OBJECT:
+                pass  # slapd does not even admit that it exists
+        assert conn.search_s(BASE_DN, ldap.SCOPE_SUBTREE, "(cn=probe)", ["1.1"]) == [], who
+        # The public ones stay readable and searchable.
+        [(_, person)] = conn.search_s(targets[0], ldap.SCOPE_BASE,
+                                      attrlist=["portalStatus", "portalHomeInstitution"])
+        assert person["portalStatus"] == [MemberStatus.ACTIVE.encode()], who
+        assert conn.search_s(f"ou=institutions,{BASE_DN}", ldap.SCOPE_ONELEVEL,
+                             f"(portalRepresentative=uid=irinfn,{PEOPLE})", ["o"]), who
 
 
 def test_the_portal_reads_no_history_and_no_failures(approve, slapd):
@@ -344,7 +566,8 @@ def test_a_service_pages_through_more_than_500_members(slapd, root, reader):
         root.add(f"uid=bulk{n:04d},{PEOPLE}", ["inetOrgPerson", "posixAccount"], {
             "uid": f"bulk{n:04d}", "cn": "Bulk Member", "sn": "Member", "uidNumber": 60000 + n,
             "gidNumber": 30000, "homeDirectory": f"/home/bulk{n:04d}"})
-    service = python_ldap(slapd.url, *reader)
+    # The README's python-ldap snippet: ldaps://, the directory's CA.
+    service = python_ldap(slapd.ldaps_url, *reader, ca_file=str(slapd.settings.ca_file))
     with pytest.raises(ldap.SIZELIMIT_EXCEEDED):  # unpaged: the default cap holds
         service.search_s(PEOPLE, ldap.SCOPE_ONELEVEL, "(uid=bulk*)", ["uid"])
     control = SimplePagedResultsControl(True, size=200, cookie="")
@@ -359,6 +582,15 @@ def test_a_service_pages_through_more_than_500_members(slapd, root, reader):
             break
         control.cookie = page.cookie
     assert found == 620
+    # The README's ldapsearch line (-w for -W), over ldaps with the CA.
+    dn, password = reader
+    result = subprocess.run(
+        ["ldapsearch", "-H", slapd.ldaps_url, "-x", "-D", dn, "-w", password, "-b", PEOPLE,
+         "-E", "pr=500/noprompt", "(uid=bulk*)", "uid", "cn", "mail", "memberOf"],
+        capture_output=True, text=True, env={**os.environ,
+                                             "LDAPTLS_CACERT": str(slapd.settings.ca_file)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\ndn: uid=bulk") == 620
 
 
 # -- one treatment of passwords --------------------------------------------------------------
@@ -390,6 +622,17 @@ def test_a_control_character_in_a_login_password_is_a_plain_failure(approve, cli
         response = login(client, account, "Glacier\x07lantern-orbit-42")
         assert response.status_code == 200
         assert "The account name or password is not right." in response.get_data(as_text=True)
+
+
+def test_registration_refuses_an_invisible_character_in_the_password(client, root):
+    """The form says why; nothing is stored."""
+    password = "Glacier\u200blantern-orbit-42"
+    response = post_registration(client, password=password, password_confirm=password)
+    assert response.status_code == 200
+    assert "cannot contain control or invisible formatting characters" in \
+        response.get_data(as_text=True)
+    root.search(f"ou=requests,{BASE_DN}", "(uid=tiijima)", attributes=["uid"])
+    assert root.entries == []
 
 
 # -- TLS -------------------------------------------------------------------------------------
@@ -502,3 +745,4 @@ def test_the_portals_own_account_cannot_make_service_accounts(slapd):
             ("cn", [b"evil"]), ("userPassword", [b"Evil-password-123456"])])
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):
         conn.passwd_s(f"cn=portal,ou=services,{BASE_DN}", None, "Own-new-password-123456")
+

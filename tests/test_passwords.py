@@ -142,3 +142,13 @@ def test_hash_is_salted_and_uses_owasp_parameters():
     params = argon2.extract_parameters(first[len(b"{ARGON2}"):].decode())
     assert params.type is argon2.Type.ID
     assert params.memory_cost >= 19456 and params.time_cost >= 2
+
+
+@pytest.mark.parametrize("character", ["\x07", "\x1b", "\u200b", "\u00ad", "\u2060", "\ufeff"],
+                         ids=["bell", "escape", "zero-width-space", "soft-hyphen", "word-joiner",
+                              "byte-order-mark"])
+def test_control_and_invisible_characters_are_refused_with_their_own_message(problems, character):
+    """What would not type the same in every client (a service's login form,
+    a mail client) is refused at the form, with a message that says why."""
+    assert problems(f"Glacier{character}lantern-orbit-42") == [
+        "The password cannot contain control or invisible formatting characters."]

@@ -45,17 +45,6 @@ def test_institutions_come_from_the_cache_until_it_is_stale(app, root):
         root.delete(INSTITUTION)
 
 
-def test_the_registration_page_says_so_when_the_directory_is_down_despite_the_cache(
-        client, slapd, root):
-    assert client.get("/register").status_code == 200  # the list is cached now
-    slapd.stop()
-    try:
-        assert client.get("/register").status_code == 503
-    finally:
-        slapd.start()
-    assert client.get("/register").status_code == 200
-
-
 def test_slapd_selects_the_members_whose_password_expires_in_the_window(
         app, client, member, root):
     login(client)

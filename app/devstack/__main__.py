@@ -30,6 +30,7 @@ from .slapd import (
     SlapdProcess,
     SlapdSettings,
     ensure_executables,
+    write_secret,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +89,7 @@ def _state() -> dict:
              "root_password": secrets.token_urlsafe(24),
              "secret_key": secrets.token_urlsafe(48)}
     VAR.mkdir(exist_ok=True)
-    STATE.write_text(json.dumps(state))
-    STATE.chmod(0o600)
+    write_secret(STATE, json.dumps(state))  # 0600 from the start
     return state
 
 
@@ -127,6 +127,15 @@ def portal_environment(state: dict) -> dict[str, str]:
         # nginx on PORTAL_DEV_TLS_PORT passes the client certificate on.
         "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
     }
+
+
+def admin_ldapsearch(slapd: SlapdProcess) -> str:
+    """The rootdn's ldapsearch the dev stack prints: StartTLS required
+    (-ZZ) and the certificate verified against the dev stack's CA, so the
+    password never crosses the connection in clear."""
+    s = slapd.settings
+    return (f"LDAPTLS_CACERT={s.ca_file} ldapsearch -x -ZZ -H {slapd.url} -D '{s.root_dn}' "
+            f"-w '{s.root_password}' -b '{s.base_dn}'")
 
 
 def run() -> int:
@@ -167,8 +176,7 @@ Dev stack running (Ctrl-C stops it; data stays in var/ until `make reset`):
   caught mail http://127.0.0.1:{web_port}/dev/mail  (files in var/mail/)
   directory   {slapd.url} (StartTLS) and {slapd.ldaps_url}  base {s.base_dn}
               CA certificate {s.ca_file}
-              admin: ldapsearch -x -H {slapd.url} -D '{s.root_dn}' -w '{s.root_password}' \\
-                -b '{s.base_dn}'
+              admin: {admin_ldapsearch(slapd)}
   smtp        127.0.0.1:{smtp_port}  (mail leaves through the outbox: flask mail list)
   rate limits {ratestore.url} (redis-server)
   nginx       {nginx.url}/  (TLS, Grid certificates: {nginx.url}/register/certificate)

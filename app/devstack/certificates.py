@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 
-def make_certificates(tls_dir: Path, days: int = 825) -> None:
-    """A CA and a server certificate for 127.0.0.1/localhost, made once
-    (openssl; EC P-256 keys, private keys 0600)."""
+def make_certificates(tls_dir: Path, days: int = 825, extra_ips: tuple[str, ...] = ()) -> None:
+    """A CA and a server certificate for 127.0.0.1/localhost (and
+    ``extra_ips``), made once (openssl; EC P-256 keys, private keys 0600)."""
     if (tls_dir / "server.pem").exists() and (tls_dir / "ca.pem").exists():
         return
     tls_dir.mkdir(parents=True, exist_ok=True)
@@ -26,7 +26,8 @@ def make_certificates(tls_dir: Path, days: int = 825) -> None:
         _openssl(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                   "-nodes",
               "-keyout", str(key), "-out", str(request), "-subj", "/CN=localhost"])
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost"
+                       + "".join(f",IP:{ip}" for ip in extra_ips) + "\n"
                        "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
         _openssl(["openssl", "x509", "-req", "-in", str(request), "-CA", str(ca),
                   "-CAkey", str(ca_key),

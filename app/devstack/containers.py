@@ -29,6 +29,7 @@ from .slapd import (
     DEMO_IR_PASSWORD,
     SCHEMA_DIR,
     SlapdSettings,
+    anonymous_auth_lines,
     render_bootstrap_ldif,
     render_slapd_conf,
 )
@@ -59,11 +60,14 @@ _PASSWORDS = {
 }
 # The entrypoint puts TLS directives here (global section, before the database).
 TLS_PLACEHOLDER = "${LDAP_TLS_CONFIG}"
+# ... and who may bind without TLS here (LDAP_REQUIRE_TLS: the files below).
+AUTH_PLACEHOLDER = "${LDAP_ANONYMOUS_AUTH}"
+AUTH_FILES = {False: "bind-anywhere.acl", True: "bind-tls-or-loopback.acl"}
 DEFAULTS_HEADER = "# Defaults of the directory image (from app/devstack/slapd.py).\n"
 TLS_FILE_DIRECTIVES = ("TLSCACertificateFile ", "TLSCertificateFile ", "TLSCertificateKeyFile ")
 PLACEHOLDERS = (
     "LDAP_BASE_DN", "LDAP_DC", "LDAP_ORGANISATION", "LDAP_MAIL_DOMAIN", "LDAP_MAIN_GROUP",
-    *_PASSWORDS.values(), "LDAP_TLS_CONFIG",
+    *_PASSWORDS.values(), "LDAP_TLS_CONFIG", "LDAP_ANONYMOUS_AUTH",
 )
 _HASH = re.compile(r"\{ARGON2\}\$argon2[a-z]*\$[^\s]+")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -117,6 +121,11 @@ def render_templates() -> dict[str, str]:
         i for i, line in enumerate(lines) if line.startswith("database "))
     lines = [line for i, line in enumerate(lines) if i not in certificate_lines]
     lines.insert(slot, TLS_PLACEHOLDER + "\n")
+    # The generator's rule for binds without TLS (from anywhere, the image's
+    # default) becomes a placeholder the entrypoint fills from AUTH_FILES.
+    anywhere = anonymous_auth_lines(False) + "\n"
+    [auth_line] = [i for i, line in enumerate(lines) if line == anywhere]
+    lines[auth_line] = AUTH_PLACEHOLDER + "\n"
     defaults = SlapdSettings(workdir=WORKDIR)
     env = {
         "LDAP_BASE_DN": defaults.base_dn,
@@ -135,6 +144,7 @@ def render_templates() -> dict[str, str]:
             f"[ -n \"${{{name}+set}}\" ] || {name}={shlex.quote(value)}\n"
             for name, value in env.items()),
         "portal.schema": (SCHEMA_DIR / "portal.schema").read_text(),
+        **{name: anonymous_auth_lines(strict) + "\n" for strict, name in AUTH_FILES.items()},
     }
 
 

@@ -71,6 +71,9 @@ class SlapdSettings:
     # sets ``syncprov``.
     consumer_of: str = ""
     syncprov: bool = False
+    # Simple binds (a password) over a connection without TLS only from
+    # loopback (and ldapi): production's setting. False: from anywhere.
+    plain_binds_from_loopback_only: bool = False
 
     @property
     def service_dn(self) -> str:
@@ -126,7 +129,8 @@ def _argon2(password: str) -> str:
 def render_slapd_conf(s: SlapdSettings) -> str:
     includes = [f"include /etc/ldap/schema/{name}.schema" for name in SYSTEM_SCHEMAS]
     includes.append(f"include {s.schema_dir / 'portal.schema'}")
-    acl = _fill(SCHEMA_DIR / "acl.conf", {"base": s.base_dn, "service": s.service_dn})
+    acl = _fill(SCHEMA_DIR / "acl.conf", {"base": s.base_dn, "service": s.service_dn,
+                                          "anonymous_auth": _anonymous_auth(s)})
     indexes = [
         "objectClass eq", "uid eq,sub", "mail eq", "cn eq,sub", "sn eq,sub", "givenName eq,sub",
         "portalContactMail eq", "portalCollabMail eq", "portalStatus eq",
@@ -207,6 +211,27 @@ def render_slapd_conf(s: SlapdSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A simple bind needs auth access to userPassword as anonymous. ssf=71:
+# TLS (the cipher's strength, 128 or more) or ldapi (71); peername: the
+# loopback addresses. Anything else is answered invalidCredentials, as a
+# wrong password (measured on slapd 2.5.13: tests/test_slapd_config.py).
+# The rootdn's rootpw is checked before any ACL: it is not covered.
+_AUTH_OVER_TLS_OR_LOOPBACK = (
+    "\tby anonymous ssf=71 auth\n"
+    "\tby anonymous peername.ip=127.0.0.1 auth\n"
+    "\tby anonymous peername.ipv6=::1 auth")
+
+
+def anonymous_auth_lines(loopback_only: bool) -> str:
+    """The userPassword rule's lines for binds: without TLS from loopback
+    (and ldapi) only, or from anywhere."""
+    return _AUTH_OVER_TLS_OR_LOOPBACK if loopback_only else "\tby anonymous auth"
+
+
+def _anonymous_auth(s: SlapdSettings) -> str:
+    return anonymous_auth_lines(s.plain_binds_from_loopback_only)
+
+
 @dataclass
 class ProductionSlapdSettings(SlapdSettings):
     """The production form of the same configuration: Debian's paths, the
@@ -218,6 +243,7 @@ class ProductionSlapdSettings(SlapdSettings):
     root_password: str = "${root_password_hash}"
     nosync: bool = False
     demo: bool = False
+    plain_binds_from_loopback_only: bool = True
 
     @property
     def data_dir(self) -> Path:
@@ -246,6 +272,10 @@ PRODUCTION_CONF_HEADER = """\
 # (key readable by the openldap user only); keep this file 0640 root:openldap.
 # Convert to cn=config if wanted: slaptest -f slapd.conf -F /etc/ldap/slapd.d
 # Then load ldap_schema/bootstrap.ldif (filled in) with slapadd.
+# Listen on ldap:/// (StartTLS), ldaps:/// and ldapi:/// (Debian: SLAPD_SERVICES
+# in /etc/default/slapd). A password bind without TLS is accepted from loopback
+# and ldapi only (the userPassword rule below); the rootdn's rootpw is checked
+# before any rule, so bind as the rootdn over ldapi:/// or with TLS (-ZZ) only.
 """
 
 
@@ -287,7 +317,8 @@ def render_bootstrap_ldif(s: SlapdSettings) -> str:
         "main_group": s.main_group,
         "main_gid_number": s.main_gid_number,
         "helpdesk_members": f"member: uid={DEMO_HELPDESK},ou=people,{s.base_dn}\n"
-                            if s.demo else "",
+                            f"memberUid: {DEMO_HELPDESK}\n" if s.demo else "",
+        "helpdesk_gid_number": s.main_gid_number + 1,
         "first_uid_number": s.first_uid_number,
         "service_password_hash": _argon2(s.service_password),
         "password_max_age": s.password_max_age_days * _DAY,

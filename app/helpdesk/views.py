@@ -31,7 +31,6 @@ from ..services.errors import (
 )
 from ..services.helpdesk import HelpdeskRefused
 from ..services.paper import PaperApplication, PaperMatches
-from ..services.registration import Application
 from ..web.i18n import autonym
 from ..web.sessions import helpdesk_required
 from .forms import (
@@ -163,27 +162,27 @@ def request_entry(request_id: str):
 @bp.post("/requests/<request_id>/<action>")
 @helpdesk_required
 def act_on_request(request_id: str, action: str):
-    helpdesk = portal().helpdesk
+    decisions = portal().helpdesk_decisions
     if action not in ("approve", "reject", "resend", "release"):
         abort(404)
-    if helpdesk.request_file(request_id) is None:
+    if portal().helpdesk.request_file(request_id) is None:
         abort(404)
     form = ReasonForm()
     if not form.validate_on_submit():
         return _request_page(request_id, 400, reason_form=form)
     try:
         if action == "approve":
-            helpdesk.approve(request_id, form.reason.data, _actor())
+            decisions.approve(request_id, form.reason.data, _actor())
             flash(_("The request is approved."), "success")
         elif action == "reject":
-            helpdesk.reject(request_id, form.reason.data, _actor())
+            decisions.reject(request_id, form.reason.data, _actor())
             flash(_("The request is rejected; the applicant is told why."), "success")
         elif action == "release":
-            helpdesk.release(request_id, form.reason.data, _actor())
+            decisions.release(request_id, form.reason.data, _actor())
             flash(_("The request is withdrawn: its account name and address are free."),
                   "success")
         else:
-            asked = helpdesk.resend_review(request_id, form.reason.data, _actor())
+            asked = decisions.resend_review(request_id, form.reason.data, _actor())
             flash(_("Fresh review links were sent to the approvers (%(n)d).", n=asked) if asked else
                   _("Nobody can decide this stage yet: the helpdesk was told what is missing."),
                   "success" if asked else "error")
@@ -332,13 +331,7 @@ def new_paper_request():
     matches, strong = [], False
     if form.validate_on_submit():
         p = portal()
-        application = Application(
-            account_name=form.account_name.data, given_name=form.given_name.data,
-            middle_name=form.middle_name.data or "", family_name=form.family_name.data,
-            email=form.email.data, institution=form.institution.data,
-            category=form.category.data, password="",
-            conditions_version=p.settings.conditions.version,
-            not_me=bool(form.not_me.data), language=form.language.data or "")
+        application = form.application(language=form.language.data or "")
         try:
             created = p.paper.submit(PaperApplication(application, form.verified_by.data,
                                                       form.note.data or ""), _actor())
@@ -348,8 +341,7 @@ def new_paper_request():
         except UnknownInstitution:
             form.institution.errors = [_("Choose your home institution from the list.")]
         except AccountNameUnavailable:
-            form.account_name.errors = [_("This account name was taken a moment ago. "
-                                          "Please choose another.")]
+            form.name_taken()
         else:
             flash(_("The paper request is filed and the approvers are asked."), "success")
             return redirect(url_for(".request_entry", request_id=created.id))

@@ -24,7 +24,6 @@ from ..services.errors import (
     UnknownPreviousAccount,
 )
 from ..services.invitations import Conflict
-from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, InvitationState, RequestKind
 from ..web.sessions import current_roles, representative_required
 from .forms import (
@@ -184,7 +183,7 @@ def _problem_page(problem: str):
 
 def _invited_form(invitation) -> RegistrationForm:
     p = portal()
-    institution = p.directory.institution(invitation.institution)
+    institution = p.invitations.institution_of(invitation)
     form = RegistrationForm(institutions=[institution] if institution else [],
                             categories=p.settings.categories)
     # Fixed by the invitation: whatever was posted for them is ignored.
@@ -229,14 +228,7 @@ def register(token: str):
 
 
 def _submit(form: RegistrationForm, token: str):
-    application = Application(
-        account_name=form.account_name.data, given_name=form.given_name.data,
-        middle_name=form.middle_name.data or "", family_name=form.family_name.data,
-        email=form.email.data, institution=form.institution.data,
-        category=form.category.data, password=form.password.data,
-        conditions_version=portal().settings.conditions.version,
-        previous_account=form.previous_account.data or "", not_me=bool(form.not_me.data),
-        language=str(get_locale() or ""))
+    application = form.application(language=str(get_locale() or ""))
     try:
         outcome = portal().invitations.register(
             token, application, Actor("applicant", request.remote_addr or ""))
@@ -247,12 +239,9 @@ def _submit(form: RegistrationForm, token: str):
     except UnknownInstitution:
         return _problem_page("invalid")
     except UnknownPreviousAccount:
-        form.previous_account.errors = [_(
-            "We have no account with this name. Check it, or leave the field empty if "
-            "you never had one.")]
+        form.previous_account_unknown()
     except AccountNameUnavailable:
-        form.account_name.errors = [_("This account name was taken a moment ago. "
-                                      "Please choose another.")]
+        form.name_taken()
     else:
         request_ = outcome.request
         session["invited_request"] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
@@ -12,6 +13,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 from ..portal import portal
 from ..services import names
 from ..services.passwords import password_problems
+from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE
 from ..web.widgets import SelectField
 
@@ -154,6 +156,32 @@ class RegistrationForm(FlaskForm):
         self.show_names_confirmation = False
         self.directory_down = False
         self.show_not_me = False
+
+    def application(self, **given) -> Application:
+        """What was filled in, as the services take it (``given``: what the
+        route adds or fixes, such as the certificate or the mails' language)."""
+        fields = dict(
+            account_name=self.account_name.data, given_name=self.given_name.data,
+            middle_name=self.middle_name.data or "", family_name=self.family_name.data,
+            email=self.email.data, institution=self.institution.data,
+            category=self.category.data,
+            password=self.password.data if self.password is not None else "",
+            conditions_version=portal().settings.conditions.version,
+            previous_account=(self.previous_account.data or "")
+            if self.previous_account is not None else "",
+            not_me=bool(self.not_me.data))
+        return Application(**{**fields, **given})
+
+    # What the services' refusals say on the form (AccountNameUnavailable,
+    # UnknownPreviousAccount), the same on every route.
+    def name_taken(self) -> None:
+        self.account_name.errors = [_("This account name was taken a moment ago. "
+                                      "Please choose another.")]
+
+    def previous_account_unknown(self) -> None:
+        self.previous_account.errors = [_(
+            "We have no account with this name. Check it, or leave the field empty if "
+            "you never had one.")]
 
     # -- field rules ---------------------------------------------------------------
 

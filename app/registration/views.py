@@ -32,7 +32,6 @@ from ..services.errors import (
     UnknownInstitution,
     UnknownPreviousAccount,
 )
-from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE, RequestStatus
 from ..web.certificates import presented_certificate, verify_result
 from .forms import (
@@ -124,14 +123,7 @@ def _register(form: RegistrationForm, certificate=None):
             return _render_form(form, certificate=certificate)
         if form.validate_on_submit():
             presented = presented_certificate()
-            application = Application(
-                account_name=form.account_name.data, given_name=form.given_name.data,
-                middle_name=form.middle_name.data or "", family_name=form.family_name.data,
-                email=form.email.data, institution=form.institution.data,
-                category=form.category.data, password=form.password.data,
-                conditions_version=portal().settings.conditions.version,
-                previous_account=form.previous_account.data or "",
-                not_me=bool(form.not_me.data),
+            application = form.application(
                 cert_subject=presented.subject if presented else "",
                 certificate=presented,
                 language=str(get_locale() or ""),
@@ -150,12 +142,9 @@ def _register(form: RegistrationForm, certificate=None):
             except UnknownInstitution:
                 form.institution.errors = [_("Choose your home institution from the list.")]
             except UnknownPreviousAccount:
-                form.previous_account.errors = [_(
-                    "We have no account with this name. Check it, or leave the field empty if "
-                    "you never had one.")]
+                form.previous_account_unknown()
             except AccountNameUnavailable:
-                form.account_name.errors = [_("This account name was taken a moment ago. "
-                                              "Please choose another.")]
+                form.name_taken()
             else:
                 return _created(created.account_name, created.contact_mail,
                                 portal().status.token(created))

@@ -21,7 +21,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, Invitation, RequestRecord, StateConflict
+from ..directory import Directory, Institution, Invitation, RequestRecord, StateConflict
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import (
@@ -233,6 +233,10 @@ class InvitationService:
         if invitation.state_at(self._clock()) == InvitationState.EXPIRED:
             raise InvitationUnusable("expired")
         return invitation
+
+    def institution_of(self, invitation: Invitation) -> Institution | None:
+        """The institution an invitation is to (its registration form shows it)."""
+        return self._directory.institution(invitation.institution)
 
     def register(self, token: str, application: Application,
                  actor: Actor) -> InvitedRegistration:

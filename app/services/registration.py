@@ -1,6 +1,8 @@
 """Registration: a request is written, the applicant confirms the address,
 the institute representatives (IRs) are asked to review, and an approved
-registration becomes a member entry (``complete``)."""
+registration becomes a member entry (``complete``, in
+registration_completion.py); an invited person's registration is in
+registration_invited.py."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +15,6 @@ from ..directory import (
     Directory,
     EntryExists,
     Institution,
-    NewMember,
     NewRequest,
     Person,
     RequestRecord,
@@ -35,8 +36,10 @@ from .errors import (
     UnknownInstitution,
 )
 from .institutions import InstitutionCatalog
-from .links import Links, Page, RestartLink, VerifyLink
+from .links import Links, RestartLink, VerifyLink
 from .passwords import hash_password
+from .registration_completion import RegistrationCompletion
+from .registration_invited import InvitedRegistration
 from .review import Reviewers
 from .status import status_link
 
@@ -64,7 +67,11 @@ class Application:
     certificate: Certificate | None = None
 
 
-class RegistrationService:
+class RegistrationService(RegistrationCompletion, InvitedRegistration):
+    """The submission and confirmation of a registration; completing an
+    approved one (registration_completion.py) and the invited path
+    (registration_invited.py) are in modules of their own."""
+
     def __init__(self, directory: Directory, mailer: Mailer, links: Links, settings: Settings,
                  reviewers: Reviewers, addresses: CollaborationAddresses,
                  duplicates: Duplicates, institutions: InstitutionCatalog,
@@ -120,15 +127,9 @@ class RegistrationService:
         took the name meanwhile: the directory add is the guard against
         concurrent registrations.
         """
-        if self._directory.institution(application.institution) is None:
-            raise UnknownInstitution(application.institution)
-        # Hashed first: a known applicant's answer takes as long as a new one's.
-        password_hash = hash_password(application.password)
-        previous = self._directory.person(application.previous_account) \
-            if application.previous_account else None
-        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
-            return self._submit_return(application, previous, actor)
-        self.check_earlier_records(application)
+        returned, password_hash = self._screened(application, actor)
+        if returned is not None:
+            return returned
         now = self._clock()
         new = self._registration_request(application, actor, now, password_hash)
         # Someone who lost the confirmation mail registers again: nothing is
@@ -146,6 +147,24 @@ class RegistrationService:
                                              "account": new.account_name})
         self._send_verification(request)
         return request
+
+    def _screened(self, application: Application,
+                  actor: Actor) -> tuple[RequestRecord | None, bytes]:
+        """The checks every registration (the form's, an invited one) passes
+        first: UnknownInstitution, then the earlier records (see
+        check_earlier_records). Returns (the reactivation filed instead, b"")
+        when the applicant names an account that may return, else (None,
+        the password's hash)."""
+        if self._directory.institution(application.institution) is None:
+            raise UnknownInstitution(application.institution)
+        # Hashed first: a known applicant's answer takes as long as a new one's.
+        password_hash = hash_password(application.password)
+        previous = self._directory.person(application.previous_account) \
+            if application.previous_account else None
+        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
+            return self._submit_return(application, previous, actor), b""
+        self.check_earlier_records(application)
+        return None, password_hash
 
     def _registration_request(self, application: Application, actor: Actor, now,
                               password_hash: bytes, **route) -> NewRequest:
@@ -339,73 +358,6 @@ class RegistrationService:
         self._reviewers.notify(request)
         return self._directory.request(request.id)
 
-    # -- an approved registration --------------------------------------------------------
-
-    def member_entry_for(self, request: RequestRecord, now, *, mail: str,
-                         uid_number: int) -> NewMember:
-        """The member entry an approved registration becomes (``complete``
-        writes it; the helpdesk's preview shows it before approving)."""
-        return NewMember(
-            account_name=request.account_name, given_name=request.given_name,
-            middle_name=request.middle_name, family_name=request.family_name,
-            mail=mail, contact_mail=request.contact_mail,
-            institution=request.institution, category=request.category,
-            conditions_version=request.conditions_version, member_since=now,
-            initial_password_deadline=now + self._directory.initial_password_period(),
-            uid_number=uid_number,
-            gid_number=self._directory.group_gid_number(self._directory.main_group_dn),
-            audit_event=audit_event("member.created", SYSTEM, now, request=request.id,
-                                    approved_by=request.decided_by),
-            password_hash=request.password_hash,
-            name_key=names.person_key(request.given_name, request.family_name),
-            member_until=self._settings.membership_end(request.category, now),
-            cert_subject=request.cert_subject,
-            language=request.language,
-            certificate=request.certificate,
-        )
-
-    def complete(self, approved: RequestRecord, notify: bool = True) -> bool:
-        """Create the member entry of an approved registration; safe to repeat.
-
-        Each step is idempotent (an existing entry or group value counts as
-        done) and the request is marked complete last, so a step interrupted
-        by a fault is finished by ``flask portal complete-approvals``. True
-        when this call completed it (and mailed the new member).
-        """
-        account_name = approved.account_name
-        # A record read with its hash is the approval's own, read a moment
-        # ago; any other (a search's, for complete-approvals) is read again.
-        request = approved if approved.password_hash else \
-            self._directory.request(approved.id, with_password_hash=True)
-        if request is None or request.status != RequestStatus.APPROVED or request.completed_at:
-            return False
-        now = self._clock()
-        if self._directory.person(account_name) is None:
-            # The final collaboration address is fixed now (another member may
-            # have taken the previewed one since the request was submitted).
-            mail = self.collaboration_mail(request.given_name, request.middle_name,
-                                           request.family_name, exclude_account=account_name)
-            if mail != request.collab_mail:
-                self._directory.record_collab_mail(request.id, mail)
-            member = self.member_entry_for(
-                request, now, mail=mail, uid_number=self._directory.allocate_uid_number())
-            try:
-                self._directory.add_member(member)
-            except EntryExists:
-                log.info("member %s was created by a concurrent completion", account_name)
-        if not self._directory.claim_completion(
-                request.id, now, audit_event("request.account-created", SYSTEM, now)):
-            return False
-        person = self._directory.person(account_name)
-        if not notify:  # the caller mails the new member (the paper route)
-            return True
-        self._mailer.send("account_ready", [request.contact_mail], request.language,
-                          request=replace(request, password_hash=b""), person=person,
-                          deadline=person.initial_password_deadline,
-                          initial_password_days=self._directory.initial_password_period().days,
-                          login_link=self._links.page(Page.LOGIN))
-        return True
-
     # -- for the pages ----------------------------------------------------------------------
 
     def institutions(self) -> list[Institution]:
@@ -436,44 +388,3 @@ class RegistrationService:
             # Only "someone of this name is on record": no details, no address check.
             hints["maybe_known"] = self.name_on_record(given, family)
         return hints
-
-    # -- a registration from an IR's invitation -------------------------------------------
-
-    def submit_invited(self, application: Application, actor: Actor, *,
-                       invitation_id: str, invited_by: str) -> RequestRecord:
-        """Write the request of an invited person: the invitation's link
-        went to the address, so the address counts as confirmed at once and
-        the request waits for approval (no confirmation mail). The same
-        checks as ``submit`` (PossiblyKnown, SimilarPersonExists,
-        UnknownPreviousAccount, AccountNameUnavailable, UnknownInstitution);
-        naming an expired account files a reactivation as there. The caller
-        asks the approvers."""
-        if self._directory.institution(application.institution) is None:
-            raise UnknownInstitution(application.institution)
-        password_hash = hash_password(application.password)
-        previous = self._directory.person(application.previous_account) \
-            if application.previous_account else None
-        if previous is not None and previous.status in REACTIVATION_ELIGIBLE:
-            return self._submit_return(application, previous, actor)
-        self.check_earlier_records(application)
-        now = self._clock()
-        new = self._registration_request(application, actor, now, password_hash,
-                                         route="invitation", invitation=invitation_id,
-                                         invited_by=invited_by)
-        for earlier in self._unconfirmed_for(new):
-            self._directory.withdraw_unconfirmed(earlier.id)
-        request_id = self._add_registration(new, now)
-        # The invitation's link went to the address: it is confirmed with the
-        # submission (the same transition as a confirmation link's).
-        self._directory.record_address_confirmed(request_id, now, audit_event(
-            "request.email-verified", actor, now, by="invitation", invitation=invitation_id))
-        request = self._directory.request(request_id)
-        log.info("invited request submitted", extra={"event": "request.submitted",
-                                                     "account": new.account_name})
-        found = self._duplicates.of_request(request)
-        if found:
-            self._directory.add_request_audit(request.id, audit_event(
-                "request.possible-duplicate", SYSTEM, now,
-                matches=",".join(m.record.account_name for m in found)))
-            return self._directory.request(request.id)
-        return request

@@ -13,6 +13,8 @@
 #   LDAP_PORT=389, LDAPS_PORT=636 (ldaps only with $LDAP_TLS_DIR/tls.crt and tls.key;
 #                          ca.crt there, if present, is used for client certificates)
 #   LDAP_LOG_LEVEL=none    slapd -d level (e.g. stats)
+#   LDAP_REQUIRE_TLS=false true: password binds without TLS only from loopback
+#                          and ldapi (needs tls.crt and tls.key; the rootdn excepted)
 # `entrypoint.sh render DIR` only writes slapd.conf and bootstrap.ldif to DIR
 # (used by the tests); any other command is run as given.
 set -eu
@@ -20,7 +22,7 @@ set -eu
 template_dir=${LDAP_TEMPLATE_DIR:-/usr/share/ldap-portal}
 workdir=/var/lib/ldap-portal
 data_dir=$workdir/data
-conf_dir=/run/ldap-portal
+conf_dir=${LDAP_CONF_DIR:-/run/ldap-portal}
 tls_dir=${LDAP_TLS_DIR:-/etc/ldap/tls}
 module_path=${LDAP_MODULE_PATH:-/usr/lib/ldap}
 
@@ -103,10 +105,17 @@ TLSCACertificateFile $conf_dir/tls/ca.crt"
         fi
         listen="$listen ldaps://:${LDAPS_PORT:-636}/"
     fi
+    case "${LDAP_REQUIRE_TLS:-false}" in
+        true|yes|1|on)
+            [ -n "$LDAP_TLS_CONFIG" ] || die "LDAP_REQUIRE_TLS=true needs tls.crt and tls.key in $tls_dir"
+            LDAP_ANONYMOUS_AUTH=$(cat "$template_dir/bind-tls-or-loopback.acl") ;;
+        false|no|0|off) LDAP_ANONYMOUS_AUTH=$(cat "$template_dir/bind-anywhere.acl") ;;
+        *) die "LDAP_REQUIRE_TLS must be true or false, not $LDAP_REQUIRE_TLS" ;;
+    esac
     export LDAP_BASE_DN LDAP_DC LDAP_ORGANISATION LDAP_MAIL_DOMAIN LDAP_MAIN_GROUP \
-        LDAP_ROOT_PASSWORD_HASH LDAP_TLS_CONFIG
+        LDAP_ROOT_PASSWORD_HASH LDAP_TLS_CONFIG LDAP_ANONYMOUS_AUTH
     fill_names="LDAP_BASE_DN LDAP_DC LDAP_ORGANISATION LDAP_MAIL_DOMAIN LDAP_MAIN_GROUP
-        LDAP_ROOT_PASSWORD_HASH LDAP_TLS_CONFIG"
+        LDAP_ROOT_PASSWORD_HASH LDAP_TLS_CONFIG LDAP_ANONYMOUS_AUTH"
 }
 
 # The tree: only when the database is created.
