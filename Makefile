@@ -113,3 +113,8 @@ bench: debs-run $(VENV)/.installed messages-compile
 
 bench-quick: debs-run $(VENV)/.installed messages-compile
 	$(PY) bench/run.py --quick
+
+# What one request costs the portal's own process (CPU, directory operations).
+.PHONY: bench-cost
+bench-cost: debs-run $(VENV)/.installed messages-compile
+	$(PY) bench/cost.py

@@ -62,16 +62,26 @@ class Client:
         return time.perf_counter() - t0, result
 
 
-def run(host: str, port: int, iteration, n: int, c: int, start: int = 0) -> dict:
-    """``iteration(client, i) -> (seconds, ok)``; i runs from start to start+n-1."""
+def run(host: str, port: int, iteration, n: int, c: int, start: int = 0,
+        prepare=None) -> dict:
+    """``iteration(client, i) -> (seconds, ok)``; i runs from start to start+n-1.
+    ``prepare(client, k)``: each client's untimed first step (a login), all
+    of them done before the clock starts, so the rate counts ``iteration``
+    only."""
     lock = threading.Lock()
+    ready = threading.Barrier(c + 1)
     counter = iter(range(start, start + n))
     latencies: list[float] = []
     failures = [0]
     first_error: list[str] = []
 
-    def worker():
+    def worker(k: int):
         client = Client(host, port)
+        try:
+            if prepare is not None:
+                prepare(client, k)
+        finally:
+            ready.wait()
         while True:
             with lock:
                 i = next(counter, None)
@@ -90,10 +100,11 @@ def run(host: str, port: int, iteration, n: int, c: int, start: int = 0) -> dict
                 if not ok:
                     failures[0] += 1
 
-    threads = [threading.Thread(target=worker) for _ in range(c)]
-    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(c)]
     for t in threads:
         t.start()
+    ready.wait()
+    t0 = time.perf_counter()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0

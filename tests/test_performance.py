@@ -187,3 +187,52 @@ def test_an_approval_reads_the_link_request_and_representatives_once(app, client
     assert searches["person_by_dn"] == searches["person"] <= 3
     assert searches["earlier_records"] == 1  # one duplicate check, page and approval
     assert len(calls) <= 30
+
+
+def _counting_operations(directory):
+    """Count the directory operations (searches, writes, binds as a member)."""
+    calls: list[str] = []
+    original_call, original_bind = directory._call, directory._bind_as
+
+    def counting(operation):
+        calls.append(getattr(operation, "__qualname__", ""))
+        return original_call(operation)
+
+    def counting_as(*args, **kwargs):
+        calls.append("bind as the member")
+        return original_bind(*args, **kwargs)
+
+    directory._call, directory._bind_as = counting, counting_as
+    return calls
+
+
+def test_a_page_of_a_logged_in_member_and_a_login_read_the_entry_once(app, client, member):
+    """My account read the member's entry four times (session epoch,
+    person, password state, roles) and searched once per kind of open
+    application and once more for the helpdesk group; a login read the
+    entry three times around its bind."""
+    login(client)
+    assert change_password(client, STRONG_PASSWORD, NEW_PASSWORD).status_code == 302
+    directory = app.extensions["portal"].directory
+    calls = _counting_operations(directory)
+    try:
+        page = client.get("/account")
+        overview_calls = list(calls)
+        client.post("/logout", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+        html = client.get("/login").get_data(as_text=True)
+        calls.clear()
+        response = client.post("/login", data={"csrf_token": csrf_token(html),
+                                               "account_name": "tiijima",
+                                               "password": NEW_PASSWORD})
+        login_calls = list(calls)
+    finally:
+        del directory._call, directory._bind_as
+    assert page.status_code == 200 and "tiijima" in page.get_data(as_text=True)
+    # The entry with its password state and epoch; the open applications
+    # (every kind in one search); the institutions the member represents;
+    # the default policy's maximum age (read once per process: the member
+    # has just left the initial policy).
+    assert len(overview_calls) == 4, overview_calls
+    assert response.status_code == 302 and response.location.endswith("/account")
+    # The entry (its policy's maximum age is known by now) and the bind.
+    assert len(login_calls) == 2 and "bind as the member" in login_calls, login_calls

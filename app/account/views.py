@@ -68,9 +68,10 @@ def login():
         if result.outcome in (LoginOutcome.OK, LoginOutcome.MUST_CHANGE):
             return begin_member_session(result.account_name,
                                         result.outcome is LoginOutcome.MUST_CHANGE,
-                                        result.must_accept_conditions)
+                                        result.must_accept_conditions, result.session_epoch)
         if result.outcome is LoginOutcome.MEMBERSHIP_EXPIRED:
-            start_session(result.account_name, False, False, expired=True)
+            start_session(result.account_name, False, False, expired=True,
+                          epoch=result.session_epoch)
             flash(_("Your membership has expired: your account works for no service until it "
                     "is reactivated. Here you see its status and can ask for reactivation."),
                   "warning")
@@ -92,10 +93,7 @@ def logout():
 @bp.get("/account")
 @login_required
 def overview():
-    details = portal().accounts.overview(g.account)
-    if details is None:
-        session.clear()
-        return redirect(url_for("account.login"))
+    details = portal().accounts.overview(g.member)
     if session.get("expired"):
         return _expired_overview(details.person)
     changes, person = portal().changes, details.person

@@ -11,6 +11,7 @@ from .errors import (
 from .gateway import Directory
 from .passwords import BindResult
 from .records import (
+    Account,
     Certificate,
     EarlierRecord,
     Institution,
@@ -31,5 +32,5 @@ __all__ = [
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
     "RosterMember", "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
-    "Certificate", "ListedMember", "Invitation",
+    "Certificate", "ListedMember", "Invitation", "Account",
 ]

@@ -17,6 +17,7 @@ from ldap3 import (
     BASE,
     FIRST,
     NONE,
+    SIMPLE,
     SUBTREE,
     SYNC,
     Connection,
@@ -233,6 +234,52 @@ class DirectoryConnection:
                     continue
                 raise error from exc
         raise AssertionError("unreachable")
+
+    def _bind_as(self, dn: str, password: bytes, controls: list) -> tuple[bool, dict]:
+        """A simple bind as someone else (a member): (succeeded, the result
+        with its controls). On this thread's connection for such binds,
+        opened once (with StartTLS when configured) and bound again for
+        every check, as a service with a persistent connection does: no TCP
+        and TLS handshake per login. Used for nothing but these binds; the
+        password is not kept on it. Reconnects once when the connection was
+        lost; a TLS failure is the directory being unavailable."""
+        for attempt in (1, 2):
+            try:
+                conn = self._binder()
+                conn.user, conn.password = dn, password
+                try:
+                    ok = conn.bind(controls=controls)
+                finally:
+                    conn.user = conn.password = None
+                return bool(ok), conn.result
+            except ldap_errors.LDAPException as exc:
+                self._drop_binder()
+                if attempt == 1 and isinstance(exc, COMMUNICATION_ERRORS) \
+                        and not isinstance(exc, UNREACHABLE_ERRORS):
+                    continue
+                raise translate(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _binder(self) -> Connection:
+        conn = getattr(self._local, "binder", None)
+        if conn is None or conn.closed:
+            conn = Connection(self._pool, authentication=SIMPLE, client_strategy=SYNC,
+                              raise_exceptions=False, receive_timeout=self._receive_timeout)
+            conn.open()
+            if self._start_tls:
+                try:
+                    conn.start_tls()
+                except ldap_errors.LDAPException as exc:
+                    _close(conn)
+                    raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
+            self._local.binder = conn
+        return conn
+
+    def _drop_binder(self) -> None:
+        conn = getattr(self._local, "binder", None)
+        self._local.binder = None
+        if conn is not None:
+            _close(conn)
 
     @contextmanager
     def _as(self, dn: str, password: str | bytes,

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import re
 
-from ldap3 import BASE
-
 from .connection import IDENTIFIER_RE, MANAGE_DSA_IT, DirectoryConnection, checked_identifier, eq
 from .errors import NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
@@ -86,13 +84,6 @@ class Groups(DirectoryConnection):
             return ()
         entry = self._read(self.institution_dn(institution_id), INSTITUTION.names("audit"))
         return INSTITUTION.read(entry, "audit")["audit"] if entry else ()
-
-    def is_group_member(self, group_cn: str, member_dn: str) -> bool:
-        """Whether ``member_dn`` is a (static) member of the group."""
-        if not IDENTIFIER_RE.match(group_cn or "") or not member_dn:
-            return False
-        return bool(self._search(self.group_dn(group_cn), eq(GROUP["members"], member_dn),
-                                 ["1.1"], scope=BASE))
 
     def group_member_dns(self, group_cn: str) -> tuple[str, ...]:
         entry = self._read(self.group_dn(group_cn), GROUP.names("members"))

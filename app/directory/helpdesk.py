@@ -18,14 +18,13 @@ from .groups import INSTITUTION
 from .mapping import Attr, AttributeMap
 from .people import PERSON, PERSON_ATTRS, person_record
 from .records import Person, RequestRecord
-from .requests import REQUEST, REQUEST_ATTRS, request_record
+from .requests import PAPER_CLASS, REQUEST, REQUEST_ATTRS, request_record
 
 PAPER = AttributeMap(
     object_classes=Attr("objectClass", multi=True),
     verified_by="portalPaperVerifiedBy",
     note="portalPaperNote",
 )
-PAPER_CLASS = "portalPaperRequest"
 # Institutions changed through the portal keep their audit records.
 # Deputies (portalDeputy) belong to the auxiliary class of reminders and escalation.
 FOLLOW_UP_CLASS = "portalFollowUp"

@@ -75,13 +75,16 @@ class Identities(DirectoryConnection):
         parts += [eq(PERSON["cert_subject"], s) for s in cert_subjects if s]
         if not parts:
             return []
-        search = f"(|{''.join(parts)})"
+        # One search over the tree: people and requests (others left out).
+        people, requests = f",{self.people_dn}".lower(), f",{self.requests_dn}".lower()
         found = []
-        for base, is_person in ((self.people_dn, True), (self.requests_dn, False)):
-            for entry in self._search(base, search, EARLIER.names()):
-                values = EARLIER.read(entry)
-                status = values.pop("person_status") or values.pop("request_status")
-                values.pop("request_status", None)  # when the person status was there
-                found.append(EarlierRecord(dn=entry["dn"], is_person=is_person, status=status,
-                                           **values))
-        return found
+        for entry in self._search(self.base_dn, f"(|{''.join(parts)})", EARLIER.names()):
+            dn = entry["dn"].lower()
+            if not dn.endswith(people) and not dn.endswith(requests):
+                continue
+            values = EARLIER.read(entry)
+            status = values.pop("person_status") or values.pop("request_status")
+            values.pop("request_status", None)  # when the person status was there
+            found.append(EarlierRecord(dn=entry["dn"], is_person=dn.endswith(people),
+                                       status=status, **values))
+        return sorted(found, key=lambda r: not r.is_person)  # people first

@@ -15,7 +15,7 @@ from .connection import DirectoryConnection, eq
 from .errors import PasswordRefused, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .people import PERSON, PERSON_ATTRS, person_record
-from .records import PasswordState, Person
+from .records import Account, PasswordState, Person
 
 # ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
 PERMANENT_LOCK = "000001010000Z"
@@ -44,6 +44,7 @@ PASSWORD = AttributeMap(
 POLICY = AttributeMap(max_age=Attr("pwdMaxAge", load=int, default=0))
 _STATE_FIELDS = ("changed_at", "policy", "locked_at", "expiry_notices", "reset_nonce_hash")
 PASSWORD_STATE_ATTRS = PASSWORD.names(*_STATE_FIELDS)
+_ACCOUNT_ATTRS = PERSON_ATTRS + PASSWORD_STATE_ATTRS + PERSON.names("session_epoch")
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,9 @@ class Passwords(DirectoryConnection):
         refuse one with a control character), as registration hashed them."""
         if not ACCOUNT_NAME_RE.match(account_name or "") or not password:
             return BindResult(False, ppolicy.PolicyResponse())
-        with self._as(self.person_dn(account_name), password.encode("utf-8")) as conn:
-            ok = conn.bind(controls=[ppolicy.REQUEST_CONTROL])
-            return BindResult(bool(ok), _policy_response(conn.result))
+        ok, result = self._bind_as(self.person_dn(account_name), password.encode("utf-8"),
+                                   [ppolicy.REQUEST_CONTROL])
+        return BindResult(ok, _policy_response(result))
 
     def change_own_password(self, account_name: str, current: str, new: str) -> None:
         """Check ``current`` with a bind as the member, then set ``new`` with
@@ -97,10 +98,10 @@ class Passwords(DirectoryConnection):
         themselves (acl.conf), so every change passes the portal's rules;
         slapd hashes the cleartext and applies the policy (length, history).
         Raises PasswordRefused."""
-        with self._as(self.person_dn(account_name), current.encode("utf-8")) as conn:
-            if not conn.bind(controls=[ppolicy.REQUEST_CONTROL]):
-                policy = _policy_response(conn.result)
-                raise PasswordRefused(policy.error or "invalidCredentials")
+        ok, result = self._bind_as(self.person_dn(account_name), current.encode("utf-8"),
+                                   [ppolicy.REQUEST_CONTROL])
+        if not ok:
+            raise PasswordRefused(_policy_response(result).error or "invalidCredentials")
         self.set_password(account_name, new)
 
     def set_password(self, account_name: str, new: str) -> None:
@@ -177,6 +178,16 @@ class Passwords(DirectoryConnection):
             pass  # not (or no longer) under the expired policy
 
     # -- the policy's state ----------------------------------------------------------------
+
+    def account(self, account_name: str) -> Account | None:
+        """The person, the password's state and the session epoch in one read."""
+        if not ACCOUNT_NAME_RE.match(account_name or ""):
+            return None
+        entry = self._read(self.person_dn(account_name), _ACCOUNT_ATTRS)
+        if entry is None:
+            return None
+        return Account(person_record(entry), self._password_state(entry),
+                       PERSON.read(entry, "session_epoch")["session_epoch"])
 
     def password_state(self, account_name: str) -> PasswordState | None:
         entry = self._read(self.person_dn(account_name), PASSWORD_STATE_ATTRS)

@@ -74,6 +74,15 @@ class PasswordState:
 
 
 @dataclass(frozen=True)
+class Account:
+    """A member's entry as a logged-in request needs it, read at once:
+    the person, what the password policy knows, the session epoch."""
+    person: Person
+    password: PasswordState
+    session_epoch: str
+
+
+@dataclass(frozen=True)
 class RequestRecord:
     """A request in ou=requests: a registration, reactivation, group
     application or move, with its state."""
@@ -113,6 +122,7 @@ class RequestRecord:
     confirmation_sent_at: datetime | None = None  # the confirmation mail was last sent again
     email_verified_at: datetime | None = None  # the applicant confirmed the address
     certificate: Certificate | None = None  # subject and issuer, from /register/certificate
+    on_paper: bool = False  # filed by the helpdesk from a signed paper form
 
     @property
     def escalated(self) -> bool:

@@ -62,9 +62,13 @@ REQUEST = AttributeMap(
     display_name="cn",
     name_key="portalNameKey",
 )
-_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name not in ("dn", "id"))
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord)
+                       if f.name not in ("dn", "id", "on_paper"))
 _READ_FIELDS = ("request_id",) + tuple(f for f in _RECORD_FIELDS if f != "password_hash")
-REQUEST_ATTRS = REQUEST.names(*_READ_FIELDS)
+REQUEST_ATTRS = REQUEST.names(*_READ_FIELDS, "object_classes")
+# The auxiliary class of a request filed from a signed paper form (its
+# details: helpdesk.py).
+PAPER_CLASS = "portalPaperRequest"
 
 
 # The auxiliary class of the reminder and escalation marks.
@@ -81,7 +85,9 @@ def request_record(entry: dict) -> RequestRecord:
     if "portalPasswordHash" in (entry.get("raw_attributes") or {}):
         values["password_hash"] = REQUEST.read(entry, "password_hash")["password_hash"]
     request_id = values.pop("request_id") or values["account_name"]
-    return RequestRecord(dn=entry["dn"], id=request_id, **values)
+    classes = {c.lower() for c in REQUEST.read(entry, "object_classes")["object_classes"]}
+    return RequestRecord(dn=entry["dn"], id=request_id, on_paper=PAPER_CLASS.lower() in classes,
+                         **values)
 
 
 class Requests(DirectoryConnection):
@@ -116,13 +122,14 @@ class Requests(DirectoryConnection):
         entry = self._read(self.request_dn(request_id), attrs)
         return request_record(entry) if entry else None
 
-    def open_requests_for(self, account_name: str, kind: str) -> list[RequestRecord]:
-        """Undecided requests of one kind for an account."""
+    def open_requests_for(self, account_name: str, *kinds: str) -> list[RequestRecord]:
+        """Undecided requests of these kinds for an account (one search),
+        in the order of ``kinds``."""
         entries = self._search(self.requests_dn, (
             f"(&(objectClass=portalRequest){eq(REQUEST['account_name'], account_name)}"
-            f"{eq(REQUEST['kind'], kind)}{any_of(REQUEST['status'], OPEN_STATUSES)})"),
+            f"{any_of(REQUEST['kind'], kinds)}{any_of(REQUEST['status'], OPEN_STATUSES)})"),
             REQUEST_ATTRS)
-        return [request_record(e) for e in entries]
+        return sorted(map(request_record, entries), key=lambda r: kinds.index(r.kind))
 
     def unconfirmed_requests(self, *, contact_mail: str = "",
                              submitted_before: datetime | None = None) -> list[RequestRecord]:

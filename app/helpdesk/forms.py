@@ -6,11 +6,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..ir.forms import check_member_until
 from ..registration.forms import RegistrationForm
+from ..web.widgets import SelectField
 
 
 def _strip(value):

@@ -10,13 +10,14 @@ from enum import Enum
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms import HiddenField, TextAreaField
 from wtforms.validators import Length
 
 from ..portal import portal
 from ..registration.forms import EMAIL_RE, MAX_NAME_LENGTH, webmail_domain
 from ..services import names
 from ..services.invitations import MAX_INVITEES, Invitee
+from ..web.widgets import SelectField
 
 MAX_TEXT = 60_000  # characters of the list (typed and uploaded together)
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, TextAreaField
+from wtforms import DateField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..clock import utcnow
+from ..web.widgets import SelectField
 
 # As LifecycleService checks it again (MAX_MEMBER_UNTIL_YEARS).
 MAX_DAYS_AHEAD = 366 * 10

@@ -1,8 +1,10 @@
 """Reactivation forms."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
+
+from ..web.widgets import SelectField
 
 
 def _strip_lower(value):

@@ -7,7 +7,7 @@ from enum import Enum
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from ..portal import portal
@@ -15,6 +15,7 @@ from ..services import names
 from ..services.passwords import password_problems
 from ..services.registration import Application
 from ..vocabulary import ACCOUNT_NAME_RE
+from ..web.widgets import SelectField
 
 # ASCII only (portalContactMail is an IA5 string; internationalised addresses
 # are rare at institutes), a local part of at most 64 characters.

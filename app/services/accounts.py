@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 
 from ..clock import Clock, utcnow
-from ..directory import Directory, PasswordRefused, PasswordState, Person, ldap_time
+from ..directory import Account, Directory, PasswordRefused, PasswordState, Person, ldap_time
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import MemberStatus
@@ -59,6 +59,7 @@ class LoginResult:
     account_name: str = ""
     # A newer version of the conditions of use waits for acceptance.
     must_accept_conditions: bool = False
+    session_epoch: str | None = None  # read with the login: the new session's
 
 
 @dataclass(frozen=True)
@@ -92,24 +93,25 @@ class AccountService:
 
     def login(self, account_name: str, password: str) -> LoginResult:
         account_name = (account_name or "").strip().lower()
-        person = self._directory.person(account_name)
-        if person is None:
+        # One read before the bind: the bind changes none of what is used.
+        account = self._directory.account(account_name)
+        if account is None:
             _spend_a_hash_check(password)
             return LoginResult(LoginOutcome.FAILED)
+        person, state = account.person, account.password
         bind = self._directory.authenticate(account_name, password)
         error = bind.policy.error
         if not bind.ok:
             # slapd reports passwordExpired only when the password was right.
             if error == "passwordExpired" and person.status == MemberStatus.EXPIRED:
-                return LoginResult(LoginOutcome.MEMBERSHIP_EXPIRED, account_name)
+                return LoginResult(LoginOutcome.MEMBERSHIP_EXPIRED, account_name,
+                                   session_epoch=account.session_epoch)
             if error == "passwordExpired":
-                state = self._directory.password_state(account_name)
-                outcome = LoginOutcome.INITIAL_EXPIRED if state and state.initial \
+                outcome = LoginOutcome.INITIAL_EXPIRED if state.initial \
                     else LoginOutcome.EXPIRED
                 return LoginResult(outcome, account_name)
             if person.status != MemberStatus.ACTIVE:
-                state = self._directory.password_state(account_name)
-                if state and state.locked_at:
+                if state.locked_at:
                     # slapd answers a locked account without checking the
                     # password: the same work here, so that a suspended (or
                     # still locked) account takes as long as any other.
@@ -118,10 +120,9 @@ class AccountService:
         if person.status != MemberStatus.ACTIVE:
             return LoginResult(LoginOutcome.NOT_ACTIVE, account_name)
         must_accept = person.conditions_version != self._settings.conditions.version
-        state = self._directory.password_state(account_name)
-        if (state and state.initial) or error == "changeAfterReset":
-            return LoginResult(LoginOutcome.MUST_CHANGE, account_name, must_accept)
-        return LoginResult(LoginOutcome.OK, account_name, must_accept)
+        outcome = LoginOutcome.MUST_CHANGE if state.initial or error == "changeAfterReset" \
+            else LoginOutcome.OK
+        return LoginResult(outcome, account_name, must_accept, account.session_epoch)
 
     def set_language(self, account_name: str, language: str, actor: Actor) -> None:
         """The member's language (preferredLanguage): pages and mails."""
@@ -142,18 +143,18 @@ class AccountService:
     def session_epoch(self, account_name: str) -> str:
         return self._directory.session_epoch(account_name)
 
+    def account(self, account_name: str) -> Account | None:
+        """Who is logged in, read once per request: person, password, epoch."""
+        return self._directory.account(account_name)
+
     def end_sessions(self, account_name: str) -> str:
         """End every session of the member (logout, password set); the new epoch."""
         epoch = secrets.token_urlsafe(12)
         self._directory.new_session_epoch(account_name, epoch)
         return epoch
 
-    def overview(self, account_name: str) -> AccountOverview | None:
-        person = self._directory.person(account_name)
-        state = self._directory.password_state(account_name)
-        if person is None or state is None:
-            return None
-        return AccountOverview(person, state, self._clock())
+    def overview(self, account: Account) -> AccountOverview:
+        return AccountOverview(account.person, account.password, self._clock())
 
     def history(self, person: Person) -> list[HistoryEntry]:
         """The member's history in words, people by name."""

@@ -148,7 +148,7 @@ class ApprovalService:
                                reference=reference)
         if request.status == RequestStatus.APPROVED:
             self.complete(request)
-        return self._directory.request(request.id)
+        return request  # as decided (the page says what the decision did)
 
     def reject(self, review: Review, reason: str, actor_address: str) -> RequestRecord:
         reason = reason.strip()
@@ -197,7 +197,9 @@ class ApprovalService:
                                            "actor": actor.name})
         if action == "request.stage-approved":
             self._reviewers.notify(self._directory.request(request.id))
-        return self._directory.request(request.id)
+        # Approved: read with the hash its completion writes into the entry.
+        return self._directory.request(request.id,
+                                       with_password_hash=outcome == RequestStatus.APPROVED)
 
     def complete(self, request: RequestRecord) -> bool:
         """Carry out an approved request through the workflow of its kind

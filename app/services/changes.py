@@ -119,9 +119,9 @@ class MembershipChanges:
         return request
 
     def open_applications(self, account_name: str) -> list[RequestRecord]:
-        return [r for kind in (RequestKind.GROUP, RequestKind.INSTITUTION_CHANGE,
-                               RequestKind.CATEGORY_CHANGE)
-                for r in self._directory.open_requests_for(account_name, kind)]
+        return self._directory.open_requests_for(account_name, RequestKind.GROUP,
+                                                 RequestKind.INSTITUTION_CHANGE,
+                                                 RequestKind.CATEGORY_CHANGE)
 
     def complete(self, request: RequestRecord) -> bool:
         """Carry out an approved group application, move or change of

@@ -115,7 +115,7 @@ class PaperRoute:
         return self._directory.request(new.account_name)
 
     def is_paper(self, request: RequestRecord) -> bool:
-        return self._directory.paper_details(request.id) is not None
+        return request.on_paper
 
     def complete(self, approved: RequestRecord) -> bool:
         """The completion of every registration: a paper one becomes a

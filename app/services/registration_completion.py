@@ -5,6 +5,7 @@ It uses the service's directory, mailer, links, settings and clock, and its
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from ..directory import EntryExists, NewMember, RequestRecord
 from ..vocabulary import RequestStatus
@@ -50,7 +51,10 @@ class RegistrationCompletion:
         when this call completed it (and mailed the new member).
         """
         account_name = approved.account_name
-        request = self._directory.request(approved.id, with_password_hash=True)
+        # A record read with its hash is the approval's own, read a moment
+        # ago; any other (a search's, for complete-approvals) is read again.
+        request = approved if approved.password_hash else \
+            self._directory.request(approved.id, with_password_hash=True)
         if request is None or request.status != RequestStatus.APPROVED or request.completed_at:
             return False
         now = self._clock()
@@ -74,7 +78,7 @@ class RegistrationCompletion:
         if not notify:  # the caller mails the new member (the paper route)
             return True
         self._mailer.send("account_ready", [request.contact_mail], request.language,
-                          request=self._directory.request(request.id), person=person,
+                          request=replace(request, password_hash=b""), person=person,
                           deadline=person.initial_password_deadline,
                           initial_password_days=self._directory.initial_password_period().days,
                           login_link=self._links.page(Page.LOGIN))

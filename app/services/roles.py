@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..directory import Directory, Institution
+from ..directory import Directory, Institution, Person
 from ..vocabulary import MemberStatus
 
 
@@ -44,9 +44,13 @@ class RoleService:
 
     def roles_of(self, account_name: str) -> Roles:
         """The roles of ``account_name`` now (none unless it is an active member)."""
-        person = self._directory.person(account_name)
+        return self.roles_for(self._directory.person(account_name))
+
+    def roles_for(self, person: Person | None) -> Roles:
+        """The roles of a person just read (the helpdesk from its memberOf)."""
         if person is None or person.status != MemberStatus.ACTIVE:
             return NO_ROLES
         represented = tuple(self._directory.institutions_represented_by(person.dn))
-        helpdesk = self._directory.is_group_member(self._helpdesk_group, person.dn)
+        helpdesk_dn = self._directory.group_dn(self._helpdesk_group).lower()
+        helpdesk = any(group.lower() == helpdesk_dn for group in person.groups)
         return Roles(person.account_name, represented, helpdesk)

@@ -27,8 +27,9 @@ ALLOWED_WHILE_EXPIRED = {"account.overview", "account.ask_reactivation",
 
 
 def load_session() -> None:
-    """Expire idle and too old sessions; remember who is logged in."""
-    g.account = None
+    """Expire idle and too old sessions; remember who is logged in (the
+    account name in g.account, its entry, read once here, in g.member)."""
+    g.account = g.member = None
     account = session.get("account")
     if not account:
         return
@@ -41,12 +42,13 @@ def load_session() -> None:
         flash(_("You were logged out after a period of inactivity.") if idle
               else _("Your session has ended. Please log in again."), "info")
         return
-    if session.get("epoch") != portal().accounts.session_epoch(account):
+    member = portal().accounts.account(account)
+    if member is None or session.get("epoch") != member.session_epoch:
         session.clear()  # logged out elsewhere, or the password was changed
         flash(_("Your session has ended. Please log in again."), "info")
         return
     session["seen_at"] = now
-    g.account = account
+    g.account, g.member = account, member
 
 
 def confine_expired_sessions():
@@ -86,10 +88,12 @@ def login_required(view):
     return wrapper
 
 
-def begin_member_session(account_name: str, must_change: bool, must_accept: bool):
+def begin_member_session(account_name: str, must_change: bool, must_accept: bool,
+                         epoch: str | None = None):
     """A successful login (password or certificate): a new session, and the
-    initial password's change first while it is one. Returns the redirect."""
-    start_session(account_name, must_change, must_accept)
+    initial password's change first while it is one. Returns the redirect.
+    ``epoch``: the member's session epoch when the login read it already."""
+    start_session(account_name, must_change, must_accept, epoch=epoch)
     if must_change:
         flash(_("Welcome! Please choose your own password now: the initial password "
                 "works only for a few days after your account was created."), "warning")
@@ -98,21 +102,24 @@ def begin_member_session(account_name: str, must_change: bool, must_accept: bool
 
 
 def start_session(account_name: str, must_change: bool, must_accept: bool,
-                  expired: bool = False) -> None:
-    """``expired``: an expired member's session (ALLOWED_WHILE_EXPIRED)."""
+                  expired: bool = False, epoch: str | None = None) -> None:
+    """``expired``: an expired member's session (ALLOWED_WHILE_EXPIRED);
+    ``epoch``: the session epoch if the caller read it (else read here)."""
     session.clear()  # a new session (and cookie) at every login
     session.permanent = True
     now = time.time()
     session.update(account=account_name, auth_at=now, seen_at=now, must_change=must_change,
                    must_accept=must_accept, expired=expired,
-                   epoch=portal().accounts.session_epoch(account_name))
+                   epoch=portal().accounts.session_epoch(account_name) if epoch is None
+                   else epoch)
 
 
 def current_roles() -> Roles:
     """The roles of who is logged in, read once per request (none when
     nobody is)."""
     if "roles" not in g:
-        g.roles = portal().roles.roles_of(g.account) if g.get("account") else NO_ROLES
+        member = g.get("member")
+        g.roles = portal().roles.roles_for(member.person) if member else NO_ROLES
     return g.roles
 
 

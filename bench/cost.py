@@ -1,0 +1,131 @@
+"""make bench-cost: what one request costs the portal's own process.
+
+On a bench stack (bench/run.py's Stack: slapd with the production
+configuration, BENCH_MEMBERS members, default 10,000), the app runs inside
+this process (Flask's test client, one thread, no network in front), so the
+CPU time of each request is the portal's alone (not slapd's, whose share
+the raw rates of `make bench` show). For each flow: wall and CPU
+milliseconds per request and the directory operations per request
+(searches, writes and member binds, counted at the connection). Written to
+bench/results/cost.json and cost.md (BENCH_LABEL: cost)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.services.links import ReviewLink  # noqa: E402
+from bench import ldif  # noqa: E402
+from bench.run import RESULTS, Stack, machine  # noqa: E402
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def main() -> int:
+    members = int(os.environ.get("BENCH_MEMBERS", "10000"))
+    label = os.environ.get("BENCH_LABEL", "cost")
+    os.environ.setdefault("BENCH_FLOOR", "0")
+    stack = Stack(members, 1000, 700, max(1 << 30, members * 8192))
+    result = {"members": members, "machine": machine(), "flows": {}}
+    try:
+        os.environ.update(stack.portal_env())
+        from app import create_app
+        app = create_app()
+        directory = app.extensions["portal"].directory
+        operations = [0]
+        call, bind_as = directory._call, directory._bind_as
+
+        def counted_call(operation):
+            operations[0] += 1
+            return call(operation)
+
+        def counted_bind_as(*args, **kwargs):
+            operations[0] += 1
+            return bind_as(*args, **kwargs)
+
+        directory._call, directory._bind_as = counted_call, counted_bind_as
+
+        def measure(name, run, n, prepare=None):
+            wall = cpu = 0.0
+            total = 0
+            for i in range(n):
+                if prepare:
+                    prepare(i)
+                operations[0] = 0
+                w0, c0 = time.perf_counter(), time.process_time()
+                run(i)
+                wall += time.perf_counter() - w0
+                cpu += time.process_time() - c0
+                total += operations[0]
+            result["flows"][name] = {"wall_ms": round(1000 * wall / n, 1),
+                                     "cpu_ms": round(1000 * cpu / n, 1),
+                                     "directory_operations": round(total / n, 1), "n": n}
+            print(name, result["flows"][name], flush=True)
+
+        def csrf(client, path):
+            return CSRF.search(client.get(path).get_data(as_text=True)).group(1)
+
+        member, page, state = app.test_client(), app.test_client(), {}
+
+        def before_login(i):
+            member.delete_cookie("session")
+            state["token"] = csrf(member, "/login")
+
+        def login(i):
+            response = member.post("/login", data={
+                "csrf_token": state["token"], "account_name": ldif.member_name(1 + i % 50),
+                "password": ldif.MEMBER_PASSWORD})
+            assert response.status_code == 302, response.status_code
+
+        def get(client, path):
+            def run(i):
+                assert client.get(path).status_code == 200
+            return run
+
+        def before_approve(i):
+            request_id, approver = stack.reviews[i]
+            state["path"] = "/review/" + stack.links.token(ReviewLink(request_id, approver, 0))
+            state["token"] = csrf(page, state["path"])
+
+        def approve(i):
+            response = page.post(state["path"], data={"csrf_token": state["token"],
+                                                      "decision": "approve"})
+            assert response.status_code == 200, response.status_code
+
+        for i in range(5):  # warm: caches, compiled templates, connections
+            before_login(i)
+            login(i)
+            member.get("/account")
+            page.get("/register")
+        measure("POST /login", login, 60, before_login)
+        measure("GET /account", get(member, "/account"), 150)
+        measure("GET /register", get(page, "/register"), 150)
+        measure("GET /login", get(page, "/login"), 150)
+        before_approve(0)
+        approve(0)
+        measure("POST approve", lambda i: approve(i + 1), 60, lambda i: before_approve(i + 1))
+    finally:
+        stack.stop()
+    result["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{label}.json").write_text(json.dumps(result, indent=1, default=str))
+    rows = "\n".join(f"| {name} | {f['cpu_ms']} | {f['wall_ms']} | {f['directory_operations']} |"
+                     for name, f in result["flows"].items())
+    m = result["machine"]
+    text = (f"# make bench-cost ({members:,} members)\n\nMachine: {m['nproc']} cores, load "
+            f"before {m['loadavg_before']}, after {m['loadavg_after']}.\n\n"
+            "| flow | CPU ms per request (portal process) | wall ms | directory operations |\n"
+            "|---|---|---|---|\n" + rows + "\n")
+    (RESULTS / f"{label}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
