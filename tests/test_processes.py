@@ -61,14 +61,16 @@ def pending_request(gunicorn, smtp, **changes) -> str:
     status, _ = browser.post("/register", {"csrf_token": csrf_token(html), **valid_form(**changes)})
     assert status == 200
     email = valid_form(**changes)["email"]
-    # The sender process delivers the mail after the response.
+    # The sender process delivers the mail after the response, possibly
+    # behind the earlier tests' mails (the races queue dozens): a generous
+    # deadline, polled.
     verify = wait_until(lambda: [m for m in smtp.messages[before:] if m["To"] == email],
-                        message="no confirmation mail")[-1]
+                        timeout=30, message="no confirmation mail")[-1]
     path = path_of(links_in(verify)[0], gunicorn.url)
     _, html = browser.get(path)
     before = len(smtp.messages)
     browser.post(path, {"csrf_token": csrf_token(html)})
-    review = wait_for_mail(smtp, "membership request from", before)
+    review = wait_for_mail(smtp, "membership request from", before, timeout=30)
     return path_of(links_in(review)[0], gunicorn.url)
 
 
