@@ -212,9 +212,11 @@ class DirectoryConnection:
             self._local.conn = conn
         return conn
 
-    def _drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
+    def _drop_connection(self, which: str = "conn") -> None:
+        """Close this thread's connection (``which``: "conn", the portal's;
+        "binder", the one for members' binds); the next use opens another."""
+        conn = getattr(self._local, which, None)
+        setattr(self._local, which, None)
         if conn is not None:
             _close(conn)
 
@@ -253,7 +255,7 @@ class DirectoryConnection:
                     conn.user = conn.password = None
                 return bool(ok), conn.result
             except ldap_errors.LDAPException as exc:
-                self._drop_binder()
+                self._drop_connection("binder")
                 if attempt == 1 and isinstance(exc, COMMUNICATION_ERRORS) \
                         and not isinstance(exc, UNREACHABLE_ERRORS):
                     continue
@@ -265,38 +267,35 @@ class DirectoryConnection:
         if conn is None or conn.closed:
             conn = Connection(self._pool, authentication=SIMPLE, client_strategy=SYNC,
                               raise_exceptions=False, receive_timeout=self._receive_timeout)
-            conn.open()
-            if self._start_tls:
-                try:
-                    conn.start_tls()
-                except ldap_errors.LDAPException as exc:
-                    _close(conn)
-                    raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
+            try:
+                self._open_for_bind(conn)
+            except DirectoryUnavailable:
+                _close(conn)
+                raise
             self._local.binder = conn
         return conn
 
-    def _drop_binder(self) -> None:
-        conn = getattr(self._local, "binder", None)
-        self._local.binder = None
-        if conn is not None:
-            _close(conn)
+    def _open_for_bind(self, conn: Connection) -> None:
+        """Open ``conn`` (with StartTLS when configured) for the caller's
+        bind; a TLS failure is the directory being unavailable, never a
+        wrong password."""
+        conn.open()
+        if self._start_tls:
+            try:
+                conn.start_tls()
+            except ldap_errors.LDAPException as exc:
+                raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
 
     @contextmanager
     def _as(self, dn: str, password: str | bytes,
             raise_errors: bool = False) -> Iterator[Connection]:
-        """A connection of its own for someone else (a member), open (with
-        StartTLS when configured) but not bound: the caller binds and reads
-        the result. Errors are mapped as for the portal's own connection; a
-        TLS failure is the directory being unavailable, never a wrong password."""
+        """A connection of its own for someone else (the administrator, for
+        service accounts), open but not bound: the caller binds and reads
+        the result. Errors are mapped as for the portal's own connection."""
         conn = Connection(self._pool, dn, password, client_strategy=SYNC,
                           raise_exceptions=raise_errors, receive_timeout=self._receive_timeout)
         try:
-            conn.open()
-            if self._start_tls:
-                try:
-                    conn.start_tls()
-                except ldap_errors.LDAPException as exc:
-                    raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
+            self._open_for_bind(conn)
             yield conn
         except ldap_errors.LDAPException as exc:
             raise translate(exc) from exc
