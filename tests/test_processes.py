@@ -63,8 +63,10 @@ def pending_request(gunicorn, smtp, **changes) -> str:
     email = valid_form(**changes)["email"]
     # The sender process delivers the mail after the response, possibly
     # behind the earlier tests' mails (the races queue dozens): a generous
-    # deadline, polled.
-    verify = wait_until(lambda: [m for m in smtp.messages[before:] if m["To"] == email],
+    # deadline, polled; and the confirmation mail by its subject, since the
+    # previous round's "account ready" to the same address may arrive now.
+    verify = wait_until(lambda: [m for m in smtp.messages[before:] if m["To"] == email
+                                 and "confirm your e-mail" in str(m["Subject"])],
                         timeout=30, message="no confirmation mail")[-1]
     path = path_of(links_in(verify)[0], gunicorn.url)
     _, html = browser.get(path)
