@@ -263,6 +263,7 @@ def _render(form: RegistrationForm, token: str):
         hints, days = {"suggestions": [], "mail_preview": ""}, None
     status = 400 if request.method == "POST" and (form.errors or form.show_not_me) else 200
     return render_template("invitations/register.html", form=form, token=token, **hints,
+                           form_action=url_for("invited.register", token=token),
                            conditions=p.settings.conditions, initial_password_days=days), status
 
 
