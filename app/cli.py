@@ -15,7 +15,7 @@ from flask.cli import AppGroup
 from .mail import mail
 from .portal import portal
 from .services.audit import Actor
-from .services.errors import DirectoryError, EntryExists, NoSuchEntry
+from .services.errors import DirectoryError, EntryExists, NoSuchEntry, SchemaOutdated
 from .services.lifecycle import LifecycleError
 
 portal_cli = AppGroup("portal", help="Check and repair the portal.")
@@ -39,6 +39,12 @@ def check() -> None:
             failed = True
             click.echo("policies   FAILED  cn=expired,ou=policies is missing (bootstrap.ldif): "
                        "expired members stay behind the administrative lock")
+        if portal().accounts.expiry_notices_searchable():
+            click.echo("schema     OK      portalExpiryNotice has its SUBSTR rule")
+        else:
+            failed = True
+            click.echo("schema     FAILED  portalExpiryNotice has no SUBSTR rule: load "
+                       "ldap_schema/portal.schema; accounts notify-expiring refuses to run")
     except DirectoryError as exc:
         failed = True
         click.echo(f"directory  FAILED  {', '.join(settings.ldap_urls)}: {exc}")
@@ -125,7 +131,11 @@ NOW_OPTION = click.option(
 @NOW_OPTION
 def notify_expiring(now_text: str | None) -> None:
     """Mail members whose password expires soon, once per warning (for cron)."""
-    sent = portal().accounts.notify_expiring(_parse_now(now_text))
+    try:
+        sent = portal().accounts.notify_expiring(_parse_now(now_text))
+    except SchemaOutdated as exc:
+        click.echo(f"not run: {exc}", err=True)
+        sys.exit(1)
     for days, count in sent.items():
         click.echo(f"{days:>4}-day warnings sent: {count}")
     click.echo(f"total: {sum(sent.values())}")

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 import ldap3
 from itsdangerous import URLSafeTimedSerializer
 
+from app import create_app
+from app.devstack.slapd import SCHEMA_DIR, SlapdProcess, SlapdSettings
 from app.services.links import ResetLink
 from helpers import (
     NEW_PASSWORD,
@@ -26,6 +28,7 @@ from helpers import (
     login,
     mails_to,
     mails_with,
+    portal_environment,
     race,
     read_entry,
     wait_for_mail,
@@ -401,6 +404,45 @@ def test_members_still_on_the_initial_password_get_no_expiry_warning(app, member
     now = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = app.test_cli_runner().invoke(args=["accounts", "notify-expiring", "--now", now])
     assert "total: 0" in result.output
+
+
+def test_a_directory_whose_schema_cannot_test_notices_gets_no_warning_run(tmp_path, smtp):
+    """A slapd with the schema from before portalExpiryNotice had its SUBSTR
+    rule: the run is refused with the reason (slapd would answer every
+    member due as "warned already"), and `flask portal check` says so."""
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    text = (SCHEMA_DIR / "portal.schema").read_text()
+    notice = text.index("NAME 'portalExpiryNotice'")
+    rule = text.index("\tSUBSTR caseExactIA5SubstringsMatch\n", notice)
+    (schema / "portal.schema").write_text(
+        text[:rule] + text[rule + len("\tSUBSTR caseExactIA5SubstringsMatch\n"):])
+
+    class OlderSchema(SlapdSettings):
+        @property
+        def schema_dir(self):
+            return schema
+
+    server = SlapdProcess(OlderSchema(workdir=tmp_path / "slapd"))
+    server.initialise()
+    server.start()
+    try:
+        app = create_app(portal_environment(server, smtp))
+        assert not app.extensions["portal"].accounts.expiry_notices_searchable()
+        result = app.test_cli_runner().invoke(args=["accounts", "notify-expiring"])
+        assert result.exit_code == 1
+        assert "portalExpiryNotice has no SUBSTR rule" in result.output
+        assert "total:" not in result.output
+        check = app.test_cli_runner().invoke(args=["portal", "check"])
+        assert "schema     FAILED  portalExpiryNotice has no SUBSTR rule" in check.output
+    finally:
+        server.stop()
+
+
+def test_the_directory_of_the_tests_can_test_notices(app):
+    assert app.extensions["portal"].accounts.expiry_notices_searchable()
+    check = app.test_cli_runner().invoke(args=["portal", "check"])
+    assert "schema     OK      portalExpiryNotice has its SUBSTR rule" in check.output
 
 
 def test_a_replayed_cookie_after_logout_is_refused(app, client, member):

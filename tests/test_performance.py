@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import ldap3
 
 from app.devstack.slapd import ProductionSlapdSettings, SlapdSettings, render_slapd_conf
+from app.directory import expiry_notice
 from app.services.institutions import InstitutionCatalog
 from helpers import (
     BASE_DN,
@@ -55,26 +56,45 @@ def test_slapd_selects_the_members_whose_password_expires_in_the_window(
     expires = root.entries[0].pwdChangedTime.value + timedelta(days=180)
     directory = app.extensions["portal"].directory
 
-    def selected(days_before: float, window_days: int = 30) -> list[str]:
+    def selected(days_before: float, thresholds=(30, 7, 1)) -> list[str]:
         now = expires - timedelta(days=days_before)
         return [p.account_name for p, _ in directory.members_with_password_expiring(
-            now, timedelta(days=window_days))]
+            now, thresholds)]
 
     assert "tiijima" not in selected(45)
     assert "tiijima" in selected(29.9)
     assert "tiijima" in selected(0.01)
     assert "tiijima" not in selected(-1)  # expired already
-    assert "tiijima" not in selected(10, window_days=7)
+    assert "tiijima" not in selected(10, thresholds=(7,))
     # The representatives of the demo data never changed their password
     # through the portal either way: no pwdChangedTime in the window.
     assert selected(29.9) == ["tiijima"]
+
+    # A warning sent is not selected again for its threshold, but the next
+    # threshold's is; a notice left from another password (another day)
+    # does not hide this one's.
+    dn = f"uid=tiijima,{PEOPLE}"
+    changed = root.entries[0].pwdChangedTime.value
+
+    def notices(*values):
+        root.modify(dn, {"portalExpiryNotice": [(ldap3.MODIFY_REPLACE, list(values))]})
+
+    notices(expiry_notice(changed, 30))
+    assert "tiijima" not in selected(20)
+    assert "tiijima" in selected(5)
+    notices(expiry_notice(changed, 30), expiry_notice(changed, 7))
+    assert "tiijima" not in selected(5) and "tiijima" not in selected(20)
+    assert "tiijima" in selected(0.5)
+    notices(expiry_notice(changed - timedelta(days=180), 30))
+    assert "tiijima" in selected(20)
+    notices()
 
 
 def test_members_on_the_initial_password_are_not_walked(app, member):
     directory = app.extensions["portal"].directory
     now = datetime.now(timezone.utc) + timedelta(days=3)
     assert [p.account_name for p, _ in directory.members_with_password_expiring(
-        now, timedelta(days=400))] == []
+        now, (400,))] == []
 
 
 def test_expiry_of_memberships_is_selected_by_slapd_and_streamed(app, member, root):

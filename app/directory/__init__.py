@@ -6,10 +6,11 @@ from .errors import (
     EntryExists,
     NoSuchEntry,
     PasswordRefused,
+    SchemaOutdated,
     StateConflict,
 )
 from .gateway import Directory
-from .passwords import BindResult
+from .passwords import BindResult, expiry_notice
 from .records import (
     Account,
     Certificate,
@@ -32,5 +33,5 @@ __all__ = [
     "EntryExists", "Institution", "NewMember", "NewRequest", "NoSuchEntry", "OutboxMessage",
     "PasswordRefused", "PasswordState", "Person", "RequestRecord", "StateConflict",
     "RosterMember", "escape_filter_value", "later_request_id", "ldap_time", "parse_ldap_time",
-    "Certificate", "ListedMember", "Invitation", "Account",
+    "Certificate", "ListedMember", "Invitation", "Account", "expiry_notice", "SchemaOutdated",
 ]

@@ -42,3 +42,8 @@ class ValueExists(DirectoryError):
 class ConstraintViolation(DirectoryError):
     """The directory refused the change by a constraint (e.g. a second value
     for a single-valued attribute)."""
+
+
+class SchemaOutdated(DirectoryError):
+    """The directory's schema is older than the portal's (load
+    ldap_schema/portal.schema): the portal would misread what slapd answers."""

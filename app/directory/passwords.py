@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ldap3 import Connection
 from ldap3.core import exceptions as ldap_errors
 
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from . import ppolicy
-from .connection import DirectoryConnection, eq
+from .connection import DirectoryConnection, eq, ldap_time
 from .errors import PasswordRefused, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .people import PERSON, PERSON_ATTRS, person_record
@@ -45,6 +45,21 @@ POLICY = AttributeMap(max_age=Attr("pwdMaxAge", load=int, default=0))
 _STATE_FIELDS = ("changed_at", "policy", "locked_at", "expiry_notices", "reset_nonce_hash")
 PASSWORD_STATE_ATTRS = PASSWORD.names(*_STATE_FIELDS)
 _ACCOUNT_ATTRS = PERSON_ATTRS + PASSWORD_STATE_ATTRS + PERSON.names("session_epoch")
+
+
+def expiry_notice(changed_at: datetime, days: int) -> str:
+    """The record of an expiry warning: the password it was for (its
+    pwdChangedTime) and the threshold in days."""
+    return f"{ldap_time(changed_at)}/{days}"
+
+
+def _days_from(first: datetime, last: datetime) -> Iterator[str]:
+    """The UTC days from first to last, as the leading YYYYMMDD of a
+    GeneralizedTime (what an expiry notice starts with)."""
+    day, end = first.astimezone(timezone.utc).date(), last.astimezone(timezone.utc).date()
+    while day <= end:
+        yield day.strftime("%Y%m%d")
+        day += timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -212,32 +227,57 @@ class Passwords(DirectoryConnection):
         """How long an initial password works: pwdMaxAge of the initial policy."""
         return timedelta(seconds=self.policy_max_age(self.initial_policy_dn))
 
-    def members_with_password_expiring(self, now: datetime, within: timedelta
-                                       ) -> Iterator[tuple[Person, PasswordState]]:
-        """Active members whose password may expire after ``now`` and within
-        ``within`` (for the scheduled expiry warnings), streamed page by page.
+    def expiry_notices_searchable(self) -> bool:
+        """slapd can test expiry notices by substring (portalExpiryNotice
+        has its SUBSTR rule, portal.schema of 2026-12). Without it a
+        substring filter is undefined and would hide every member due."""
+        entry = self._read("cn=Subschema", ["attributeTypes"]) or {}
+        name = PASSWORD["expiry_notices"].lower()
+        for definition in (entry.get("attributes") or {}).get("attributeTypes", ()):
+            text = definition.lower()
+            if f"name '{name}'" in text:
+                return " substr " in text
+        return False
 
-        slapd selects them: under the default policy by pwdChangedTime in
-        [now - pwdMaxAge, now - pwdMaxAge + within] (a range: pwdChangedTime
-        has no index, portalStatus's eq index gives the candidates), and
-        every member under another policy but the initial one (none today)
-        for the caller to judge. Members on an initial password are left out."""
+    def members_with_password_expiring(self, now: datetime, warning_days: Sequence[int]
+                                       ) -> Iterator[tuple[Person, PasswordState]]:
+        """Active members due for an expiry warning they were not sent yet
+        (for the scheduled warnings), streamed page by page.
+
+        A password expiring in d days or less, but in more than the next
+        smaller threshold, is due for the warning of d days. slapd selects,
+        in one search: under the default policy, pwdChangedTime in each
+        threshold's range [now - pwdMaxAge + nearer, now - pwdMaxAge + d]
+        (edges in both neighbours), without a notice for d on a password
+        changed on one of that range's days (notices are replaced whenever
+        a password is set, see start_password_cycle); and every member under
+        another policy but the initial one (none today) for the caller to
+        judge. Members on an initial password are left out. A run with
+        nothing due gets no entry back: pwdChangedTime has no index (a
+        range, see README "Sizing"), portalStatus's eq index gives the
+        candidates and slapd tests each of them once."""
         active = f"(objectClass=portalMember){eq(PERSON['status'], MemberStatus.ACTIVE)}"
         policy, changed = PASSWORD["policy"], PASSWORD["changed_at"]
         default, initial = self.default_policy_dn, self.initial_policy_dn
-        queries = []
+        stamp = PASSWORD.fields["changed_at"].dump
+        branches = []
         max_age = self.policy_max_age(default)
-        if max_age:
-            stamp = PASSWORD.fields["changed_at"].dump
+        thresholds = sorted(set(warning_days), reverse=True)
+        if max_age and thresholds:
             oldest = now - timedelta(seconds=max_age)
-            queries.append(
-                f"(&{active}(|(!({policy}=*)){eq(policy, default)})"
-                f"({changed}>={stamp(oldest)})({changed}<={stamp(oldest + within)}))")
-        queries.append(f"(&{active}({policy}=*)(!{eq(policy, default)})(!{eq(policy, initial)}))")
-        for query in queries:
-            for entry in self._paged_entries(self.people_dn, query,
-                                             PERSON_ATTRS + PASSWORD_STATE_ATTRS):
-                yield person_record(entry), self._password_state(entry)
+            bands = []
+            for days, nearer in zip(thresholds, thresholds[1:] + [0], strict=True):
+                low, high = oldest + timedelta(days=nearer), oldest + timedelta(days=days)
+                sent = "".join(f"({PASSWORD['expiry_notices']}={day}*/{days})"
+                               for day in _days_from(low, high))
+                bands.append(f"(&({changed}>={stamp(low)})({changed}<={stamp(high)})"
+                             f"(!(|{sent})))")
+            branches.append(f"(&(|(!({policy}=*)){eq(policy, default)})(|{''.join(bands)}))")
+        branches.append(f"(&({policy}=*)(!{eq(policy, default)})(!{eq(policy, initial)}))")
+        query = f"(&{active}(|{''.join(branches)}))"
+        for entry in self._paged_entries(self.people_dn, query,
+                                         PERSON_ATTRS + PASSWORD_STATE_ATTRS):
+            yield person_record(entry), self._password_state(entry)
 
     def start_password_cycle(self, account_name: str) -> None:
         """A password was chosen: the default policy applies from now on and

@@ -16,12 +16,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 
 from ..clock import Clock, utcnow
-from ..directory import Account, Directory, PasswordRefused, PasswordState, Person, ldap_time
+from ..directory import (
+    Account,
+    Directory,
+    PasswordRefused,
+    PasswordState,
+    Person,
+    expiry_notice,
+    ldap_time,
+)
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import MemberStatus
 from .audit import SYSTEM, Actor, audit_event
-from .errors import LinkExpired, LinkInvalid, LinkUsed
+from .errors import LinkExpired, LinkInvalid, LinkUsed, SchemaOutdated
 from .history import HistoryEntry, describe
 from .links import Links, Page, ResetLink
 from .passwords import password_problems
@@ -261,14 +269,22 @@ class AccountService:
 
     # -- scheduled expiry warnings ------------------------------------------------------------
 
+    def expiry_notices_searchable(self) -> bool:
+        """The directory's schema lets slapd skip warnings already sent
+        (`flask portal check`; notify_expiring refuses to run without)."""
+        return self._directory.expiry_notices_searchable()
+
     def notify_expiring(self, now: datetime | None = None) -> dict[int, int]:
         """Mail members whose password expires within a warning threshold,
         once per threshold and password; returns mails sent per threshold."""
         now = now or self._clock()
         thresholds = self._settings.expiry_warning_days
         sent = {days: 0 for days in thresholds}
-        window = timedelta(days=max(thresholds)) if thresholds else timedelta(0)
-        for person, state in self._directory.members_with_password_expiring(now, window):
+        if thresholds and not self._directory.expiry_notices_searchable():
+            raise SchemaOutdated(
+                "portalExpiryNotice has no SUBSTR rule in the directory's schema: load "
+                "ldap_schema/portal.schema (portal.ldif for cn=config) first")
+        for person, state in self._directory.members_with_password_expiring(now, thresholds):
             expires = state.expires_at
             if expires is None or state.initial or expires <= now:
                 continue
@@ -277,7 +293,7 @@ class AccountService:
             if not due:
                 continue
             days = min(due)  # the most urgent threshold reached
-            notice = f"{ldap_time(state.changed_at)}/{days}"
+            notice = expiry_notice(state.changed_at, days)
             if notice in state.expiry_notices:
                 continue
             if not self._directory.add_expiry_notice(

@@ -7,6 +7,7 @@ from ..directory.errors import DirectoryUnavailable as DirectoryUnavailable
 from ..directory.errors import EntryExists as EntryExists
 from ..directory.errors import NoSuchEntry as NoSuchEntry
 from ..directory.errors import PasswordRefused as PasswordRefused
+from ..directory.errors import SchemaOutdated as SchemaOutdated
 
 
 class ServiceError(Exception):
