@@ -50,7 +50,11 @@ def institution_id(n: int) -> str:
     return f"inst{n:03d}"
 
 
-def _hash(password: str) -> bytes:
+def _hash(password: str, scheme: str = "{ARGON2}") -> bytes:
+    if scheme == "{SSHA}":  # the side run with cheap hashing (README "Performance")
+        salt = hashlib.sha256(password.encode()).digest()[:8]
+        digest = hashlib.sha1(password.encode() + salt).digest()
+        return b"{SSHA}" + base64.b64encode(digest + salt)
     # The production parameters (app/devstack/slapd.py ARGON2_PARAMETERS).
     return ("{ARGON2}" + PasswordHasher(time_cost=2, memory_cost=19456,
                                         parallelism=1).hash(password)).encode()
@@ -81,7 +85,8 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
     rnd = random.Random(seed)
     base = settings.base_dn
     people = f"ou=people,{base}"
-    member_hash, request_hash = _hash(MEMBER_PASSWORD), _hash(REQUEST_PASSWORD)
+    member_hash = _hash(MEMBER_PASSWORD, settings.password_hash)
+    request_hash = _hash(REQUEST_PASSWORD)
     nonce_hash = hashlib.sha256(RESET_NONCE.encode()).hexdigest()
     counts = {"members": members, "requests": requests, "institutions": INSTITUTIONS,
               "warning_due": 0, "expired_passwords": 0, "membership_due": 0}

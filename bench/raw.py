@@ -5,6 +5,7 @@ time: what the portal is compared to. Same transport as the portal
 from __future__ import annotations
 
 import multiprocessing
+import socket
 import ssl
 import time
 
@@ -22,6 +23,9 @@ def _connect(cfg, dn, password, bind=True) -> Connection:
     conn = Connection(_server(cfg["url"], cfg["ca"]), dn, password, client_strategy=SYNC,
                       raise_exceptions=False)
     conn.open()
+    # As the portal does (app/directory/connection.py _open): without it each
+    # new connection waits 40 ms for slapd's delayed ACK after StartTLS.
+    conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.start_tls()
     if bind and not conn.bind():
         raise RuntimeError(f"bind {dn}: {conn.result}")
@@ -32,19 +36,74 @@ def _member_dn(cfg, uid):
     return f"uid={uid},ou=people,{cfg['base']}"
 
 
+# A mail as the outbox holds it (headers and a body of a usual length).
+_MESSAGE = (b"From: Registry <registry@example.org>\r\nTo: someone@inst001.example\r\n"
+            b"Subject: Your account is ready\r\nMIME-Version: 1.0\r\n\r\n"
+            + b"Your account is ready; sign in at https://portal.example.org/login. " * 40)
+
+
+def _add_member(service, cfg, name: str, uid_number: int) -> bool:
+    """A member entry as the approval writes it (pre-hashed password under
+    the initial policy)."""
+    return service.add(f"uid={name},ou=people,{cfg['base']}", attributes={
+        "objectClass": ["inetOrgPerson", "posixAccount", "portalMember"],
+        "uid": name, "cn": "Raw Add", "sn": "Add", "givenName": "Raw",
+        "mail": f"{name}@raw.example", "portalContactMail": f"{name}@raw.example",
+        "portalStatus": MemberStatus.ACTIVE.value, "uidNumber": str(uid_number),
+        "portalHomeInstitution": "inst001", "portalCategory": "physicist-postdoc",
+        "gidNumber": "30000", "homeDirectory": f"/home/{name}",
+        "userPassword": cfg["hash"],
+        "pwdPolicySubentry": f"cn=initial,ou=policies,{cfg['base']}"})
+
+
+def _add_outbox(service, cfg, message_id: str, queued: list) -> bool:
+    """An outbox message as the portal queues one; not before 2099, so that
+    the bench's mail sender leaves it (the worker removes it afterwards)."""
+    dn = f"portalOutboxId={message_id},ou=outbox,{cfg['base']}"
+    queued.append(dn)
+    return service.add(dn, attributes={
+        "objectClass": ["portalOutboxEntry"], "portalOutboxId": message_id,
+        "portalOutboxMessage": _MESSAGE, "portalOutboxRecipient": ["someone@inst001.example"],
+        "portalOutboxAttempts": "0",
+        "portalSubmittedAt": time.strftime("%Y%m%d%H%M%SZ", time.gmtime()),
+        "portalOutboxClaim": "-", "portalOutboxNotBefore": "20990101000000Z"})
+
+
+def _scratch_request(service, cfg, slot: int) -> str:
+    """A request entry of this process's own for the approval's swaps."""
+    dn = f"uid=rawreq{slot:02d},ou=requests,{cfg['base']}"
+    service.delete(dn)
+    if not service.add(dn, attributes={
+            "objectClass": ["portalRequest"], "uid": f"rawreq{slot:02d}",
+            "portalRequestStatus": "raw-pending", "portalApprovalStage": "0",
+            "givenName": "Raw", "sn": "Request", "portalContactMail": "raw@inst001.example",
+            "portalHomeInstitution": "inst001", "portalCategory": "physicist-postdoc"}):
+        raise RuntimeError(f"scratch request: {service.result}")
+    return dn
+
+
+def _swap(service, dn: str, attribute: str, old: str, new: str) -> bool:
+    """A compare-and-swap, as the portal writes one: delete the value it
+    read and add its own in one modify."""
+    return service.modify(dn, {attribute: [("MODIFY_DELETE", [old]), ("MODIFY_ADD", [new])]})
+
+
 def _worker(args):
     op, cfg, slot, until_start, duration = args
     # This process's own members (those of the password changes apart).
     people = cfg["self_members" if op == "bind_pm_self" else "members"][slot]
     state = {}
     service = None
-    if op in ("search", "add", "modify", "pm_service", "memberof", "compare", "group_read",
-              "bind_pm_self"):
+    if op in ("search", "add", "add_outbox", "approval_writes", "modify", "pm_service",
+              "memberof", "compare", "group_read", "bind_pm_self"):
         service = _connect(cfg, cfg["service_dn"], cfg["service_password"])
     persistent = None
     if op == "bind_persistent":
         persistent = _connect(cfg, _member_dn(cfg, people[0]), cfg["password"], bind=False)
     current = {uid: cfg["password"] for uid in people}
+    if op == "approval_writes":
+        state["request"] = _scratch_request(service, cfg, slot)
+    queued = state["queued"] = []
     while time.time() < until_start:
         time.sleep(0.005)
     end = until_start + duration
@@ -66,19 +125,24 @@ def _worker(args):
                                 attributes=["cn", "mail", "portalStatus"]) \
                 and len(service.response) >= 1
         elif op == "add":
-            # A member entry as the approval writes it (pre-hashed password
-            # under the initial policy).
-            name = f"x{slot:02d}{k:05d}"
-            ok = service.add(f"uid={name},ou=people,{cfg['base']}", attributes={
-                "objectClass": ["inetOrgPerson", "posixAccount", "portalMember"],
-                "uid": name, "cn": "Raw Add", "sn": "Add", "givenName": "Raw",
-                "mail": f"{name}@raw.example", "portalContactMail": f"{name}@raw.example",
-                "portalStatus": MemberStatus.ACTIVE.value,
-                "uidNumber": str(900000 + slot * 100000 + k),
-                "portalHomeInstitution": "inst001", "portalCategory": "physicist-postdoc",
-                "gidNumber": "30000", "homeDirectory": f"/home/{name}",
-                "userPassword": cfg["hash"],
-                "pwdPolicySubentry": f"cn=initial,ou=policies,{cfg['base']}"})
+            ok = _add_member(service, cfg, f"x{slot:02d}{k:05d}", 900000 + slot * 100000 + k)
+        elif op == "add_outbox":
+            ok = _add_outbox(service, cfg, f"raw{slot:02d}{k:06d}", queued)
+        elif op == "approval_writes":
+            # What an approval must write, in its order, and nothing else:
+            # the decision (a compare-and-swap on the request's status), the
+            # uid counter (a compare-and-swap; here on the request, so that
+            # processes do not race for one counter), the member, the
+            # completion mark on the request and the outbox message. No read, no HTTP,
+            # no rendering: the floor of an approval with these guarantees.
+            request = state["request"]
+            name = f"y{slot:02d}{k:05d}"
+            ok = (_swap(service, request, "portalRequestStatus", "raw-pending", "raw-approved")
+                  and _swap(service, request, "portalApprovalStage", str(k - 1), str(k))
+                  and _add_member(service, cfg, name, 700000 + slot * 100000 + k)
+                  and _swap(service, request, "portalRequestStatus", "raw-approved",
+                            "raw-pending")
+                  and _add_outbox(service, cfg, f"rawa{slot:02d}{k:06d}", queued))
         elif op == "modify":
             ok = service.modify(dn, {"portalSessionEpoch": [("MODIFY_REPLACE", [str(k)])]})
         elif op == "memberof":
@@ -119,6 +183,11 @@ def _worker(args):
             if "first_error" not in state:
                 failed = service or persistent
                 state["first_error"] = str(failed.result if failed else op)
+    for dn in queued:  # after the clock: the outbox as it was
+        service.delete(dn)
+    if "request" in state:
+        service.delete(state.pop("request"))
+    state.pop("queued")
     state["count"], state["errors"] = count, errors
     return state
 

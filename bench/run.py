@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +48,13 @@ NEW_PASSWORD = "Kq7#vLp2-{i}-zRwT9m"
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 RAISED = "1000000 per minute"
+# requests remind runs this long after the pending requests were submitted
+# (2 hours before the load): past PORTAL_REMINDER_DAYS (3), before escalation (10).
+REMIND_AFTER_DAYS = 3.5
+# Members with a recent password (never expired, never in a warning
+# window): the flows' (up to 700) and raw.py's (701 on, three levels of 16
+# processes x 20 x 2).
+FRESH_MEMBERS = 2700
 FLOOR_APP = Path(os.environ.get("BENCH_FLOOR_APP", str(
     Path(__file__).resolve().parents[2] / "shared" / "peers" / "floor" / "app.py")))
 
@@ -56,15 +63,16 @@ class Stack:
     """slapd + mail catcher + gunicorn for one population."""
 
     def __init__(self, members: int, requests: int, flow_members: int, maxsize: int,
-                 replica: bool = False):
+                 replica: bool = False, password_hash: str = "{ARGON2}"):
         self.members = members
-        self.work = WORK / f"n{members}"
+        self.work = WORK / (f"n{members}" + ("" if password_hash == "{ARGON2}" else "-ssha"))
         if self.work.exists():
             shutil.rmtree(self.work)
         self.work.mkdir(parents=True)
         self.now = datetime.now(timezone.utc).replace(microsecond=0)
         self.settings = SlapdSettings(workdir=self.work, demo=False, nosync=False,
-                                      mdb_maxsize=maxsize, syncprov=replica)
+                                      mdb_maxsize=maxsize, syncprov=replica,
+                                      password_hash=password_hash)
         # A consumer needs the provider's URL before the provider starts.
         self.slapd = SlapdProcess(self.settings, *((free_port(), free_port()) if replica else ()))
         self.secret = secrets.token_urlsafe(48)
@@ -407,6 +415,13 @@ def flow_get(path: str, logged_in: bool, login_range: int):
     return iteration
 
 
+def flow_floor_page():
+    def iteration(client, i):
+        seconds, (status, _, _) = client.timed("GET", "/no-such-page")
+        return seconds, status == 404
+    return iteration
+
+
 def login_each(login_range: int):
     """Each client logs in before the clock starts (a page of a logged-in
     member is measured, not the logins of 32 clients)."""
@@ -417,9 +432,11 @@ def login_each(login_range: int):
     return prepare
 
 
-def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) -> dict:
+def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
+              only: set | None = None) -> dict:
     results: dict = {}
-    only = set(filter(None, os.environ.get("BENCH_FLOWS", "").replace(",", " ").split()))
+    if only is None:
+        only = set(filter(None, os.environ.get("BENCH_FLOWS", "").replace(",", " ").split()))
 
     def wanted(name):
         return not only or name in only
@@ -461,6 +478,15 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) ->
                            n_login, c))
         stack.consumer_web.terminate()
         stack.consumer_web.wait(timeout=30)
+    for c in levels_get if wanted("get_login") else ():
+        results.setdefault("get_login", []).append(
+            driver.run(host, port, flow_get("/login", False, plan["login_range"]), n_read, c))
+    for c in levels_get if wanted("floor_page") and stack.floor is not None else ():
+        # The floor app's answer to a path it has no route for: routing, a
+        # 404 page, no template, session or LDAP. What any Flask page costs
+        # at least under this gunicorn on this machine.
+        results.setdefault("floor_page", []).append(
+            driver.run(host, stack.floor_port, flow_floor_page(), n_read * 3, c))
     for c in levels_get if wanted("get_register") else ():
         results.setdefault("get_register", []).append(
             driver.run(host, port, flow_get("/register", False, plan["login_range"]), n_read, c))
@@ -479,14 +505,22 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool) ->
     return results
 
 
-RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "modify", "memberof", "compare",
-           "group_read", "pm_service", "bind_pm_self")
+RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "add_outbox", "modify",
+           "approval_writes", "memberof", "compare", "group_read", "pm_service", "bind_pm_self")
 
 
-def run_raw(stack, levels, duration: float, first_member: int) -> dict:
-    per_process = 10
-    cfg = stack.raw_config(first_member, per_process, max(levels))
-    return {op: [raw.measure(op, cfg, c, duration) for c in levels] for op in RAW_OPS}
+def run_raw(stack, levels, duration: float, first_member: int, ops=RAW_OPS) -> dict:
+    # Members of their own for each level, 20 per process: a Password Modify
+    # costs slapd one argon2 verification per value in the history
+    # (pwdInHistory 5), so members changed again and again in one run would
+    # make the raw figure slower than the portal's flows, which change each
+    # member once.
+    per_process = 20
+    block = per_process * max(levels) * 2
+    configs = [stack.raw_config(first_member + n * block, per_process, max(levels))
+               for n in range(len(levels))]
+    return {op: [raw.measure(op, cfg, c, duration) for cfg, c in zip(configs, levels, strict=True)]
+            for op in ops}
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -499,6 +533,8 @@ FLOWS = [("login", "POST /login", "bind_new", "new-connection bind"),
          ("change", "password change", "bind_pm_self", "member bind + service Password Modify"),
          ("approve", "approve (creates the member)", "add", "add"),
          ("reset", "reset completion", "pm_service", "Password Modify by the service"),
+         ("floor_page", "floor app GET of a page it has not (404, no template)", None, "-"),
+         ("get_login", "GET /login", None, "-"),
          ("get_register", "GET /register", None, "-"),
          ("get_account", "GET /account", None, "-")]
 
@@ -529,6 +565,12 @@ def table(result: dict) -> str:
             ratio = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
         lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | {errors} | {raw_text} "
                      f"| {ratio} | {_rates(small['flows'].get(key, []))} |")
+    approve, writes = big["flows"].get("approve"), raw_rates.get("approval_writes")
+    if approve and writes:
+        ratios = [p["rps"] / w["rps"] for p, w in zip(approve, writes, strict=False) if w["rps"]]
+        lines.append("")
+        lines.append(f"approve / the approval's own writes done raw (approval_writes, same run): "
+                     f"{min(ratios):.2f}-{max(ratios):.2f}")
     portal_login, floor_login = big["flows"].get("login"), big["flows"].get("floor_login")
     if portal_login and floor_login:
         ratios = [p["rps"] / f["rps"] for p, f in zip(portal_login, floor_login, strict=False)
@@ -555,6 +597,30 @@ def table(result: dict) -> str:
         lines.append(f"consumer: seeded from the provider's slapcat in "
                      f"{big['timings']['consumer_seed_s']} s, in step "
                      f"{big['timings']['consumer_refresh_s']} s after the provider started")
+    side = result.get("ssha")
+    if side:
+        lines.append("")
+        lines.append(f"Side run, slapd on {{SSHA}} ({side['members']:,} members, same machine, "
+                     f"right after): req/s c={levels}")
+        lines.append("")
+        lines.append("| flow | req/s | p95 ms at top c | errors | raw LDAP underneath | ratio |")
+        lines.append("|---|---|---|---|---|---|")
+        for key, label, raw_op, raw_label in FLOWS:
+            rows = side["flows"].get(key)
+            raw_rows = side["raw"].get(raw_op) if raw_op else None
+            if not rows or not raw_rows:
+                continue
+            ratios = [p["rps"] / r["rps"] for p, r in zip(rows, raw_rows, strict=False)
+                      if r["rps"]]
+            lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | "
+                         f"{sum(r['errors'] for r in rows)} | {raw_label} {_rates(raw_rows)} | "
+                         f"{min(ratios):.2f}-{max(ratios):.2f} |")
+        login, floor_login = side["flows"].get("login"), side["flows"].get("floor_login")
+        if login and floor_login:
+            ratios = [p["rps"] / f["rps"] for p, f in zip(login, floor_login, strict=False)
+                      if f["rps"]]
+            lines.append("")
+            lines.append(f"portal / floor login on {{SSHA}}: {min(ratios):.2f}-{max(ratios):.2f}")
     ssp = result.get("peer")
     if ssp:
         lines.append("")
@@ -617,7 +683,7 @@ def main() -> int:
         # Both populations with the consumer (syncprov on the provider), so
         # that writes compare like for like.
         replica = os.environ.get("BENCH_REPLICA", "1") not in ("", "0")
-        stack = Stack(n, 1000, 700, maxsize, replica=replica)
+        stack = Stack(n, 1000, FRESH_MEMBERS, maxsize, replica=replica)
         try:
             run = {"members": n, "timings": stack.timings, "facts": stack.facts}
             big = n == members
@@ -628,15 +694,21 @@ def main() -> int:
                 print(f"== {n:,} members: raw ldap3", flush=True)
                 run["raw"] = run_raw(stack, levels_post, plan["raw_s"], first_member=701)
             commands = os.environ.get("BENCH_COMMANDS",
-                                      "notify,expire,unconfirmed").replace(",", " ")
+                                      "notify,expire,remind,unconfirmed").replace(",", " ")
             if big and commands.split() != ["0"]:
                 print(f"== {n:,} members: commands", flush=True)
                 run["commands"] = []
                 if "notify" in commands.split():  # mails due, then none due
                     run["commands"] += [stack.command("accounts", "notify-expiring"),
                                         stack.command("accounts", "notify-expiring")]
-                if "expire" in commands.split():
-                    run["commands"].append(stack.command("members", "expire"))
+                if "expire" in commands.split():  # memberships due, then none due
+                    run["commands"] += [stack.command("members", "expire"),
+                                        stack.command("members", "expire")]
+                if "remind" in commands.split():  # reminders due, then none due
+                    later = (stack.now + timedelta(days=REMIND_AFTER_DAYS)).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ")
+                    run["commands"] += [stack.command("requests", "remind", "--now", later),
+                                        stack.command("requests", "remind", "--now", later)]
                 if "unconfirmed" in commands.split():
                     run["commands"].append(stack.command("requests", "expire-unconfirmed"))
             run["mdb_mb"] = round((stack.settings.data_dir / "data.mdb").stat().st_blocks
@@ -645,6 +717,22 @@ def main() -> int:
         finally:
             stack.stop()
         result["runs"].append(run)
+    if os.environ.get("BENCH_SSHA", "1") not in ("", "0"):
+        # The side run with cheap hashing: the same population, slapd on
+        # {SSHA}, so the portal's own cost per login and change shows (with
+        # argon2 slapd's hashing is the ceiling). Login, the floor's login
+        # and the change, beside the raw binds and bind + Password Modify.
+        print(f"== {members:,} members, slapd on {{SSHA}}: flows and raw ldap3", flush=True)
+        stack = Stack(members, 1000, FRESH_MEMBERS, maxsize, password_hash="{SSHA}")
+        try:
+            result["ssha"] = {
+                "members": members,
+                "flows": run_flows(stack, plan, levels_post, levels_get, with_latency=False,
+                                   only={"login", "floor_login", "change"}),
+                "raw": run_raw(stack, levels_post, plan["raw_s"], first_member=701,
+                               ops=("bind_new", "bind_persistent", "bind_pm_self"))}
+        finally:
+            stack.stop()
     if os.environ.get("PEER", "") == "ssp":
         print("== PEER=ssp: the PHP peer and the floor on the peer's {SSHA} lab", flush=True)
         result["peer"] = peer.run_ssp(WORK / "ssp", n=100 if args.quick else 300,
