@@ -493,3 +493,49 @@ def test_reset_answers_the_same_while_mail_is_failing(client, member, smtp):
         answers.add((response.status_code, without_values(response)))
         response.close()
     assert len(answers) == 1
+
+
+def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, member, smtp, root):
+    """The POST of a reset link: the link's check in one read, the nonce
+    (once), the password, then the new cycle, the audit record and the end
+    of every session in one modify (they were three), and the mail: no
+    read of the member after the password is set (it was read for the
+    link)."""
+    other = app.test_client()
+    logged_in_member(other, member)
+    path = request_reset_link(client, smtp, "tiijima")
+    html = client.get(path).get_data(as_text=True)
+    directory = app.extensions["portal"].directory
+    calls, writes = [], []
+    original_call, modify, add = directory._call, directory._modify, directory._add
+
+    def counting(operation):
+        calls.append(getattr(operation, "__qualname__", ""))
+        return original_call(operation)
+
+    directory._call = counting
+    directory._modify = lambda dn, changes: (writes.append(("modify", dn, sorted(changes))),
+                                             modify(dn, changes))[1]
+    directory._add = lambda dn, attributes: (writes.append(("add", dn)), add(dn, attributes))[1]
+    try:
+        response = client.post(path, data={"csrf_token": csrf_token(html),
+                                           "password": "Harbour-lantern-quartz-58",
+                                           "password_confirm": "Harbour-lantern-quartz-58"})
+    finally:
+        del directory._call, directory._modify, directory._add
+    assert "Your new password is set" in response.get_data(as_text=True)
+    on_member = [w for w in writes if w[0] == "modify" and w[1] == MEMBER_DN]
+    assert [w[2] for w in on_member] == [
+        ["portalResetNonce"],
+        sorted(["pwdPolicySubentry", "portalExpiryNotice", "portalAuditEvent",
+                "portalSessionEpoch"])], writes
+    # The mail (the test app delivers it at once: the sender's claim follows).
+    assert [w[0] for w in writes if w[1] != MEMBER_DN][:1] == ["add"], writes
+    # The link's check, by the page and again by the workflow (one read each:
+    # the person, the password state and the nonce together); none after.
+    assert calls.count("DirectoryConnection._search.<locals>.run") == 2, calls
+    assert calls.index("Passwords.set_password.<locals>.run") > 2, calls
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalAuditEvent"])
+    assert any(json.loads(e).get("action") == "account.password-reset"
+               for e in root.entries[0].portalAuditEvent.values)
+    assert other.get("/account").status_code == 302  # the other session ended

@@ -279,11 +279,17 @@ class Passwords(DirectoryConnection):
                                          PERSON_ATTRS + PASSWORD_STATE_ATTRS):
             yield person_record(entry), self._password_state(entry)
 
-    def start_password_cycle(self, account_name: str) -> None:
-        """A password was chosen: the default policy applies from now on and
-        the expiry warnings of the previous password are forgotten."""
-        self._modify(self.person_dn(account_name),
-                     PASSWORD.replace(policy=None, expiry_notices=()))
+    def start_password_cycle(self, account_name: str, audit_event: str,
+                             session_epoch: str | None = None) -> None:
+        """A password was chosen: the default policy applies from now on, the
+        expiry warnings of the previous password are forgotten, the audit
+        record is added and (``session_epoch``) every session ends: one
+        modify, one durable write."""
+        changes = {**PASSWORD.replace(policy=None, expiry_notices=()),
+                   **PERSON.add(audit=[audit_event])}
+        if session_epoch is not None:
+            changes.update(PERSON.replace(session_epoch=session_epoch))
+        self._modify(self.person_dn(account_name), changes)
 
     def set_reset_nonce(self, account_name: str, nonce_hash: str) -> None:
         self._modify(self.person_dn(account_name), PASSWORD.replace(reset_nonce_hash=nonce_hash))

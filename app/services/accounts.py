@@ -189,17 +189,18 @@ class AccountService:
     def change_password(self, account_name: str, current: str, new: str, actor: Actor) -> None:
         """Raises PasswordRefused (reason invalidCredentials, passwordInHistory, ...)."""
         self._directory.change_own_password(account_name, current, new)
-        self._after_password_set(account_name, "account.password-changed", actor,
-                                 "password_changed")
+        self._after_password_set(self._directory.person(account_name),
+                                 "account.password-changed", actor, "password_changed")
 
-    def _after_password_set(self, account_name: str, action: str, actor: Actor,
-                            template: str) -> None:
-        # The default policy from now on, and a new cycle of expiry warnings.
-        self._directory.start_password_cycle(account_name)
+    def _after_password_set(self, person: Person, action: str, actor: Actor, template: str,
+                            end_sessions: bool = False) -> None:
+        # The default policy from now on, a new cycle of expiry warnings, the
+        # audit record and (a reset) the end of every session: one write.
         now = self._clock()
-        self._directory.add_person_audit(account_name, audit_event(action, actor, now))
-        log.info("password set", extra={"event": action, "account": account_name})
-        person = self._directory.person(account_name)
+        self._directory.start_password_cycle(
+            person.account_name, audit_event(action, actor, now),
+            session_epoch=secrets.token_urlsafe(12) if end_sessions else None)
+        log.info("password set", extra={"event": action, "account": person.account_name})
         self._mailer.send(template, [person.contact_mail], person.language, person=person,
                           when=now, reset_link=self._links.page(Page.PASSWORD_RESET))
 
@@ -241,10 +242,10 @@ class AccountService:
     def person_for_reset(self, token: str) -> tuple[Person, str]:
         """Check a reset link (GET: nothing changes). Raises LinkInvalid/LinkExpired."""
         link = self._load_reset_link(token)
-        person = self._directory.person(link.account_name)
-        state = self._directory.password_state(link.account_name) if person else None
-        if person is None or state is None or person.status != MemberStatus.ACTIVE:
+        account = self._directory.account(link.account_name)
+        if account is None or account.person.status != MemberStatus.ACTIVE:
             raise LinkInvalid("unknown account")
+        person, state = account.person, account.password
         changed = ldap_time(state.changed_at) if state.changed_at else ""
         if changed != link.password_changed or not state.reset_nonce_hash or \
                 not hmac.compare_digest(state.reset_nonce_hash, _nonce_hash(link.nonce)):
@@ -262,9 +263,10 @@ class AccountService:
             # The link stays usable for a better password.
             self._directory.set_reset_nonce(person.account_name, _nonce_hash(nonce))
             raise
-        self._after_password_set(person.account_name, "account.password-reset",
-                                 Actor(person.account_name, actor.address), "password_was_reset")
-        self.end_sessions(person.account_name)  # whoever knew the old password is out
+        # Whoever knew the old password is out (end_sessions).
+        self._after_password_set(person, "account.password-reset",
+                                 Actor(person.account_name, actor.address), "password_was_reset",
+                                 end_sessions=True)
         return person
 
     # -- scheduled expiry warnings ------------------------------------------------------------

@@ -174,10 +174,9 @@ class PaperRoute:
             self._directory.set_reset_nonce(person.account_name, _nonce_hash(link.nonce))
             raise
         # Chosen by the member: the default policy from now on, no change at first login.
-        self._directory.start_password_cycle(person.account_name)
-        now = self._clock()
-        self._directory.add_person_audit(person.account_name, audit_event(
-            "account.initial-password-set", Actor(person.account_name, actor.address), now))
+        self._directory.start_password_cycle(person.account_name, audit_event(
+            "account.initial-password-set", Actor(person.account_name, actor.address),
+            self._clock()))
         log.info("initial password set", extra={"event": "account.initial-password-set",
                                                 "account": person.account_name})
         return person
