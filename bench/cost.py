@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.services.links import ReviewLink  # noqa: E402
+from app.services.links import ResetLink, ReviewLink  # noqa: E402
 from bench import ldif  # noqa: E402
 from bench.run import RESULTS, Stack, machine  # noqa: E402
 
@@ -98,6 +98,35 @@ def main() -> int:
                                                       "decision": "approve"})
             assert response.status_code == 200, response.status_code
 
+        def before_reset(i):
+            page.delete_cookie("session")
+            state["path"] = "/password/reset/" + stack.links.token(ResetLink(
+                ldif.member_name(401 + i), ldif.RESET_NONCE,
+                ldif._t(ldif.password_changed(stack.now))))
+            state["token"] = csrf(page, state["path"])
+
+        def reset(i):
+            new = f"Kq7#vLp2-reset-{i}-zRwT9m"
+            response = page.post(state["path"], data={
+                "csrf_token": state["token"], "password": new, "password_confirm": new})
+            assert response.status_code == 200 and b"csrf_token" not in response.data
+
+        def before_change(i):
+            member.delete_cookie("session")
+            token = csrf(member, "/login")
+            response = member.post("/login", data={
+                "csrf_token": token, "account_name": ldif.member_name(101 + i),
+                "password": ldif.MEMBER_PASSWORD})
+            assert response.status_code == 302, response.status_code
+            state["token"] = csrf(member, "/account/password")
+
+        def change(i):
+            new = f"Kq7#vLp2-change-{i}-zRwT9m"
+            response = member.post("/account/password", data={
+                "csrf_token": state["token"], "current_password": ldif.MEMBER_PASSWORD,
+                "password": new, "password_confirm": new})
+            assert response.status_code == 302, response.status_code
+
         for i in range(5):  # warm: caches, compiled templates, connections
             before_login(i)
             login(i)
@@ -107,6 +136,8 @@ def main() -> int:
         measure("GET /account", get(member, "/account"), 150)
         measure("GET /register", get(page, "/register"), 150)
         measure("GET /login", get(page, "/login"), 150)
+        measure("POST password change", change, 40, before_change)
+        measure("POST reset link", reset, 40, before_reset)
         before_approve(0)
         approve(0)
         measure("POST approve", lambda i: approve(i + 1), 60, lambda i: before_approve(i + 1))
