@@ -503,6 +503,7 @@ def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, memb
     link)."""
     other = app.test_client()
     logged_in_member(other, member)
+    assert other.get("/account").status_code == 200
     path = request_reset_link(client, smtp, "tiijima")
     html = client.get(path).get_data(as_text=True)
     directory = app.extensions["portal"].directory
@@ -538,4 +539,5 @@ def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, memb
     root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalAuditEvent"])
     assert any(json.loads(e).get("action") == "account.password-reset"
                for e in root.entries[0].portalAuditEvent.values)
-    assert other.get("/account").status_code == 302  # the other session ended
+    ended = other.get("/account")  # the other session ended
+    assert ended.status_code == 302 and ended.location.endswith("/login"), ended.location

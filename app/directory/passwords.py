@@ -12,7 +12,7 @@ from ldap3.core import exceptions as ldap_errors
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from . import ppolicy
 from .connection import DirectoryConnection, eq, ldap_time
-from .errors import PasswordRefused, StateConflict, ValueExists
+from .errors import PasswordRefused, SchemaOutdated, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .people import PERSON, PERSON_ATTRS, person_record
 from .records import Account, PasswordState, Person
@@ -232,8 +232,12 @@ class Passwords(DirectoryConnection):
         has its SUBSTR rule, portal.schema of 2026-12). Without it a
         substring filter is undefined and would hide every member due."""
         entry = self._read("cn=Subschema", ["attributeTypes"]) or {}
+        definitions = (entry.get("attributes") or {}).get("attributeTypes") or ()
+        if not definitions:
+            raise SchemaOutdated("the portal cannot read the schema (attributeTypes of "
+                                 "cn=Subschema): let it read cn=Subschema")
         name = PASSWORD["expiry_notices"].lower()
-        for definition in (entry.get("attributes") or {}).get("attributeTypes", ()):
+        for definition in definitions:
             text = definition.lower()
             if f"name '{name}'" in text:
                 return " substr " in text
@@ -250,7 +254,9 @@ class Passwords(DirectoryConnection):
         threshold's range [now - pwdMaxAge + nearer, now - pwdMaxAge + d]
         (edges in both neighbours), without a notice for d on a password
         changed on one of that range's days (notices are replaced whenever
-        a password is set, see start_password_cycle); and every member under
+        a member sets a password, see start_password_cycle; a notice left
+        from an earlier password hides a member only if that password was
+        set on one of the same days); and every member under
         another policy but the initial one (none today) for the caller to
         judge. Members on an initial password are left out. A run with
         nothing due gets no entry back: pwdChangedTime has no index (a

@@ -188,9 +188,10 @@ class AccountService:
 
     def change_password(self, account_name: str, current: str, new: str, actor: Actor) -> None:
         """Raises PasswordRefused (reason invalidCredentials, passwordInHistory, ...)."""
+        # Read first: after the password nothing may fail before the cycle is written.
+        person = self._directory.person(account_name)
         self._directory.change_own_password(account_name, current, new)
-        self._after_password_set(self._directory.person(account_name),
-                                 "account.password-changed", actor, "password_changed")
+        self._after_password_set(person, "account.password-changed", actor, "password_changed")
 
     def _after_password_set(self, person: Person, action: str, actor: Actor, template: str,
                             end_sessions: bool = False) -> None:
