@@ -33,18 +33,18 @@ def check() -> None:
     try:
         identity = portal().directory_identity()
         click.echo(f"directory  OK      {', '.join(settings.ldap_urls)} as {identity}")
-        if portal().lifecycle.expired_policy_present():
-            click.echo("policies   OK      cn=expired for expired members")
-        else:
-            failed = True
-            click.echo("policies   FAILED  cn=expired,ou=policies is missing (bootstrap.ldif): "
-                       "expired members stay behind the administrative lock")
-        if portal().accounts.expiry_notices_searchable():
-            click.echo("schema     OK      portalExpiryNotice has its SUBSTR rule")
-        else:
-            failed = True
-            click.echo("schema     FAILED  portalExpiryNotice has no SUBSTR rule: load "
-                       "ldap_schema/portal.schema; accounts notify-expiring refuses to run")
+        # What the directory must have besides the bind: (part, holds, OK, FAILED).
+        for part, holds, fine, broken in (
+                ("policies", portal().lifecycle.expired_policy_present(),
+                 "cn=expired for expired members",
+                 "cn=expired,ou=policies is missing (bootstrap.ldif): "
+                 "expired members stay behind the administrative lock"),
+                ("schema", portal().accounts.expiry_notices_searchable(),
+                 "portalExpiryNotice has its SUBSTR rule",
+                 "portalExpiryNotice has no SUBSTR rule: load ldap_schema/portal.schema; "
+                 "accounts notify-expiring refuses to run")):
+            failed = failed or not holds
+            click.echo(f"{part:<10} {'OK' if holds else 'FAILED':<7} {fine if holds else broken}")
     except DirectoryError as exc:
         failed = True
         click.echo(f"directory  FAILED  {', '.join(settings.ldap_urls)}: {exc}")

@@ -209,17 +209,13 @@ class DirectoryConnection:
         return conn
 
     def _bound_as_portal(self) -> Connection:
-        """A new connection bound as the portal (StartTLS first when
-        configured), raising what ldap3's auto_bind raised: the result's
-        own error (busy, unavailable, invalid credentials...), or
-        LDAPStartTLSError / LDAPBindError when StartTLS or the bind answered
-        no; the connection is closed then."""
+        """A new connection bound as the portal, raising what ldap3's
+        auto_bind raised (the result's own error, or LDAPStartTLSError /
+        LDAPBindError for a plain no); closed again on any error."""
         conn = Connection(self._pool, self._bind_dn, self._bind_password, client_strategy=SYNC,
                           raise_exceptions=True, receive_timeout=self._receive_timeout)
         try:
-            _open(conn)
-            if self._start_tls:
-                _start_tls(conn)
+            _open(conn, self._start_tls)
             if not conn.bind(read_server_info=False):
                 raise ldap_errors.LDAPBindError(f"bind as the portal refused: {conn.last_error}")
         except BaseException:
@@ -294,12 +290,10 @@ class DirectoryConnection:
         """Open ``conn`` (with StartTLS when configured) for the caller's
         bind; a TLS failure is the directory being unavailable, never a
         wrong password."""
-        _open(conn)
-        if self._start_tls:
-            try:
-                _start_tls(conn)
-            except ldap_errors.LDAPException as exc:
-                raise DirectoryUnavailable(f"StartTLS failed: {exc}") from exc
+        try:
+            _open(conn, self._start_tls)
+        except ldap_errors.LDAPException as exc:
+            raise DirectoryUnavailable(f"no connection to the directory: {exc}") from exc
 
     @contextmanager
     def _as(self, dn: str, password: str | bytes,
@@ -384,20 +378,14 @@ class DirectoryConnection:
         return self._call(lambda conn: conn.extend.standard.who_am_i() or "")
 
 
-def _open(conn: Connection) -> None:
-    """Open ``conn`` with TCP_NODELAY: a request written right after the TLS
-    handshake otherwise waits for the server's delayed ACK, 40 ms on every
-    new connection (measured: a new connection with StartTLS and a bind
-    took 48 ms, with it 3.6 ms)."""
+def _open(conn: Connection, start_tls: bool) -> None:
+    """Open ``conn`` with TCP_NODELAY (without it a request written right
+    after the TLS handshake waits 40 ms for the server's delayed ACK), then
+    StartTLS when asked; a StartTLS answered no is LDAPStartTLSError."""
     conn.open(read_server_info=False)
     if conn.socket is not None and conn.socket.family != socket.AF_UNIX:
         conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _start_tls(conn: Connection) -> None:
-    """StartTLS on an open connection; what ldap3 raises goes up as it is,
-    a refusal without an exception is LDAPStartTLSError."""
-    if not conn.start_tls(read_server_info=False):
+    if start_tls and not conn.start_tls(read_server_info=False):
         raise ldap_errors.LDAPStartTLSError(f"StartTLS failed: {conn.last_error}")
 
 
