@@ -557,6 +557,12 @@ def _rates(rows):
     return " / ".join(f"{r['rps']:g}" for r in rows)
 
 
+def _ratio_range(rows, base) -> str:
+    """min-max of rows' rates over base's, level by level ("-" when none)."""
+    ratios = [r["rps"] / b["rps"] for r, b in zip(rows, base, strict=False) if b["rps"]]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+
+
 def table(result: dict) -> str:
     big, small = result["runs"][-1], result["runs"][0]
     raw_rates = big.get("raw", {})
@@ -575,23 +581,19 @@ def table(result: dict) -> str:
         raw_text = raw_label
         if raw_rows:
             raw_text = f"{raw_label} {_rates(raw_rows)}"
-            ratios = [p["rps"] / r["rps"] for p, r in zip(rows, raw_rows, strict=False) if r["rps"]]
-            ratio = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+            ratio = _ratio_range(rows, raw_rows)
         lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | {errors} | {raw_text} "
                      f"| {ratio} | {_rates(small['flows'].get(key, []))} |")
     approve, writes = big["flows"].get("approve"), raw_rates.get("approval_writes")
     if approve and writes:
-        ratios = [p["rps"] / w["rps"] for p, w in zip(approve, writes, strict=False) if w["rps"]]
         lines.append("")
         lines.append(f"approve / the approval's own writes done raw (approval_writes, same run): "
-                     f"{min(ratios):.2f}-{max(ratios):.2f}")
+                     f"{_ratio_range(approve, writes)}")
     portal_login, floor_login = big["flows"].get("login"), big["flows"].get("floor_login")
     if portal_login and floor_login:
-        ratios = [p["rps"] / f["rps"] for p, f in zip(portal_login, floor_login, strict=False)
-                  if f["rps"]]
         lines.append("")
         lines.append(f"portal / floor login (same slapd, same run): "
-                     f"{min(ratios):.2f}-{max(ratios):.2f}")
+                     f"{_ratio_range(portal_login, floor_login)}")
     lines.append("")
     raw_levels = "/".join(str(r["c"]) for r in raw_rates.get("search", []))
     lines.append(f"| raw ldap3 op | ops/s c={raw_levels} |")
@@ -624,17 +626,13 @@ def table(result: dict) -> str:
             raw_rows = side["raw"].get(raw_op) if raw_op else None
             if not rows or not raw_rows:
                 continue
-            ratios = [p["rps"] / r["rps"] for p, r in zip(rows, raw_rows, strict=False)
-                      if r["rps"]]
             lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | "
                          f"{sum(r['errors'] for r in rows)} | {raw_label} {_rates(raw_rows)} | "
-                         f"{min(ratios):.2f}-{max(ratios):.2f} |")
+                         f"{_ratio_range(rows, raw_rows)} |")
         login, floor_login = side["flows"].get("login"), side["flows"].get("floor_login")
         if login and floor_login:
-            ratios = [p["rps"] / f["rps"] for p, f in zip(login, floor_login, strict=False)
-                      if f["rps"]]
             lines.append("")
-            lines.append(f"portal / floor login on {{SSHA}}: {min(ratios):.2f}-{max(ratios):.2f}")
+            lines.append(f"portal / floor login on {{SSHA}}: {_ratio_range(login, floor_login)}")
     ssp = result.get("peer")
     if ssp:
         lines.append("")

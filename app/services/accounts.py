@@ -157,7 +157,7 @@ class AccountService:
 
     def end_sessions(self, account_name: str) -> str:
         """End every session of the member (logout, password set); the new epoch."""
-        epoch = secrets.token_urlsafe(12)
+        epoch = _new_session_epoch()
         self._directory.new_session_epoch(account_name, epoch)
         return epoch
 
@@ -200,7 +200,7 @@ class AccountService:
         now = self._clock()
         self._directory.start_password_cycle(
             person.account_name, audit_event(action, actor, now),
-            session_epoch=secrets.token_urlsafe(12) if end_sessions else None)
+            session_epoch=_new_session_epoch() if end_sessions else None)
         log.info("password set", extra={"event": action, "account": person.account_name})
         self._mailer.send(template, [person.contact_mail], person.language, person=person,
                           when=now, reset_link=self._links.page(Page.PASSWORD_RESET))
@@ -317,3 +317,8 @@ class AccountService:
 
     def person(self, account_name: str) -> Person | None:
         return self._directory.person(account_name)
+
+
+def _new_session_epoch() -> str:
+    """A new session epoch: every session signed with another one ends."""
+    return secrets.token_urlsafe(12)
