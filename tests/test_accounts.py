@@ -495,18 +495,10 @@ def test_reset_answers_the_same_while_mail_is_failing(client, member, smtp):
     assert len(answers) == 1
 
 
-def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, member, smtp, root):
-    """The POST of a reset link: the link's check in one read, the nonce
-    (once), the password, then the new cycle, the audit record and the end
-    of every session in one modify (they were three), and the mail: no
-    read of the member after the password is set (it was read for the
-    link)."""
-    other = app.test_client()
-    logged_in_member(other, member)
-    assert other.get("/account").status_code == 200
-    path = request_reset_link(client, smtp, "tiijima")
-    html = client.get(path).get_data(as_text=True)
-    directory = app.extensions["portal"].directory
+def count_directory_work(directory):
+    """Record the directory work of a request: (calls, writes), the
+    operation of each call by name and each write's kind, DN and attributes.
+    Undo with ``del directory._call, directory._modify, directory._add``."""
     calls, writes = [], []
     original_call, modify, add = directory._call, directory._modify, directory._add
 
@@ -518,6 +510,28 @@ def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, memb
     directory._modify = lambda dn, changes: (writes.append(("modify", dn, sorted(changes))),
                                              modify(dn, changes))[1]
     directory._add = lambda dn, attributes: (writes.append(("add", dn)), add(dn, attributes))[1]
+    return calls, writes
+
+
+SEARCH, PASSWORD_MODIFY = "DirectoryConnection._search.<locals>.run", \
+    "Passwords.set_password.<locals>.run"
+PASSWORD_CYCLE = sorted(["pwdPolicySubentry", "portalExpiryNotice", "portalAuditEvent",
+                         "portalSessionEpoch"])
+
+
+def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, member, smtp, root):
+    """The POST of a reset link: the link's check in one read (the page's;
+    the workflow consumes the link the page checked), the nonce (once), the
+    password, then the new cycle, the audit record and the end of every
+    session in one modify (they were three), and the mail: no read of the
+    member after the password is set."""
+    other = app.test_client()
+    logged_in_member(other, member)
+    assert other.get("/account").status_code == 200
+    path = request_reset_link(client, smtp, "tiijima")
+    html = client.get(path).get_data(as_text=True)
+    directory = app.extensions["portal"].directory
+    calls, writes = count_directory_work(directory)
     try:
         response = client.post(path, data={"csrf_token": csrf_token(html),
                                            "password": "Harbour-lantern-quartz-58",
@@ -526,18 +540,53 @@ def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, memb
         del directory._call, directory._modify, directory._add
     assert "Your new password is set" in response.get_data(as_text=True)
     on_member = [w for w in writes if w[0] == "modify" and w[1] == MEMBER_DN]
-    assert [w[2] for w in on_member] == [
-        ["portalResetNonce"],
-        sorted(["pwdPolicySubentry", "portalExpiryNotice", "portalAuditEvent",
-                "portalSessionEpoch"])], writes
+    assert [w[2] for w in on_member] == [["portalResetNonce"], PASSWORD_CYCLE], writes
     # The mail (the test app delivers it at once: the sender's claim follows).
     assert [w[0] for w in writes if w[1] != MEMBER_DN][:1] == ["add"], writes
-    # The link's check, by the page and again by the workflow (one read each:
-    # the person, the password state and the nonce together); none after.
-    assert calls.count("DirectoryConnection._search.<locals>.run") == 2, calls
-    assert calls.index("Passwords.set_password.<locals>.run") > 2, calls
+    # One read (the person, the password state and the nonce together), the
+    # nonce consumed, the password; no read after.
+    assert calls.count(SEARCH) == 1 and calls[0] == SEARCH, calls
+    assert calls.index(PASSWORD_MODIFY) == 2, calls
     root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalAuditEvent"])
     assert any(json.loads(e).get("action") == "account.password-reset"
                for e in root.entries[0].portalAuditEvent.values)
     ended = other.get("/account")  # the other session ended
+    assert ended.status_code == 302 and ended.location.endswith("/login"), ended.location
+
+
+def test_a_change_reads_the_member_once_writes_it_once_and_ends_other_sessions(
+        app, client, member, smtp, root):
+    """The POST of a password change: the member's entry read once (the
+    request's session check; the form and the workflow use that read), the
+    bind with the current password, Password Modify, then the new cycle, the
+    audit record and the end of every other session in one modify (there
+    was a second for the sessions), and the mail. The session that changed
+    the password goes on."""
+    logged_in_member(client, member)
+    other = app.test_client()
+    assert login(other, password=NEW_PASSWORD).status_code == 302
+    assert other.get("/account").status_code == 200
+    html = client.get("/account/password").get_data(as_text=True)
+    directory = app.extensions["portal"].directory
+    binds = []
+    bind_as = directory._bind_as
+    directory._bind_as = lambda dn, *rest: (binds.append(dn), bind_as(dn, *rest))[1]
+    calls, writes = count_directory_work(directory)
+    try:
+        response = client.post("/account/password", data={
+            "csrf_token": csrf_token(html), "current_password": NEW_PASSWORD,
+            "password": "Harbour-lantern-quartz-58", "password_confirm": "Harbour-lantern-quartz-58"})
+    finally:
+        del directory._call, directory._modify, directory._add, directory._bind_as
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert binds == [MEMBER_DN]
+    assert calls.count(SEARCH) == 1 and calls[0] == SEARCH, calls
+    assert calls.index(PASSWORD_MODIFY) == 1, calls
+    assert [w[2] for w in writes if w[1] == MEMBER_DN] == [PASSWORD_CYCLE], writes
+    assert [w[0] for w in writes if w[1] != MEMBER_DN][:1] == ["add"], writes  # the mail
+    root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["portalAuditEvent"])
+    assert any(json.loads(e).get("action") == "account.password-changed"
+               for e in root.entries[0].portalAuditEvent.values)
+    assert client.get("/account").status_code == 200  # this session goes on
+    ended = other.get("/account")
     assert ended.status_code == 302 and ended.location.endswith("/login"), ended.location

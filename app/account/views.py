@@ -195,19 +195,17 @@ def _show_refusal(form, refusal: PasswordRefused) -> None:
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    accounts = portal().accounts
-    person = accounts.person(g.account)
+    accounts, person = portal().accounts, g.member.person
     form = ChangePasswordForm(strength_check=lambda pw: accounts.strength_problems(person, pw))
     if form.validate_on_submit():
         try:
-            accounts.change_password(g.account, form.current_password.data, form.password.data,
-                                     Actor(g.account, _address()))
+            epoch = accounts.change_password(person, form.current_password.data,
+                                             form.password.data, Actor(g.account, _address()))
         except PasswordRefused as refusal:
             _show_refusal(form, refusal)
         else:
             session["must_change"] = False
-            # Other sessions end; this one goes on with the new epoch.
-            session["epoch"] = accounts.end_sessions(g.account)
+            session["epoch"] = epoch  # other sessions ended; this one goes on
             flash(_("Your password was changed. Use the new one for every service."), "success")
             return redirect(url_for("account.overview"))  # conditions next, if due
     return render_template("account/change_password.html", form=form,
@@ -353,11 +351,12 @@ def request_reset():
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     accounts = portal().accounts
-    person, _nonce = accounts.person_for_reset(token)  # LinkInvalid/LinkExpired: error pages
+    link = accounts.check_reset_link(token)  # LinkInvalid/LinkExpired: error pages
+    person = link.person
     form = NewPasswordForm(strength_check=lambda pw: accounts.strength_problems(person, pw))
     if form.validate_on_submit():
         try:
-            accounts.reset_password(token, form.password.data, Actor("reset-link", _address()))
+            accounts.reset_password(link, form.password.data, Actor("reset-link", _address()))
         except PasswordRefused as refusal:
             _show_refusal(form, refusal)
         else:

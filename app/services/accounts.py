@@ -8,7 +8,7 @@ import hmac
 import logging
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -68,6 +68,14 @@ class LoginResult:
     # A newer version of the conditions of use waits for acceptance.
     must_accept_conditions: bool = False
     session_epoch: str | None = None  # read with the login: the new session's
+
+
+@dataclass(frozen=True)
+class CheckedResetLink:
+    """A reset link checked in this request: for whom, and the nonce that
+    consuming it removes (nothing else may hand the nonce in)."""
+    person: Person
+    nonce: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -186,24 +194,27 @@ class AccountService:
             name_parts=(person.given_name, person.middle_name, person.family_name),
             other_inputs=(person.contact_mail.split("@")[0], person.mail.split("@")[0]))
 
-    def change_password(self, account_name: str, current: str, new: str, actor: Actor) -> None:
-        """Raises PasswordRefused (reason invalidCredentials, passwordInHistory, ...)."""
-        # Read first: after the password nothing may fail before the cycle is written.
-        person = self._directory.person(account_name)
-        self._directory.change_own_password(account_name, current, new)
-        self._after_password_set(person, "account.password-changed", actor, "password_changed")
+    def change_password(self, person: Person, current: str, new: str, actor: Actor) -> str:
+        """``person``: the member's entry as read for this request. Other
+        sessions end; returns the new session epoch, for the session that
+        made the change. Raises PasswordRefused (reason invalidCredentials,
+        passwordInHistory, ...)."""
+        self._directory.change_own_password(person.account_name, current, new)
+        return self._after_password_set(person, "account.password-changed", actor,
+                                        "password_changed")
 
-    def _after_password_set(self, person: Person, action: str, actor: Actor, template: str,
-                            end_sessions: bool = False) -> None:
+    def _after_password_set(self, person: Person, action: str, actor: Actor,
+                            template: str) -> str:
         # The default policy from now on, a new cycle of expiry warnings, the
-        # audit record and (a reset) the end of every session: one write.
-        now = self._clock()
-        self._directory.start_password_cycle(
-            person.account_name, audit_event(action, actor, now),
-            session_epoch=_new_session_epoch() if end_sessions else None)
+        # audit record and the end of every session (whoever knew the old
+        # password is out): one write. Returns the new session epoch.
+        now, epoch = self._clock(), _new_session_epoch()
+        self._directory.start_password_cycle(person.account_name, audit_event(action, actor, now),
+                                             session_epoch=epoch)
         log.info("password set", extra={"event": action, "account": person.account_name})
         self._mailer.send(template, [person.contact_mail], person.language, person=person,
                           when=now, reset_link=self._links.page(Page.PASSWORD_RESET))
+        return epoch
 
     # -- lost password ----------------------------------------------------------------------
 
@@ -240,7 +251,7 @@ class AccountService:
                 raise
             return link
 
-    def person_for_reset(self, token: str) -> tuple[Person, str]:
+    def check_reset_link(self, token: str) -> CheckedResetLink:
         """Check a reset link (GET: nothing changes). Raises LinkInvalid/LinkExpired."""
         link = self._load_reset_link(token)
         account = self._directory.account(link.account_name)
@@ -251,24 +262,22 @@ class AccountService:
         if changed != link.password_changed or not state.reset_nonce_hash or \
                 not hmac.compare_digest(state.reset_nonce_hash, _nonce_hash(link.nonce)):
             raise LinkUsed("link used or replaced")
-        return person, link.nonce
+        return CheckedResetLink(person, link.nonce)
 
-    def reset_password(self, token: str, new: str, actor: Actor) -> Person:
-        """Set the new password once per link; raises LinkInvalid, PasswordRefused."""
-        person, nonce = self.person_for_reset(token)
-        if not self._directory.consume_reset_nonce(person.account_name, _nonce_hash(nonce)):
+    def reset_password(self, link: CheckedResetLink, new: str, actor: Actor) -> None:
+        """Set the new password once per link (``link`` from check_reset_link
+        in this request); raises LinkUsed, PasswordRefused."""
+        person, nonce_hash = link.person, _nonce_hash(link.nonce)
+        if not self._directory.consume_reset_nonce(person.account_name, nonce_hash):
             raise LinkUsed("link used")
         try:
             self._directory.set_password(person.account_name, new)
         except PasswordRefused:
             # The link stays usable for a better password.
-            self._directory.set_reset_nonce(person.account_name, _nonce_hash(nonce))
+            self._directory.set_reset_nonce(person.account_name, nonce_hash)
             raise
-        # Whoever knew the old password is out (end_sessions).
         self._after_password_set(person, "account.password-reset",
-                                 Actor(person.account_name, actor.address), "password_was_reset",
-                                 end_sessions=True)
-        return person
+                                 Actor(person.account_name, actor.address), "password_was_reset")
 
     # -- scheduled expiry warnings ------------------------------------------------------------
 
