@@ -100,6 +100,8 @@ def _flask_config(settings: Settings) -> dict:
         MAIL_SUPPRESS_SEND=False,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
-        RATELIMIT_HEADERS_ENABLED=True,
+        # No X-RateLimit-* headers: one more store round trip on every limited
+        # request, read by no browser; a 429 says Retry-After (web/errors.py).
+        RATELIMIT_HEADERS_ENABLED=False,
         BABEL_DEFAULT_LOCALE="en",
     )

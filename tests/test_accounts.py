@@ -159,6 +159,8 @@ def test_repeated_failed_logins_are_throttled_per_account(client, member):
     assert statuses[10] == 429
     page = login(client)
     assert page.status_code == 429 and "Too many attempts" in page.get_data(as_text=True)
+    # When to try again: the limit's window (10 per 15 minutes in the tests' settings).
+    assert page.headers["Retry-After"] == "900"
     # Another account from the same address is not blocked by this limit.
     assert login(client, account_name="irkek", password="x").status_code == 200
 

@@ -65,6 +65,8 @@ def register_error_pages(app: Flask) -> None:
             "error.html", code=429, title=_l("Too many attempts"),
             message=_l("Please wait a few minutes before you try again. If you forgot your "
                        "password, use the password reset.")), 429))
+        # The whole window: by then the limit has room again, whatever the count.
+        response.headers["Retry-After"] = str(error.limit.limit.get_expiry())
         return response
 
     @app.errorhandler(HTTPException)
