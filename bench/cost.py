@@ -6,11 +6,23 @@ this process (Flask's test client, one thread, no network in front), so the
 CPU time of each request is the portal's alone (not slapd's, whose share
 the raw rates of `make bench` show). For each flow: wall and CPU
 milliseconds per request and the directory operations per request
-(searches, writes and member binds, counted at the connection). Written to
-bench/results/cost.json and cost.md (BENCH_LABEL: cost)."""
+(searches, writes and member binds, counted at the connection).
+
+Then each flow runs again under cProfile (other members, links and
+requests), and its CPU is split by where it is spent: templates, forms,
+the LDAP client's encoding and decoding, Flask and Werkzeug, signing,
+translations, the rate limits' store, the strength check, the portal's own
+code. Time blocked on a socket (slapd's, redis's answer) is left out, and a
+builtin or standard-library function counts for whichever of those called
+it. The floor app (../shared/peers/floor/) is measured the same way on the
+same slapd, so the table shows the CPU a login costs above the floor and
+on what. Written to bench/results/cost.json and cost.md (BENCH_LABEL:
+cost)."""
 from __future__ import annotations
 
+import cProfile
 import json
+import pstats
 import os
 import re
 import sys
@@ -25,6 +37,59 @@ from bench import ldif  # noqa: E402
 from bench.run import RESULTS, Stack, machine  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+# Where a request's CPU goes: the first component whose marker is in a
+# function's file name (site-packages/<package>/, the portal's own tree).
+COMPONENTS = (
+    ("templates", ("/jinja2/", "/markupsafe/", f"{ROOT}/templates/")),
+    ("forms", ("/wtforms/", "/flask_wtf/", f"{ROOT}/app/web/widgets.py")),
+    ("LDAP client", ("/ldap3/", "/pyasn1/")),
+    ("rate limits (store)", ("/flask_limiter/", "/limits/", "/redis/")),
+    ("translations", ("/flask_babel/", "/babel/", "gettext.py")),
+    ("signing (session, CSRF, links)", ("/itsdangerous/", "hashlib", "hmac")),
+    ("strength check", ("/zxcvbn/",)),
+    ("mail (outbox message)", ("/flask_mail", "/email/")),
+    ("Flask and Werkzeug", ("/flask/", "/werkzeug/", "/blinker/")),
+    ("portal code", (f"{ROOT}/app/",)),
+    ("floor app", ("/floor/app.py",)),
+)
+# Waiting, not computing: the answer of slapd or redis.
+BLOCKING = ("method 'read' of '_ssl._SSLSocket'", "method 'recv' of '_socket.socket'",
+            "method 'recv_into' of '_socket.socket'", "select.", "method 'poll'",
+            "built-in method time.sleep", "method 'do_handshake'")
+
+
+def _component(function, stats, depth=0) -> dict[str, float]:
+    """The function's own time by component: its own file's, or (a builtin,
+    the standard library) its callers', up to three calls up."""
+    filename, _, name = function
+    where = f"{filename}:{name}"
+    for component, markers in COMPONENTS:
+        if any(marker in where for marker in markers):
+            return {component: 1.0}
+    callers = stats[function][4]
+    if depth >= 3 or not callers:
+        return {"other (standard library)": 1.0}
+    total = sum(entry[2] for entry in callers.values()) or 1.0
+    shares: dict[str, float] = {}
+    for caller, entry in callers.items():
+        for component, share in _component(caller, stats, depth + 1).items():
+            shares[component] = shares.get(component, 0.0) + share * entry[2] / total
+    return shares
+
+
+def breakdown(profile: cProfile.Profile) -> dict[str, float]:
+    """Shares of the profiled computing time by component (blocking calls left out)."""
+    stats = pstats.Stats(profile).stats
+    spent: dict[str, float] = {}
+    for function, (_, _, own, _, _) in stats.items():
+        if any(marker in function[2] for marker in BLOCKING):
+            continue
+        for component, share in _component(function, stats).items():
+            spent[component] = spent.get(component, 0.0) + own * share
+    total = sum(spent.values()) or 1.0
+    return {component: value / total for component, value in
+            sorted(spent.items(), key=lambda item: -item[1])}
 
 
 def main() -> int:
@@ -52,6 +117,8 @@ def main() -> int:
         directory._call, directory._bind_as = counted_call, counted_bind_as
 
         def measure(name, run, n, prepare=None):
+            """n requests of the flow (i = 0..n-1), then n more (i = n..2n-1)
+            under the profiler for the breakdown."""
             wall = cpu = 0.0
             total = 0
             for i in range(n):
@@ -63,9 +130,22 @@ def main() -> int:
                 wall += time.perf_counter() - w0
                 cpu += time.process_time() - c0
                 total += operations[0]
-            result["flows"][name] = {"wall_ms": round(1000 * wall / n, 1),
-                                     "cpu_ms": round(1000 * cpu / n, 1),
-                                     "directory_operations": round(total / n, 1), "n": n}
+            profile = cProfile.Profile()
+            for i in range(n, 2 * n):
+                if prepare:
+                    prepare(i)
+                profile.enable()
+                run(i)
+                profile.disable()
+            cpu_ms = 1000 * cpu / n
+            if os.environ.get("BENCH_PROFILE_DIR"):  # for pstats / snakeviz
+                profile.dump_stats(Path(os.environ["BENCH_PROFILE_DIR"]) / (
+                    re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".prof"))
+            result["flows"][name] = {
+                "wall_ms": round(1000 * wall / n, 1), "cpu_ms": round(cpu_ms, 1),
+                "directory_operations": round(total / n, 1), "n": n,
+                "cpu_ms_by_component": {component: round(cpu_ms * share, 2) for component, share
+                                        in breakdown(profile).items()}}
             print(name, result["flows"][name], flush=True)
 
         def csrf(client, path):
@@ -141,6 +221,20 @@ def main() -> int:
         before_approve(0)
         approve(0)
         measure("POST approve", lambda i: approve(i + 1), 60, lambda i: before_approve(i + 1))
+
+        # The floor app on the same slapd (its own connection, no TLS).
+        os.environ["BENCH_FLOOR_LDAP_URL"] = stack.slapd.url
+        from bench.floor_wsgi import app as floor_app
+        floor = floor_app.test_client()
+
+        def floor_login(i):
+            response = floor.post("/login", data={"login": ldif.member_name(1 + i % 50),
+                                                  "password": ldif.MEMBER_PASSWORD})
+            assert response.status_code == 302, response.status_code
+
+        floor_login(0)
+        measure("floor app POST /login", floor_login, 60)
+        measure("floor app GET of a page it has not", lambda i: floor.get("/nothing"), 150)
     finally:
         stack.stop()
     result["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
@@ -153,6 +247,16 @@ def main() -> int:
             f"before {m['loadavg_before']}, after {m['loadavg_after']}.\n\n"
             "| flow | CPU ms per request (portal process) | wall ms | directory operations |\n"
             "|---|---|---|---|\n" + rows + "\n")
+    names = list(result["flows"])
+    components = [c for c, _ in COMPONENTS] + ["other (standard library)"]
+    table = "\n".join(
+        f"| {component} | " + " | ".join(
+            str(result["flows"][name]["cpu_ms_by_component"].get(component, 0.0))
+            for name in names) + " |" for component in components)
+    text += ("\nWhere the CPU goes (ms per request: each flow's CPU above, split as a "
+             "profiled second pass spent it; time waiting on slapd or redis left out):\n\n"
+             "| component | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
+             + table + "\n")
     (RESULTS / f"{label}.md").write_text(text)
     print(text)
     return 0
