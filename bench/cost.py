@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import cProfile
 import json
-import pstats
 import os
+import pstats
 import re
 import sys
 import time

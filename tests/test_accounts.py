@@ -577,7 +577,8 @@ def test_a_change_reads_the_member_once_writes_it_once_and_ends_other_sessions(
     try:
         response = client.post("/account/password", data={
             "csrf_token": csrf_token(html), "current_password": NEW_PASSWORD,
-            "password": "Harbour-lantern-quartz-58", "password_confirm": "Harbour-lantern-quartz-58"})
+            "password": "Harbour-lantern-quartz-58",
+            "password_confirm": "Harbour-lantern-quartz-58"})
     finally:
         del directory._call, directory._modify, directory._add, directory._bind_as
     assert response.status_code == 302, response.get_data(as_text=True)
