@@ -40,9 +40,6 @@ PASSWORD = AttributeMap(
     shadow_expire=int_attr("shadowExpire"),
     expiry_notices=Attr("portalExpiryNotice", multi=True),
     reset_nonce_hash="portalResetNonce",
-    # Only ever written, in clear: slapd hashes it (ppolicy_hash_cleartext)
-    # and applies the policy (length, history) before anything is stored.
-    cleartext=Attr("userPassword", raw=True),
 )
 POLICY = AttributeMap(max_age=Attr("pwdMaxAge", load=int, default=0))
 _STATE_FIELDS = ("changed_at", "policy", "locked_at", "expiry_notices", "reset_nonce_hash")
@@ -110,51 +107,22 @@ class Passwords(DirectoryConnection):
                                    [ppolicy.REQUEST_CONTROL])
         return BindResult(ok, _policy_response(result))
 
-    def check_own_password(self, account_name: str, current: str) -> None:
-        """A member's current password, checked with a bind as the member
-        before a change (members cannot write userPassword themselves,
-        acl.conf: the portal sets it, so every change passes its rules).
+    def change_own_password(self, account_name: str, current: str, new: str) -> None:
+        """Check ``current`` with a bind as the member, then set ``new`` with
+        Password Modify as the portal: members cannot write userPassword
+        themselves (acl.conf), so every change passes the portal's rules;
+        slapd hashes the cleartext and applies the policy (length, history).
         Raises PasswordRefused."""
         ok, result = self._bind_as(self.person_dn(account_name), current.encode("utf-8"),
                                    [ppolicy.REQUEST_CONTROL])
         if not ok:
             raise PasswordRefused(_policy_response(result).error or "invalidCredentials")
-
-    def set_password_in_cycle(self, account_name: str, new: str, audit_event: str,
-                              session_epoch: str | None = None,
-                              consume_nonce_hash: str | None = None) -> None:
-        """A password chosen (a change, a reset, a first password) and what
-        goes with it, in one modify, all or nothing: ``new`` as its UTF-8
-        bytes in clear (slapd hashes them and applies the policy: length,
-        history), the default policy from now on, the previous password's
-        expiry warnings forgotten, the audit record, (``session_epoch``)
-        every session ended and (``consume_nonce_hash``) the link's nonce
-        deleted, so that a link sets one password. Raises PasswordRefused,
-        or StateConflict when the nonce is gone (another request used the
-        link first); either way nothing is written."""
-        changes = {**PASSWORD.replace(cleartext=new.encode("utf-8"), policy=None,
-                                      expiry_notices=()),
-                   **PERSON.add(audit=[audit_event])}
-        if session_epoch is not None:
-            changes.update(PERSON.replace(session_epoch=session_epoch))
-        if consume_nonce_hash is not None:
-            changes.update(PASSWORD.delete(reset_nonce_hash=consume_nonce_hash))
-        dn = self.person_dn(account_name)
-
-        def run(conn: Connection) -> None:
-            try:
-                conn.modify(dn, changes, controls=[ppolicy.REQUEST_CONTROL])
-            except ldap_errors.LDAPNoSuchAttributeResult:
-                raise  # the nonce: StateConflict
-            except ldap_errors.LDAPOperationResult:
-                pass  # a refusal: the result (and its policy control) is read below
-            _raise_if_refused(conn.result)
-        self._call(run)
+        self.set_password(account_name, new)
 
     def set_password(self, account_name: str, new: str) -> None:
-        """Password Modify by the portal, nothing else written (reactivation's
-        random password): the UTF-8 bytes in clear, slapd hashes them;
-        policy and history apply. Raises PasswordRefused."""
+        """Password Modify by the portal (reset, change): the UTF-8 bytes in
+        clear, slapd hashes them; policy and history apply. Raises
+        PasswordRefused."""
         dn = self.person_dn(account_name)
 
         def run(conn: Connection) -> None:
@@ -286,7 +254,7 @@ class Passwords(DirectoryConnection):
         threshold's range [now - pwdMaxAge + nearer, now - pwdMaxAge + d]
         (edges in both neighbours), without a notice for d on a password
         changed on one of that range's days (notices are replaced whenever
-        a member sets a password, see set_password_in_cycle; a notice left
+        a member sets a password, see start_password_cycle; a notice left
         from an earlier password hides a member only if that password was
         set on one of the same days); and every member under
         another policy but the initial one (none today) for the caller to
@@ -317,8 +285,29 @@ class Passwords(DirectoryConnection):
                                          PERSON_ATTRS + PASSWORD_STATE_ATTRS):
             yield person_record(entry), self._password_state(entry)
 
+    def start_password_cycle(self, account_name: str, audit_event: str,
+                             session_epoch: str | None = None) -> None:
+        """A password was chosen: the default policy applies from now on, the
+        expiry warnings of the previous password are forgotten, the audit
+        record is added and (``session_epoch``) every session ends: one
+        modify, one durable write."""
+        changes = {**PASSWORD.replace(policy=None, expiry_notices=()),
+                   **PERSON.add(audit=[audit_event])}
+        if session_epoch is not None:
+            changes.update(PERSON.replace(session_epoch=session_epoch))
+        self._modify(self.person_dn(account_name), changes)
+
     def set_reset_nonce(self, account_name: str, nonce_hash: str) -> None:
         self._modify(self.person_dn(account_name), PASSWORD.replace(reset_nonce_hash=nonce_hash))
+
+    def consume_reset_nonce(self, account_name: str, nonce_hash: str) -> bool:
+        """Delete exactly this nonce: True for the one caller that did."""
+        try:
+            self._modify(self.person_dn(account_name),
+                         PASSWORD.delete(reset_nonce_hash=nonce_hash))
+            return True
+        except StateConflict:
+            return False
 
     def add_expiry_notice(self, account_name: str, notice: str,
                           audit_event: str | None = None) -> bool:

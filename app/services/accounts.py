@@ -19,9 +19,9 @@ from ..clock import Clock, utcnow
 from ..directory import (
     Account,
     Directory,
+    PasswordRefused,
     PasswordState,
     Person,
-    StateConflict,
     expiry_notice,
     ldap_time,
 )
@@ -199,20 +199,18 @@ class AccountService:
         sessions end; returns the new session epoch, for the session that
         made the change. Raises PasswordRefused (reason invalidCredentials,
         passwordInHistory, ...)."""
-        self._directory.check_own_password(person.account_name, current)
-        return self._set_password(person, new, "account.password-changed", actor,
-                                  "password_changed")
+        self._directory.change_own_password(person.account_name, current, new)
+        return self._after_password_set(person, "account.password-changed", actor,
+                                        "password_changed")
 
-    def _set_password(self, person: Person, new: str, action: str, actor: Actor,
-                      template: str, consume_nonce_hash: str | None = None) -> str:
-        # The password, the default policy from now on, a new cycle of expiry
-        # warnings, the audit record, the end of every session (whoever knew
-        # the old password is out) and a link's nonce: one write, all or
-        # nothing. Returns the new session epoch.
+    def _after_password_set(self, person: Person, action: str, actor: Actor,
+                            template: str) -> str:
+        # The default policy from now on, a new cycle of expiry warnings, the
+        # audit record and the end of every session (whoever knew the old
+        # password is out): one write. Returns the new session epoch.
         now, epoch = self._clock(), _new_session_epoch()
-        self._directory.set_password_in_cycle(
-            person.account_name, new, audit_event(action, actor, now), session_epoch=epoch,
-            consume_nonce_hash=consume_nonce_hash)
+        self._directory.start_password_cycle(person.account_name, audit_event(action, actor, now),
+                                             session_epoch=epoch)
         log.info("password set", extra={"event": action, "account": person.account_name})
         self._mailer.send(template, [person.contact_mail], person.language, person=person,
                           when=now, reset_link=self._links.page(Page.PASSWORD_RESET))
@@ -269,15 +267,17 @@ class AccountService:
     def reset_password(self, link: CheckedResetLink, new: str, actor: Actor) -> None:
         """Set the new password once per link (``link`` from check_reset_link
         in this request); raises LinkUsed, PasswordRefused."""
-        person = link.person
+        person, nonce_hash = link.person, _nonce_hash(link.nonce)
+        if not self._directory.consume_reset_nonce(person.account_name, nonce_hash):
+            raise LinkUsed("link used")
         try:
-            # Refused (PasswordRefused): nothing written, the link stays usable
-            # for a better password.
-            self._set_password(person, new, "account.password-reset",
-                               Actor(person.account_name, actor.address), "password_was_reset",
-                               consume_nonce_hash=_nonce_hash(link.nonce))
-        except StateConflict as exc:
-            raise LinkUsed("link used") from exc
+            self._directory.set_password(person.account_name, new)
+        except PasswordRefused:
+            # The link stays usable for a better password.
+            self._directory.set_reset_nonce(person.account_name, nonce_hash)
+            raise
+        self._after_password_set(person, "account.password-reset",
+                                 Actor(person.account_name, actor.address), "password_was_reset")
 
     # -- scheduled expiry warnings ------------------------------------------------------------
 

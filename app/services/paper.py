@@ -13,14 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..clock import Clock, utcnow
-from ..directory import (
-    Directory,
-    EntryExists,
-    NewRequest,
-    Person,
-    RequestRecord,
-    StateConflict,
-)
+from ..directory import Directory, EntryExists, NewRequest, Person, RequestRecord
 from ..mail import Mailer
 from ..settings import Settings
 from ..vocabulary import MemberStatus, RequestStatus
@@ -31,6 +24,7 @@ from .errors import (
     AccountNameUnavailable,
     LinkInvalid,
     LinkUsed,
+    PasswordRefused,
     ServiceError,
     UnknownInstitution,
 )
@@ -172,17 +166,17 @@ class PaperRoute:
         person = self.person_for_initial_password(token)
         link = self._links.load(InitialPasswordLink, token,
                                 max_age_seconds=INITIAL_PASSWORD_LINK_DAYS * 86400)
+        if not self._directory.consume_reset_nonce(person.account_name, _nonce_hash(link.nonce)):
+            raise LinkUsed("link used")
         try:
-            # Chosen by the member: the default policy from now on, no change
-            # at first login; with the link's nonce, in one write. Refused
-            # (PasswordRefused): nothing written, the link stays usable.
-            self._directory.set_password_in_cycle(
-                person.account_name, password, audit_event(
-                    "account.initial-password-set", Actor(person.account_name, actor.address),
-                    self._clock()),
-                consume_nonce_hash=_nonce_hash(link.nonce))
-        except StateConflict as exc:
-            raise LinkUsed("link used") from exc
+            self._directory.set_password(person.account_name, password)
+        except PasswordRefused:
+            self._directory.set_reset_nonce(person.account_name, _nonce_hash(link.nonce))
+            raise
+        # Chosen by the member: the default policy from now on, no change at first login.
+        self._directory.start_password_cycle(person.account_name, audit_event(
+            "account.initial-password-set", Actor(person.account_name, actor.address),
+            self._clock()))
         log.info("initial password set", extra={"event": "account.initial-password-set",
                                                 "account": person.account_name})
         return person
