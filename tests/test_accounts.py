@@ -593,3 +593,29 @@ def test_a_change_reads_the_member_once_writes_it_once_and_ends_other_sessions(
     assert client.get("/account").status_code == 200  # this session goes on
     ended = other.get("/account")
     assert ended.status_code == 302 and ended.location.endswith("/login"), ended.location
+
+
+def test_a_password_that_looks_like_a_hash_is_hashed_like_any_other(
+        app, client, member, smtp, root, slapd):
+    """Password Modify hashes whatever it is given: a new password typed as
+    "{SSHA}..." or "{CLEARTEXT}..." is never stored as typed (a modify's
+    cleartext would be: ppolicy_hash_cleartext leaves a value alone that
+    looks hashed already). Under the initial policy (a reset before the
+    first change) and under the default one (a change)."""
+    def stored() -> bytes:
+        root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
+        return root.entries[0].userPassword.value
+
+    typed = "{SSHA}Harbour-lantern-quartz-58"
+    path = request_reset_link(client, smtp, "tiijima")
+    response = set_password_via_link(client, path, typed)
+    assert "Your new password is set" in response.get_data(as_text=True)
+    assert stored().startswith(b"{ARGON2}")
+    assert binds(slapd, MEMBER_DN, typed)
+
+    assert login(client, password=typed).status_code == 302
+    typed = "{CLEARTEXT}Velvet-harbour-tide-31"
+    response = change_password(client, "{SSHA}Harbour-lantern-quartz-58", typed)
+    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+    assert stored().startswith(b"{ARGON2}") and typed.encode() not in stored()
+    assert binds(slapd, MEMBER_DN, typed)

@@ -164,7 +164,8 @@ class AccountService:
         return self._directory.account(account_name)
 
     def end_sessions(self, account_name: str) -> str:
-        """End every session of the member (logout, password set); the new epoch."""
+        """End every session of the member (logout; a password set ends them in
+        its own write, _after_password_set); the new epoch."""
         epoch = _new_session_epoch()
         self._directory.new_session_epoch(account_name, epoch)
         return epoch
