@@ -6,7 +6,9 @@ import json
 import re
 import statistics
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import ldap3
 from itsdangerous import URLSafeTimedSerializer
@@ -497,22 +499,29 @@ def test_reset_answers_the_same_while_mail_is_failing(client, member, smtp):
     assert len(answers) == 1
 
 
-def count_directory_work(directory):
-    """Record the directory work of a request: (calls, writes), the
-    operation of each call by name and each write's kind, DN and attributes.
-    Undo with ``del directory._call, directory._modify, directory._add``."""
-    calls, writes = [], []
-    original_call, modify, add = directory._call, directory._modify, directory._add
+@contextmanager
+def directory_work(directory):
+    """Record the directory work inside the block: ``calls`` (the operation
+    of each call by name), ``writes`` (each modify's and add's kind, DN and
+    attributes) and ``binds`` (the DN of each bind as a member)."""
+    work = SimpleNamespace(calls=[], writes=[], binds=[])
+    call, modify, add, bind_as = (directory._call, directory._modify, directory._add,
+                                  directory._bind_as)
 
     def counting(operation):
-        calls.append(getattr(operation, "__qualname__", ""))
-        return original_call(operation)
+        work.calls.append(getattr(operation, "__qualname__", ""))
+        return call(operation)
 
     directory._call = counting
-    directory._modify = lambda dn, changes: (writes.append(("modify", dn, sorted(changes))),
+    directory._modify = lambda dn, changes: (work.writes.append(("modify", dn, sorted(changes))),
                                              modify(dn, changes))[1]
-    directory._add = lambda dn, attributes: (writes.append(("add", dn)), add(dn, attributes))[1]
-    return calls, writes
+    directory._add = lambda dn, attributes: (work.writes.append(("add", dn)),
+                                             add(dn, attributes))[1]
+    directory._bind_as = lambda dn, *rest: (work.binds.append(dn), bind_as(dn, *rest))[1]
+    try:
+        yield work
+    finally:
+        del directory._call, directory._modify, directory._add, directory._bind_as
 
 
 SEARCH, PASSWORD_MODIFY = "DirectoryConnection._search.<locals>.run", \
@@ -533,13 +542,11 @@ def test_a_reset_writes_the_member_twice_and_ends_the_sessions(app, client, memb
     path = request_reset_link(client, smtp, "tiijima")
     html = client.get(path).get_data(as_text=True)
     directory = app.extensions["portal"].directory
-    calls, writes = count_directory_work(directory)
-    try:
+    with directory_work(directory) as work:
         response = client.post(path, data={"csrf_token": csrf_token(html),
                                            "password": "Harbour-lantern-quartz-58",
                                            "password_confirm": "Harbour-lantern-quartz-58"})
-    finally:
-        del directory._call, directory._modify, directory._add
+    calls, writes = work.calls, work.writes
     assert "Your new password is set" in response.get_data(as_text=True)
     on_member = [w for w in writes if w[0] == "modify" and w[1] == MEMBER_DN]
     assert [w[2] for w in on_member] == [["portalResetNonce"], PASSWORD_CYCLE], writes
@@ -570,17 +577,12 @@ def test_a_change_reads_the_member_once_writes_it_once_and_ends_other_sessions(
     assert other.get("/account").status_code == 200
     html = client.get("/account/password").get_data(as_text=True)
     directory = app.extensions["portal"].directory
-    binds = []
-    bind_as = directory._bind_as
-    directory._bind_as = lambda dn, *rest: (binds.append(dn), bind_as(dn, *rest))[1]
-    calls, writes = count_directory_work(directory)
-    try:
+    with directory_work(directory) as work:
         response = client.post("/account/password", data={
             "csrf_token": csrf_token(html), "current_password": NEW_PASSWORD,
             "password": "Harbour-lantern-quartz-58",
             "password_confirm": "Harbour-lantern-quartz-58"})
-    finally:
-        del directory._call, directory._modify, directory._add, directory._bind_as
+    calls, writes, binds = work.calls, work.writes, work.binds
     assert response.status_code == 302, response.get_data(as_text=True)
     assert binds == [MEMBER_DN]
     assert calls.count(SEARCH) == 1 and calls[0] == SEARCH, calls
