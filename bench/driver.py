@@ -138,3 +138,23 @@ def wait_listening(host: str, port: int, process, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def serve_floor(module: str, ldap_url: str, port: int, workers: int, threads: int, log,
+                floor_app: str | None = None):
+    """gunicorn (gthread, the portal's workers and threads) for one of the
+    floor apps (``bench.floor_wsgi:app``, ``bench.form_floor_wsgi:app``)
+    against ``ldap_url``; returns the process once it listens."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = {**os.environ, "BENCH_FLOOR_LDAP_URL": ldap_url,
+           **({"BENCH_FLOOR_APP": floor_app} if floor_app else {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+         module], cwd=Path(__file__).resolve().parents[1], env=env,
+        stdout=log, stderr=log, start_new_session=True)
+    wait_listening("127.0.0.1", port, process)
+    return process

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from app.devstack.slapd import free_port
@@ -62,6 +61,25 @@ def floor_change(client, i):
     return seconds, status == 302
 
 
+def form_floor_login(client, i):
+    client.cookies.clear()
+    token = client.csrf("/login")
+    seconds, (status, _, _) = client.timed("POST", "/login", {
+        "csrf_token": token, "login": _user(1 + i % 100), "password": _old(1 + i % 100)})
+    return seconds, status == 302
+
+
+def form_floor_change(client, i):
+    """The form, then the POST: CSRF, zxcvbn, bind and Password Modify as
+    the user (a new password zxcvbn scores 3 or more, as the portal asks)."""
+    client.cookies.clear()
+    token = client.csrf("/change")
+    seconds, (status, _, _) = client.timed("POST", "/change", {
+        "csrf_token": token, "login": _user(i), "old": _old(i),
+        "new": f"Kq7#vLp2-{i:05d}-zRwT9m"})
+    return seconds, status == 302
+
+
 def _lab(work: Path, port: int) -> None:
     subprocess.run([str(PEERS / "ssp" / "slapd-lab.sh"), "start", str(work / "slapd"),
                     str(port), "2000"], check=True, capture_output=True)
@@ -73,8 +91,9 @@ def _lab_stop(work: Path) -> None:
 
 
 def run_ssp(work: Path, n: int, levels=(4, 16), workers: int = 2, threads: int = 8) -> dict:
-    """The peer's and the floor's change (users 1..n at c=4, 1001.. at
-    c=16, a fresh lab for each app) and the floor's login on the lab."""
+    """The peer's, the floor's and the form floor's change (users 1..n at
+    c=4, 1001.. at c=16, a fresh lab for each app), and the floors' logins
+    on the lab."""
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"lab": "ssp/slapd-lab.sh: {SSHA}, 2,000 users, no ppolicy"}
@@ -95,31 +114,44 @@ def run_ssp(work: Path, n: int, levels=(4, 16), workers: int = 2, threads: int =
         try:
             results["ssp_change"] = [driver.run("127.0.0.1", web_port, ssp_change, n, c,
                                                 start=starts[c]) for c in levels]
+            # Again with its strength check on (zxcvbn-php, score 3 or
+            # more, as the portal's), on a fresh lab at the same address;
+            # PHP reads the configuration on every request.
+            _lab_stop(work)
+            _lab(work, lab_port)
+            with open(work / "ssp-state" / "ssp" / "conf" / "config.inc.local.php", "a") as conf:
+                # Still in the file's PHP block (no closing tag).
+                conf.write("$pwd_check_entropy = true; $pwd_min_entropy = 3;\n")
+            results["ssp_change_checked"] = [
+                driver.run("127.0.0.1", web_port, ssp_change, n, c, start=starts[c])
+                for c in levels]
         finally:
             subprocess.run([str(PEERS / "ssp" / "down.sh"), str(web_port)], env=env,
                            capture_output=True)
     finally:
         _lab_stop(work)
-    # The floor on a fresh lab.
-    lab_port, floor_port = free_port(), free_port()
-    _lab(work, lab_port)
-    log = open(work / "floor.log", "wb")
-    floor = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{floor_port}",
-         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-         "bench.floor_wsgi:app"],
-        cwd=Path(__file__).resolve().parents[1],
-        env={**os.environ, "BENCH_FLOOR_LDAP_URL": f"ldap://127.0.0.1:{lab_port}"},
-        stdout=log, stderr=log, start_new_session=True)
-    try:
-        driver.wait_listening("127.0.0.1", floor_port, floor)
-        results["floor_login"] = [driver.run("127.0.0.1", floor_port, floor_login, n, c)
-                                  for c in levels]
-        results["floor_change"] = [driver.run("127.0.0.1", floor_port, floor_change, n, c,
-                                              start=starts[c]) for c in levels]
-    finally:
-        floor.terminate()
-        floor.wait(timeout=30)
-        log.close()
-        _lab_stop(work)
+    # The floor, then the form floor, each on a fresh lab.
+    for name, module, flows in (
+            ("floor", "bench.floor_wsgi:app", (("floor_login", floor_login, False),
+                                               ("floor_change", floor_change, True))),
+            ("form_floor", "bench.form_floor_wsgi:app",
+             (("form_floor_login", form_floor_login, False),
+              ("form_floor_change", form_floor_change, True)))):
+        lab_port, port = free_port(), free_port()
+        _lab(work, lab_port)
+        log = open(work / f"{name}.log", "wb")
+        try:
+            app = driver.serve_floor(module, f"ldap://127.0.0.1:{lab_port}", port, workers,
+                                     threads, log)
+            try:
+                for key, flow, changes in flows:
+                    results[key] = [driver.run("127.0.0.1", port, flow, n, c,
+                                               start=starts[c] if changes else 0)
+                                    for c in levels]
+            finally:
+                app.terminate()
+                app.wait(timeout=30)
+        finally:
+            log.close()
+            _lab_stop(work)
     return results

@@ -109,19 +109,18 @@ class Stack:
              "--threads", str(THREADS), "--worker-class", "gthread", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True)
         self._wait_web()
-        self.floor = None
+        self.floor = self.form_floor = None
         if FLOOR_APP.exists() and os.environ.get("BENCH_FLOOR", "1") not in ("", "0"):
-            # The floor app beside the portal, same workers and threads.
-            self.floor_port = free_port()
+            # The floor app and the form floor beside the portal, same
+            # workers and threads.
+            self.floor_port, self.form_floor_port = free_port(), free_port()
             self.floor_log = open(self.work / "floor.log", "wb")
-            self.floor = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.floor_port}",
-                 "--workers", str(WORKERS), "--threads", str(THREADS),
-                 "--worker-class", "gthread", "bench.floor_wsgi:app"],
-                cwd=ROOT, env={**os.environ, "BENCH_FLOOR_LDAP_URL": self.slapd.url,
-                               "BENCH_FLOOR_APP": str(FLOOR_APP)},
-                stdout=self.floor_log, stderr=self.floor_log, start_new_session=True)
-            self._wait_port(self.floor_port, self.floor)
+            self.floor = driver.serve_floor("bench.floor_wsgi:app", self.slapd.url,
+                                            self.floor_port, WORKERS, THREADS, self.floor_log,
+                                            floor_app=str(FLOOR_APP))
+            self.form_floor = driver.serve_floor("bench.form_floor_wsgi:app", self.slapd.url,
+                                                 self.form_floor_port, WORKERS, THREADS,
+                                                 self.floor_log, floor_app=str(FLOOR_APP))
 
     def _start_consumer(self, maxsize: int) -> None:
         """A read-only consumer (syncrepl refreshAndPersist) filled from
@@ -269,9 +268,10 @@ class Stack:
             web.wait(timeout=30)
         if getattr(self, "consumer", None) is not None:
             self.consumer.stop()
-        if self.floor is not None and self.floor.poll() is None:
-            self.floor.terminate()
-            self.floor.wait(timeout=30)
+        for floor in (self.floor, self.form_floor):
+            if floor is not None and floor.poll() is None:
+                floor.terminate()
+                floor.wait(timeout=30)
         if self.gunicorn.poll() is None:
             self.gunicorn.terminate()
             self.gunicorn.wait(timeout=30)
@@ -304,6 +304,19 @@ def flow_floor_login(stack, login_range):
     def iteration(client, i):
         seconds, (status, _, _) = client.timed("POST", "/login", {
             "login": ldif.member_name(1 + i % login_range), "password": ldif.MEMBER_PASSWORD})
+        return seconds, status == 302
+    return iteration
+
+
+def flow_form_floor_login(login_range):
+    """The form floor's login as a browser does it, like the portal's: the
+    form (its CSRF token), then the POST."""
+    def iteration(client, i):
+        client.cookies.clear()
+        token = client.csrf("/login")
+        seconds, (status, _, _) = client.timed("POST", "/login", {
+            "csrf_token": token, "login": ldif.member_name(1 + i % login_range),
+            "password": ldif.MEMBER_PASSWORD})
         return seconds, status == 302
     return iteration
 
@@ -464,6 +477,10 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
         results.setdefault("floor_login", []).append(
             driver.run(host, stack.floor_port, flow_floor_login(stack, plan["login_range"]),
                        n_login, c))
+    for c in levels_post if wanted("form_floor_login") and stack.form_floor is not None else ():
+        results.setdefault("form_floor_login", []).append(
+            driver.run(host, stack.form_floor_port, flow_form_floor_login(plan["login_range"]),
+                       n_login, c))
     for c in levels_post if wanted("change") else ():
         iteration, prepare = flow_change(stack, change_next, n_write, c)
         results.setdefault("change", []).append(
@@ -495,6 +512,11 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
     for c in levels_get if wanted("get_login") else ():
         results.setdefault("get_login", []).append(
             driver.run(host, port, flow_get("/login", False, plan["login_range"]), n_read, c))
+    for c in levels_get if wanted("form_floor_page") and stack.form_floor is not None else ():
+        # The smallest form page of this stack: a template, Flask-WTF's
+        # CSRF token, the session cookie; no layout or translations.
+        results.setdefault("form_floor_page", []).append(
+            driver.run(host, stack.form_floor_port, flow_get("/login", False, 0), n_read, c))
     for c in levels_get if wanted("floor_page") and stack.floor is not None else ():
         # The floor app's answer to a path it has no route for: routing, a
         # 404 page, no template, session or LDAP. What any Flask page costs
@@ -542,12 +564,16 @@ def run_raw(stack, levels, duration: float, first_member: int, ops=RAW_OPS) -> d
 FLOWS = [("login", "POST /login", "bind_new", "new-connection bind"),
          ("floor_login", "floor app POST /login (rebind, no TLS)", "bind_persistent",
           "bind on a persistent connection"),
+         ("form_floor_login", "form floor POST /login (the floor + its form, CSRF, session)",
+          "bind_persistent", "bind on a persistent connection"),
          ("consumer_login", "POST /login, a portal reading the consumer", "bind_new",
           "new-connection bind (provider)"),
          ("change", "password change", "bind_pm_self", "member bind + service Password Modify"),
          ("approve", "approve (creates the member)", "add", "add"),
          ("reset", "reset completion", "pm_service", "Password Modify by the service"),
          ("floor_page", "floor app GET of a page it has not (404, no template)", None, "-"),
+         ("form_floor_page", "form floor GET /login (a form, CSRF token, session; no layout)",
+          None, "-"),
          ("get_login", "GET /login", None, "-"),
          ("get_register", "GET /register", None, "-"),
          ("get_account", "GET /account", None, "-")]
@@ -561,6 +587,17 @@ def _ratio_range(rows, base) -> str:
     """min-max of rows' rates over base's, level by level ("-" when none)."""
     ratios = [r["rps"] / b["rps"] for r, b in zip(rows, base, strict=False) if b["rps"]]
     return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+
+
+def _form_floor_ratios(flows: dict) -> list[str]:
+    """The portal against the form floor, where both were measured."""
+    lines = []
+    for portal_key, floor_key, what in (("login", "form_floor_login", "login"),
+                                        ("get_login", "form_floor_page", "GET /login")):
+        if flows.get(portal_key) and flows.get(floor_key):
+            lines.append(f"portal / form floor {what} (same run): "
+                         f"{_ratio_range(flows[portal_key], flows[floor_key])}")
+    return [""] + lines if lines else []
 
 
 def table(result: dict) -> str:
@@ -594,6 +631,7 @@ def table(result: dict) -> str:
         lines.append("")
         lines.append(f"portal / floor login (same slapd, same run): "
                      f"{_ratio_range(portal_login, floor_login)}")
+    lines += _form_floor_ratios(big["flows"])
     lines.append("")
     raw_levels = "/".join(str(r["c"]) for r in raw_rates.get("search", []))
     lines.append(f"| raw ldap3 op | ops/s c={raw_levels} |")
@@ -633,6 +671,7 @@ def table(result: dict) -> str:
         if login and floor_login:
             lines.append("")
             lines.append(f"portal / floor login on {{SSHA}}: {_ratio_range(login, floor_login)}")
+        lines += _form_floor_ratios(side["flows"])
     ssp = result.get("peer")
     if ssp:
         lines.append("")
@@ -640,8 +679,13 @@ def table(result: dict) -> str:
         if "error" in ssp:
             lines.append(f"the peer did not come up: {ssp['error'][-300:]}")
         for key, label in (("ssp_change", "Self Service Password change ({SSHA} in PHP + modify)"),
+                           ("ssp_change_checked", "Self Service Password change, its strength "
+                            "check on (zxcvbn-php, score 3)"),
                            ("floor_change", "floor change (Password Modify as the user)"),
-                           ("floor_login", "floor login")):
+                           ("floor_login", "floor login"),
+                           ("form_floor_change", "form floor change (the form, CSRF, zxcvbn, "
+                            "Password Modify as the user)"),
+                           ("form_floor_login", "form floor login (the form, CSRF, session)")):
             if ssp.get(key):
                 lines.append(f"- {label}: {_rates(ssp[key])} req/s, p95 "
                              f"{ssp[key][-1]['p95_ms']} ms, errors "
@@ -741,7 +785,8 @@ def main() -> int:
             result["ssha"] = {
                 "members": members,
                 "flows": run_flows(stack, plan, levels_post, levels_get, with_latency=False,
-                                   only={"login", "floor_login", "change"}),
+                                   only={"login", "floor_login", "form_floor_login",
+                                         "change"}),
                 "raw": run_raw(stack, levels_post, plan["raw_s"], first_member=701,
                                ops=("bind_new", "bind_persistent", "bind_pm_self"))}
         finally:
