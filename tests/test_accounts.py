@@ -11,10 +11,12 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import ldap3
+import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from app import create_app
 from app.devstack.slapd import SCHEMA_DIR, SlapdProcess, SlapdSettings
+from app.directory import PasswordRefused
 from app.services.links import ResetLink
 from helpers import (
     NEW_PASSWORD,
@@ -597,27 +599,43 @@ def test_a_change_reads_the_member_once_writes_it_once_and_ends_other_sessions(
     assert ended.status_code == 302 and ended.location.endswith("/login"), ended.location
 
 
-def test_a_password_that_looks_like_a_hash_is_hashed_like_any_other(
+def test_a_password_that_looks_like_a_hash_is_refused_and_password_modify_hashes_it_anyway(
         app, client, member, smtp, root, slapd):
-    """Password Modify hashes whatever it is given: a new password typed as
-    "{SSHA}..." or "{CLEARTEXT}..." is never stored as typed (a modify's
-    cleartext would be: ppolicy_hash_cleartext leaves a value alone that
-    looks hashed already). Under the initial policy (a reset before the
-    first change) and under the default one (a change)."""
+    """A new password typed as "{SSHA}..." is refused by the portal's rules
+    with the reason, in a reset and in a change, and nothing is written.
+    Below the rules, Password Modify hashes whatever it is given: such a
+    value is never stored as typed (a modify's cleartext would be:
+    ppolicy_hash_cleartext leaves a value alone that looks hashed already)."""
+    reason = "The password cannot start with a word in braces such as {SSHA}"
+
     def stored() -> bytes:
         root.search(MEMBER_DN, "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
         return root.entries[0].userPassword.value
 
-    typed = "{SSHA}Harbour-lantern-quartz-58"
+    before = stored()
     path = request_reset_link(client, smtp, "tiijima")
-    response = set_password_via_link(client, path, typed)
-    assert "Your new password is set" in response.get_data(as_text=True)
-    assert stored().startswith(b"{ARGON2}")
-    assert binds(slapd, MEMBER_DN, typed)
+    response = set_password_via_link(client, path, "{SSHA}Harbour-lantern-quartz-58")
+    assert reason in "".join(form_errors(response.get_data(as_text=True)))
+    assert stored() == before
+    assert "Your new password is set" in set_password_via_link(
+        client, path, "Harbour-lantern-quartz-58").get_data(as_text=True)  # the link still works
 
-    assert login(client, password=typed).status_code == 302
+    assert login(client, password="Harbour-lantern-quartz-58").status_code == 302
+    before = stored()
+    response = change_password(client, "Harbour-lantern-quartz-58",
+                               "{CLEARTEXT}Velvet-harbour-tide-31")
+    assert reason in "".join(form_errors(response.get_data(as_text=True)))
+    assert stored() == before
+
+    # The default policy now: slapd hashes a scheme it does not know and
+    # refuses ("quality") one it does; neither is ever stored as typed.
+    directory = app.extensions["portal"].directory
     typed = "{CLEARTEXT}Velvet-harbour-tide-31"
-    response = change_password(client, "{SSHA}Harbour-lantern-quartz-58", typed)
-    assert response.status_code == 302, form_errors(response.get_data(as_text=True))
+    directory.set_password("tiijima", typed)
     assert stored().startswith(b"{ARGON2}") and typed.encode() not in stored()
     assert binds(slapd, MEMBER_DN, typed)
+    before = stored()
+    with pytest.raises(PasswordRefused) as refused:
+        directory.set_password("tiijima", "{SSHA}Velvet-harbour-tide-32")
+    assert refused.value.reason == "insufficientPasswordQuality"
+    assert stored() == before

@@ -56,6 +56,17 @@ def test_the_minimum_counts_characters_not_bytes(problems):
     assert problems(password, min_length=13) == ["Use at least 13 characters."]
 
 
+def test_a_password_that_starts_like_a_stored_hash_is_refused_with_the_reason(problems):
+    reason = ["The password cannot start with a word in braces such as {SSHA}: "
+              "directories read that as a stored hash."]
+    for typed in ("{SSHA}Glacier-lantern-orbit-42", "{CLEARTEXT}Glacier-lantern-orbit",
+                  "{crypt}Glacier-lantern-orbit", "{ARGON2}$argon2id$v=19$m=65536"):
+        assert problems(typed) == reason, typed
+    # Braces elsewhere, or not around a scheme-like word, are fine.
+    for typed in ("Glacier-{lantern}-orbit-42", "{Glacier lantern} orbit 42", "{}Glacier-orbit-42"):
+        assert problems(typed) == [], typed
+
+
 def test_too_long_is_refused(problems):
     assert problems(random_password(MAX_PASSWORD_LENGTH + 1)) == ["Use at most 128 characters."]
     assert MAX_PASSWORD_LENGTH == 128
