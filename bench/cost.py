@@ -51,7 +51,7 @@ COMPONENTS = (
     ("mail (outbox message)", ("/flask_mail", "/email/")),
     ("Flask and Werkzeug", ("/flask/", "/werkzeug/", "/blinker/")),
     ("portal code", (f"{ROOT}/app/",)),
-    ("floor app", ("/floor/app.py",)),
+    ("floor app", ("/floor/app.py", f"{ROOT}/bench/form_floor_wsgi.py")),
 )
 # Waiting, not computing: the answer of slapd or redis.
 BLOCKING = ("method 'read' of '_ssl._SSLSocket'", "method 'recv' of '_socket.socket'",
@@ -216,6 +216,7 @@ def main() -> int:
         measure("GET /account", get(member, "/account"), 150)
         measure("GET /register", get(page, "/register"), 150)
         measure("GET /login", get(page, "/login"), 150)
+        measure("GET /account/password", get(member, "/account/password"), 150)
         measure("POST password change", change, 40, before_change)
         measure("POST reset link", reset, 40, before_reset)
         before_approve(0)
@@ -235,6 +236,25 @@ def main() -> int:
         floor_login(0)
         measure("floor app POST /login", floor_login, 60)
         measure("floor app GET of a page it has not", lambda i: floor.get("/nothing"), 150)
+        # The form floor (bench/form_floor_wsgi.py): the floor's login with
+        # the form, CSRF token and session that Flask-WTF adds.
+        from bench.form_floor_wsgi import app as form_floor_app
+        form_floor = form_floor_app.test_client()
+
+        def before_form_floor_login(i):
+            form_floor.delete_cookie("session")
+            state["token"] = csrf(form_floor, "/login")
+
+        def form_floor_login(i):
+            response = form_floor.post("/login", data={
+                "csrf_token": state["token"], "login": ldif.member_name(1 + i % 50),
+                "password": ldif.MEMBER_PASSWORD})
+            assert response.status_code == 302, response.status_code
+
+        before_form_floor_login(0)
+        form_floor_login(0)
+        measure("form floor GET /login", get(form_floor, "/login"), 150)
+        measure("form floor POST /login", form_floor_login, 60, before_form_floor_login)
     finally:
         stack.stop()
     result["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
