@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from app.devstack.slapd import free_port
@@ -80,6 +81,24 @@ def form_floor_change(client, i):
     return seconds, status == 302
 
 
+def _wait_strength_check(port: int, timeout: float = 15) -> None:
+    """Until the peer refuses a weak new password for its entropy (PHP's
+    opcache notices the changed configuration within a few seconds), on a
+    user outside the measured ranges; RuntimeError if it never does."""
+    client = driver.Client("127.0.0.1", port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, _, page = client.request("POST", "/index.php?action=change", {
+            "login": _user(1999), "oldpassword": _old(1999), "newpassword": "password1234",
+            "confirmpassword": "password1234"})
+        if "Insufficient entropy" in page:
+            return
+        if "Your password was changed" in page:
+            raise RuntimeError("the peer changed a password its strength check should refuse")
+        time.sleep(0.5)
+    raise RuntimeError("the peer's strength check did not come on")
+
+
 def _lab(work: Path, port: int) -> None:
     subprocess.run([str(PEERS / "ssp" / "slapd-lab.sh"), "start", str(work / "slapd"),
                     str(port), "2000"], check=True, capture_output=True)
@@ -122,6 +141,7 @@ def run_ssp(work: Path, n: int, levels=(4, 16), workers: int = 2, threads: int =
             with open(work / "ssp-state" / "ssp" / "conf" / "config.inc.local.php", "a") as conf:
                 # Still in the file's PHP block (no closing tag).
                 conf.write("$pwd_check_entropy = true; $pwd_min_entropy = 3;\n")
+            _wait_strength_check(web_port)
             results["ssp_change_checked"] = [
                 driver.run("127.0.0.1", web_port, ssp_change, n, c, start=starts[c])
                 for c in levels]
