@@ -144,17 +144,25 @@ def serve_floor(module: str, ldap_url: str, port: int, workers: int, threads: in
                 floor_app: str | None = None):
     """gunicorn (gthread, the portal's workers and threads) for one of the
     floor apps (``bench.floor_wsgi:app``, ``bench.form_floor_wsgi:app``)
-    against ``ldap_url``; returns the process once it listens."""
+    against ``ldap_url``; returns the process once it listens. Every worker
+    gets the same signing key (BENCH_FLOOR_SECRET), as the portal's do."""
     import os
+    import secrets
     import subprocess
     import sys
     from pathlib import Path
     env = {**os.environ, "BENCH_FLOOR_LDAP_URL": ldap_url,
+           "BENCH_FLOOR_SECRET": secrets.token_urlsafe(48),
            **({"BENCH_FLOOR_APP": floor_app} if floor_app else {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
          module], cwd=Path(__file__).resolve().parents[1], env=env,
         stdout=log, stderr=log, start_new_session=True)
-    wait_listening("127.0.0.1", port, process)
+    try:
+        wait_listening("127.0.0.1", port, process)
+    except BaseException:
+        process.terminate()
+        process.wait(timeout=30)
+        raise
     return process

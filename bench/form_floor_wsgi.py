@@ -9,7 +9,7 @@ checks or mail: what no portal on this stack can do without, so its rates
 are the most such a portal can reach on this machine."""
 from __future__ import annotations
 
-import secrets
+import os
 
 from flask import Flask, redirect, session
 from flask_wtf import FlaskForm
@@ -20,7 +20,8 @@ from zxcvbn import zxcvbn
 from bench.floor_wsgi import floor
 
 app = Flask(__name__)
-app.config["SECRET_KEY"] = secrets.token_urlsafe(48)
+# One key for every worker (driver.serve_floor), as the portal's workers share theirs.
+app.config["SECRET_KEY"] = os.environ["BENCH_FLOOR_SECRET"]
 PEOPLE = "ou=people,dc=example,dc=org"  # the floor's own base
 PAGE = app.jinja_env.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>

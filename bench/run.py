@@ -678,11 +678,15 @@ def table(result: dict) -> str:
         lines.append(f"PEER=ssp, on the peer's lab ({ssp['lab']}), c=4/16:")
         if "error" in ssp:
             lines.append(f"the peer did not come up: {ssp['error'][-300:]}")
-        for key, label in (("ssp_change", "Self Service Password change ({SSHA} in PHP + modify)"),
+        if "checked_error" in ssp:
+            lines.append(f"- {ssp['checked_error']}")
+        for key, label in (("ssp_change", "Self Service Password change ({SSHA} in PHP + "
+                            "modify; the POST alone)"),
                            ("ssp_change_checked", "Self Service Password change, its strength "
-                            "check on (zxcvbn-php, score 3)"),
-                           ("floor_change", "floor change (Password Modify as the user)"),
-                           ("floor_login", "floor login"),
+                            "check on (zxcvbn-php, score 3), its page fetched first"),
+                           ("floor_change", "floor change (Password Modify as the user; "
+                            "the POST alone)"),
+                           ("floor_login", "floor login (the POST alone)"),
                            ("form_floor_change", "form floor change (the form, CSRF, zxcvbn, "
                             "Password Modify as the user)"),
                            ("form_floor_login", "form floor login (the form, CSRF, session)")):

@@ -636,13 +636,16 @@ def test_a_control_character_in_a_login_password_is_a_plain_failure(approve, cli
         assert "The account name or password is not right." in response.get_data(as_text=True)
 
 
-def test_registration_refuses_an_invisible_character_in_the_password(client, root):
+@pytest.mark.parametrize("password, reason", [
+    ("Glacier\u200blantern-orbit-42", "cannot contain control or invisible formatting characters"),
+    ("{SSHA}Glacier-lantern-orbit-42", "cannot start with a word in braces such as {SSHA}"),
+], ids=["invisible", "like-a-hash"])
+def test_registration_refuses_an_invisible_character_or_a_hash_like_start_in_the_password(
+        client, root, password, reason):
     """The form says why; nothing is stored."""
-    password = "Glacier\u200blantern-orbit-42"
     response = post_registration(client, password=password, password_confirm=password)
     assert response.status_code == 200
-    assert "cannot contain control or invisible formatting characters" in \
-        response.get_data(as_text=True)
+    assert reason in response.get_data(as_text=True)
     root.search(f"ou=requests,{BASE_DN}", "(uid=tiijima)", attributes=["uid"])
     assert root.entries == []
 

@@ -85,6 +85,9 @@ def test_paper_request_goes_to_the_ir_and_the_member_sets_the_password(
     assert member.get(path).status_code == 200
     response = set_password(member, path, "tiijima12345")
     assert response.status_code == 200 and form_errors(response.get_data(as_text=True))
+    response = set_password(member, path, "{SSHA}" + NEW_PASSWORD)
+    assert "cannot start with a word in braces such as {SSHA}" in \
+        "".join(form_errors(response.get_data(as_text=True)))
     response = set_password(member, path, NEW_PASSWORD)
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
     assert binds(slapd, f"uid=tiijima,{PEOPLE}", NEW_PASSWORD)

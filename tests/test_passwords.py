@@ -57,8 +57,8 @@ def test_the_minimum_counts_characters_not_bytes(problems):
 
 
 def test_a_password_that_starts_like_a_stored_hash_is_refused_with_the_reason(problems):
-    reason = ["The password cannot start with a word in braces such as {SSHA}: "
-              "directories read that as a stored hash."]
+    reason = ["The password cannot start with a word in braces such as {SSHA}, which "
+              "marks a stored hash. Put another character first."]
     for typed in ("{SSHA}Glacier-lantern-orbit-42", "{CLEARTEXT}Glacier-lantern-orbit",
                   "{crypt}Glacier-lantern-orbit", "{ARGON2}$argon2id$v=19$m=65536"):
         assert problems(typed) == reason, typed

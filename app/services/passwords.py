@@ -17,9 +17,10 @@ MAX_PASSWORD_LENGTH = 128
 # zxcvbn score 0-4; 3 means "safely unguessable: moderate protection from
 # offline slow-hash scenario".
 MIN_ZXCVBN_SCORE = 3
-# "{SSHA}...", "{CRYPT}...": directories and the services that read them
-# take such a value for a stored hash (slapd's quality check refuses it
-# under the default policy), so it is refused here with a reason.
+# "{SSHA}...", "{CRYPT}...": slapd takes a value that starts with a scheme
+# it knows for a stored hash (its quality check refuses it under the default
+# policy, with no reason a member would understand), so every such start is
+# refused here, with the reason.
 LOOKS_HASHED = re.compile(r"^\{[A-Za-z0-9._-]+\}")
 # Name parts shorter than this ("Li", "de") occur inside too many passwords.
 MIN_NAME_PART_LENGTH = 3
@@ -40,8 +41,8 @@ def password_problems(password: str, min_length: int, account_name: str = "",
     if any(unicodedata.category(c).startswith("C") for c in password):
         return [_l("The password cannot contain control or invisible formatting characters.")]
     if LOOKS_HASHED.match(password):
-        return [_l("The password cannot start with a word in braces such as {SSHA}: "
-                   "directories read that as a stored hash.")]
+        return [_l("The password cannot start with a word in braces such as {SSHA}, which "
+                   "marks a stored hash. Put another character first.")]
     problems = []
     folded = fold_ascii(password).lower()
     if account_name and account_name.lower() in folded:
