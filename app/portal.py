@@ -61,6 +61,7 @@ class Portal:
     helpdesk_institutions: HelpdeskInstitutions | None = None  # institutions, member list
     helpdesk_decisions: HelpdeskDecisions | None = None  # stuck requests: last resort
     invitations: InvitationService | None = None
+    institutions: InstitutionCatalog | None = None  # the short-lived list every page shares
 
     def service_accounts(self, admin_dn: str, admin_password: str) -> ServiceAccounts:
         """Service accounts, managed with the directory administrator's
@@ -121,9 +122,10 @@ def init_portal(app: Flask, settings: Settings) -> Portal:
                            registration.send_verification)
     reminders = Reminders(directory, mailer, links, settings, reviewers,
                           registration.status_url, registration.expire_unconfirmed_requests)
+    roles = RoleService(directory, settings.helpdesk_group, institutions)
     app.extensions["portal"] = Portal(settings, directory, mailer, registration, approval,
                                       reviewers, accounts, lifecycle, reactivation, changes,
-                                      record, RoleService(directory, settings.helpdesk_group),
+                                      record, roles, institutions=institutions,
                                       status=status, reminders=reminders,
                                       roster=RosterService(directory, reviewers, links, lifecycle,
                                                            settings),

@@ -230,8 +230,9 @@ def _counting_operations(directory):
 def test_a_page_of_a_logged_in_member_and_a_login_read_the_entry_once(app, client, member):
     """My account read the member's entry four times (session epoch,
     person, password state, roles) and searched once per kind of open
-    application and once more for the helpdesk group; a login read the
-    entry three times around its bind."""
+    application and once more for the helpdesk group, and later once for
+    the institutions represented (for the header); a login read the entry
+    three times around its bind."""
     login(client)
     assert change_password(client, STRONG_PASSWORD, NEW_PASSWORD).status_code == 302
     directory = app.extensions["portal"].directory
@@ -250,10 +251,11 @@ def test_a_page_of_a_logged_in_member_and_a_login_read_the_entry_once(app, clien
         del directory._call, directory._bind_as
     assert page.status_code == 200 and "tiijima" in page.get_data(as_text=True)
     # The entry with its password state and epoch; the open applications
-    # (every kind in one search); the institutions the member represents;
-    # the default policy's maximum age (read once per process: the member
-    # has just left the initial policy).
-    assert len(overview_calls) == 4, overview_calls
+    # (every kind in one search); the default policy's maximum age (read
+    # once per process: the member has just left the initial policy). The
+    # header's console links come from the institutions' catalog, which the
+    # page's institution list has read already.
+    assert len(overview_calls) == 3, overview_calls
     assert response.status_code == 302 and response.location.endswith("/account")
     # The entry (its policy's maximum age is known by now) and the bind.
     assert len(login_calls) == 2 and "bind as the member" in login_calls, login_calls

@@ -71,3 +71,36 @@ def test_the_header_links_the_consoles_of_ones_roles_only(app):
         return set(re.findall(r'href="/(ir|invitations|helpdesk)"', page))
     assert header_links("irkek", DEMO_IR_PASSWORD) == {"ir", "invitations"}
     assert header_links(DEMO_HELPDESK, DEMO_HELPDESK_PASSWORD) == {"helpdesk"}
+
+
+def test_the_header_follows_the_institutions_catalog_and_the_console_checks_at_once(app, root):
+    """The header's console links come from the institutions' short-lived
+    catalog (no search per page); the console itself asks the directory on
+    every request: a removed representative gets 403 at once, and the link
+    goes when the catalog is read again (after its minute, or at once in
+    the process that changed it through the helpdesk)."""
+    client = app.test_client()
+    login(client, "irkek", DEMO_IR_PASSWORD)
+    client.post("/account/conditions", data={
+        "csrf_token": re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get(
+            "/account/conditions").get_data(as_text=True)).group(1), "accept_conditions": "y"})
+
+    def header_links():
+        page = client.get("/account").get_data(as_text=True)
+        return set(re.findall(r'href="/(ir|invitations|helpdesk)"', page))
+    catalog = app.extensions["portal"].institutions
+    catalog.invalidate()
+    assert header_links() == {"ir", "invitations"}
+    assert client.get("/ir").status_code == 200
+    try:
+        assert root.modify(KEK, {"portalRepresentative": [
+            (ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"])]}), root.result
+        assert client.get("/ir").status_code == 403  # at once
+        assert header_links() == {"ir", "invitations"}  # the catalog is still fresh
+        catalog.invalidate()
+        assert header_links() == set()
+    finally:
+        root.modify(KEK, {"portalRepresentative": [
+            (ldap3.MODIFY_ADD, [f"uid=irkek,{PEOPLE}"])]})
+        catalog.invalidate()
+    assert header_links() == {"ir", "invitations"}

@@ -24,6 +24,7 @@ class InstitutionCatalog:
         self._lock = threading.Lock()
         self._list: tuple[Institution, ...] = ()
         self._by_id: dict[str, Institution] = {}
+        self._by_representative: dict[str, tuple[Institution, ...]] = {}
         self._until = float("-inf")
 
     def all(self) -> list[Institution]:
@@ -31,8 +32,14 @@ class InstitutionCatalog:
         now = self._monotonic()
         if now >= self._until:
             institutions = tuple(self._directory.institutions())
+            by_representative: dict[str, tuple[Institution, ...]] = {}
+            for institution in institutions:
+                for dn in institution.representative_dns:
+                    key = dn.lower()
+                    by_representative[key] = (*by_representative.get(key, ()), institution)
             with self._lock:
                 self._list, self._by_id = institutions, {i.id: i for i in institutions}
+                self._by_representative = by_representative
                 self._until = now + self._ttl
         return list(self._list)
 
@@ -40,6 +47,12 @@ class InstitutionCatalog:
         """One institution (from the cached list; None when it is not known)."""
         self.all()
         return self._by_id.get(institution_id)
+
+    def represented_by(self, person_dn: str) -> tuple[Institution, ...]:
+        """The institutions that name ``person_dn`` as a representative, in
+        the cached list (by name)."""
+        self.all()
+        return self._by_representative.get(person_dn.lower(), ())
 
     def invalidate(self) -> None:
         with self._lock:

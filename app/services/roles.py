@@ -7,6 +7,11 @@ helpdesk group or a member no longer active loses access at once.
   of one or more institutions; they act on those institutions' people only.
 - The helpdesk is every active member of the group ``PORTAL_HELPDESK_GROUP``
   (default ``helpdesk``) in ou=groups.
+
+The header's links to the consoles follow ``shown_roles_for``, which takes
+the representatives from the institutions' short-lived catalog instead of
+a search on every page: a link may appear or stay up to the catalog's
+lifetime late, while the consoles themselves check ``roles_for``.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 
 from ..directory import Directory, Institution, Person
 from ..vocabulary import MemberStatus
+from .institutions import InstitutionCatalog
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,11 @@ NO_ROLES = Roles("")
 
 
 class RoleService:
-    def __init__(self, directory: Directory, helpdesk_group: str):
+    def __init__(self, directory: Directory, helpdesk_group: str,
+                 institutions: InstitutionCatalog):
         self._directory = directory
         self._helpdesk_group = helpdesk_group
+        self._institutions = institutions
 
     def roles_of(self, account_name: str) -> Roles:
         """The roles of ``account_name`` now (none unless it is an active member)."""
@@ -50,7 +58,16 @@ class RoleService:
         """The roles of a person just read (the helpdesk from its memberOf)."""
         if person is None or person.status != MemberStatus.ACTIVE:
             return NO_ROLES
-        represented = tuple(self._directory.institutions_represented_by(person.dn))
+        return self._roles(person, tuple(self._directory.institutions_represented_by(person.dn)))
+
+    def shown_roles_for(self, person: Person | None) -> Roles:
+        """The roles the header's links show: as ``roles_for``, with the
+        institutions from the catalog (no search). Never for access."""
+        if person is None or person.status != MemberStatus.ACTIVE:
+            return NO_ROLES
+        return self._roles(person, self._institutions.represented_by(person.dn))
+
+    def _roles(self, person: Person, represented: tuple[Institution, ...]) -> Roles:
         helpdesk_dn = self._directory.group_dn(self._helpdesk_group).lower()
         helpdesk = any(group.lower() == helpdesk_dn for group in person.groups)
         return Roles(person.account_name, represented, helpdesk)

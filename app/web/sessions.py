@@ -123,6 +123,16 @@ def current_roles() -> Roles:
     return g.roles
 
 
+def shown_roles() -> Roles:
+    """The roles the header's links follow: those this request checked, if
+    it checked any (a console), else ``RoleService.shown_roles_for`` (no
+    directory search per page). Never for access: that is current_roles()."""
+    if "roles" in g:
+        return g.roles
+    member = g.get("member")
+    return portal().roles.shown_roles_for(member.person) if member else NO_ROLES
+
+
 def _role_required(has_role):
     def decorator(view):
         @functools.wraps(view)

@@ -11,7 +11,7 @@ from ..settings import Settings
 from ..vocabulary import MemberStatus, RequestKind, RequestStatus
 from .i18n import format_when
 from .labels import register_labels
-from .sessions import current_roles
+from .sessions import shown_roles
 
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
@@ -47,9 +47,10 @@ CONSOLES = (
 
 
 def console_links() -> list[tuple[str, str]]:
-    """(label, URL) of each console the visitor may use."""
+    """(label, URL) of each console the visitor may use (as far as the
+    header knows: each console checks again)."""
     if not g.get("account"):
         return []
-    roles = current_roles()
+    roles = shown_roles()
     return [(str(label), url_for(endpoint)) for endpoint, label, allowed in CONSOLES
             if endpoint in current_app.view_functions and allowed(roles)]
