@@ -154,15 +154,20 @@ def main() -> int:
 
         member, page, state = app.test_client(), app.test_client(), {}
 
-        def before_login(i):
-            member.delete_cookie("session")
-            state["token"] = csrf(member, "/login")
+        def login_flow(client, name_field):
+            """(before, run) of a login on ``client``: the form's token, then the POST."""
+            def before(i):
+                client.delete_cookie("session")
+                state["token"] = csrf(client, "/login")
 
-        def login(i):
-            response = member.post("/login", data={
-                "csrf_token": state["token"], "account_name": ldif.member_name(1 + i % 50),
-                "password": ldif.MEMBER_PASSWORD})
-            assert response.status_code == 302, response.status_code
+            def run(i):
+                response = client.post("/login", data={
+                    "csrf_token": state["token"], name_field: ldif.member_name(1 + i % 50),
+                    "password": ldif.MEMBER_PASSWORD})
+                assert response.status_code == 302, response.status_code
+            return before, run
+
+        before_login, login = login_flow(member, "account_name")
 
         def get(client, path):
             def run(i):
@@ -242,17 +247,7 @@ def main() -> int:
         os.environ.setdefault("BENCH_FLOOR_SECRET", secrets.token_urlsafe(48))
         from bench.form_floor_wsgi import app as form_floor_app
         form_floor = form_floor_app.test_client()
-
-        def before_form_floor_login(i):
-            form_floor.delete_cookie("session")
-            state["token"] = csrf(form_floor, "/login")
-
-        def form_floor_login(i):
-            response = form_floor.post("/login", data={
-                "csrf_token": state["token"], "login": ldif.member_name(1 + i % 50),
-                "password": ldif.MEMBER_PASSWORD})
-            assert response.status_code == 302, response.status_code
-
+        before_form_floor_login, form_floor_login = login_flow(form_floor, "login")
         before_form_floor_login(0)
         form_floor_login(0)
         measure("form floor GET /login", get(form_floor, "/login"), 150)

@@ -283,10 +283,11 @@ class Stack:
 
 # -- the flows: iteration(client, i) -> (seconds, ok) ----------------------------------------
 
-def _login(client, account, password):
+def _login(client, account, password, name_field="account_name"):
+    """A login as a browser does it: the form (its CSRF token), then the POST."""
     client.cookies.clear()
     token = client.csrf("/login")
-    return client.timed("POST", "/login", {"csrf_token": token, "account_name": account,
+    return client.timed("POST", "/login", {"csrf_token": token, name_field: account,
                                            "password": password})
 
 
@@ -309,14 +310,10 @@ def flow_floor_login(stack, login_range):
 
 
 def flow_form_floor_login(login_range):
-    """The form floor's login as a browser does it, like the portal's: the
-    form (its CSRF token), then the POST."""
+    """The form floor's login, as the portal's is driven."""
     def iteration(client, i):
-        client.cookies.clear()
-        token = client.csrf("/login")
-        seconds, (status, _, _) = client.timed("POST", "/login", {
-            "csrf_token": token, "login": ldif.member_name(1 + i % login_range),
-            "password": ldif.MEMBER_PASSWORD})
+        seconds, (status, _, _) = _login(client, ldif.member_name(1 + i % login_range),
+                                         ldif.MEMBER_PASSWORD, name_field="login")
         return seconds, status == 302
     return iteration
 
