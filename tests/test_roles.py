@@ -92,6 +92,13 @@ def test_the_header_follows_the_institutions_catalog_and_the_console_checks_at_o
     catalog.invalidate()
     assert header_links() == {"ir", "invitations"}
     assert client.get("/ir").status_code == 200
+    # A value an operator typed with other spacing and case is the same DN
+    # (slapd keeps DN values without the spaces; the catalog ignores case).
+    assert root.modify(KEK, {"portalRepresentative": [
+        (ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"]),
+        (ldap3.MODIFY_ADD, [f"UID=irkek, ou=People, {BASE_DN}"])]}), root.result
+    catalog.invalidate()
+    assert header_links() == {"ir", "invitations"}
     try:
         assert root.modify(KEK, {"portalRepresentative": [
             (ldap3.MODIFY_DELETE, [f"uid=irkek,{PEOPLE}"])]}), root.result
