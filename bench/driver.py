@@ -5,11 +5,17 @@ token, as a browser does) and times one request."""
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import secrets
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -127,7 +133,6 @@ def summary(latencies: list[float], wall: float, c: int, failures: int = 0,
 
 def wait_listening(host: str, port: int, process, timeout: float = 60) -> None:
     """Until something accepts connections on ``port`` (``process`` alive)."""
-    import socket
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -146,11 +151,6 @@ def serve_floor(module: str, ldap_url: str, port: int, workers: int, threads: in
     floor apps (``bench.floor_wsgi:app``, ``bench.form_floor_wsgi:app``)
     against ``ldap_url``; returns the process once it listens. Every worker
     gets the same signing key (BENCH_FLOOR_SECRET), as the portal's do."""
-    import os
-    import secrets
-    import subprocess
-    import sys
-    from pathlib import Path
     env = {**os.environ, "BENCH_FLOOR_LDAP_URL": ldap_url,
            "BENCH_FLOOR_SECRET": secrets.token_urlsafe(48),
            **({"BENCH_FLOOR_APP": floor_app} if floor_app else {})}

@@ -16,6 +16,7 @@ lifetime late, while the consoles themselves check ``roles_for``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from ..directory import Directory, Institution, Person
 from ..vocabulary import MemberStatus
@@ -56,18 +57,17 @@ class RoleService:
 
     def roles_for(self, person: Person | None) -> Roles:
         """The roles of a person just read (the helpdesk from its memberOf)."""
-        if person is None or person.status != MemberStatus.ACTIVE:
-            return NO_ROLES
-        return self._roles(person, tuple(self._directory.institutions_represented_by(person.dn)))
+        return self._roles(person, self._directory.institutions_represented_by)
 
     def shown_roles_for(self, person: Person | None) -> Roles:
         """The roles the header's links show: as ``roles_for``, with the
         institutions from the catalog (no search). Never for access."""
+        return self._roles(person, self._institutions.represented_by)
+
+    def _roles(self, person: Person | None,
+               represented_by: Callable[[str], Iterable[Institution]]) -> Roles:
         if person is None or person.status != MemberStatus.ACTIVE:
             return NO_ROLES
-        return self._roles(person, self._institutions.represented_by(person.dn))
-
-    def _roles(self, person: Person, represented: tuple[Institution, ...]) -> Roles:
         helpdesk_dn = self._directory.group_dn(self._helpdesk_group).lower()
         helpdesk = any(group.lower() == helpdesk_dn for group in person.groups)
-        return Roles(person.account_name, represented, helpdesk)
+        return Roles(person.account_name, tuple(represented_by(person.dn)), helpdesk)
