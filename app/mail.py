@@ -4,6 +4,7 @@ the directory's outbox (every app host sees it) and the sender process
 No web worker waits on SMTP."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -51,6 +52,48 @@ class _Mail(flask_mail.Mail):
 
 mail = _Mail()
 _SEND_ERRORS = (smtplib.SMTPException, OSError)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A rendered message as the outbox keeps it. The sender builds its MIME
+    form when it sends (2-3 ms a message), so the request that queued it
+    does not."""
+    subject: str
+    body: str
+    html: str
+    sender: str
+    recipients: tuple[str, ...]
+    message_id: str
+    date: float  # when it was queued: the Date header
+
+    _STORED_PREFIX = b"portal-letter/1\n"
+
+    def stored(self) -> bytes:
+        return self._STORED_PREFIX + json.dumps({
+            "subject": self.subject, "body": self.body, "html": self.html,
+            "sender": self.sender, "recipients": list(self.recipients),
+            "message_id": self.message_id, "date": self.date}).encode("utf-8")
+
+    @classmethod
+    def wire_form(cls, stored: bytes) -> bytes:
+        """The bytes that go to SMTP. A message queued as MIME (before
+        letters were kept) goes as it was; ValueError when unreadable."""
+        if not stored.startswith(cls._STORED_PREFIX):
+            return stored
+        try:
+            fields = json.loads(stored[len(cls._STORED_PREFIX):])
+            letter = cls(**{**fields, "recipients": tuple(fields["recipients"])})
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"unreadable outbox message: {exc}") from exc
+        return letter.mime().as_bytes()
+
+    def mime(self) -> Message:
+        message = Message(subject=self.subject, recipients=list(self.recipients),
+                          body=self.body, html=self.html, sender=self.sender, date=self.date)
+        if self.message_id:
+            message.msgId = self.message_id
+        return message
 
 
 @dataclass(frozen=True)
@@ -103,7 +146,7 @@ class Mailer:
         self._name = _sender_name()
 
     def compose(self, template: str, recipients: list[str], language: str = "",
-                **context) -> Message:
+                **context) -> Letter:
         """``templates/mail/<template>.txt`` (subject and text) and ``.html``,
         in ``language`` (the recipient's; the default language if unset or
         no longer offered)."""
@@ -112,29 +155,28 @@ class Mailer:
             subject, text = _render_blocks(f"mail/{template}.txt", full_context)
             html = current_app.jinja_env.get_template(f"mail/{template}.html").render(
                 subject=subject, **full_context)
-        message = Message(subject=subject, recipients=recipients, body=text, html=html,
-                          sender=self._sender)
         # Under the sender's (the collaboration's) domain, not the host name.
         domain = parseaddr(self._sender)[1].rpartition("@")[2]
-        if domain:
-            message.msgId = make_msgid(domain=domain)
-        return message
+        return Letter(subject=subject, body=text, html=html, sender=self._sender,
+                      recipients=tuple(recipients),
+                      message_id=make_msgid(domain=domain) if domain else "",
+                      date=self._clock().timestamp())
 
     def send(self, template: str, recipients: list[str], language: str = "",
              **context) -> bool:
         """Queue the message in the outbox for the sender; True only when it
         was also delivered now (inline delivery)."""
-        message = self.compose(template, recipients, language, **context)
+        letter = self.compose(template, recipients, language, **context)
         # If the directory is down the caller gets the error: never pretend
         # a message is on its way when it is not.
-        queued = self._queue(message)
+        queued = self._queue(letter)
         log.info("mail queued", extra={"event": "mail.queued", "template": template})
         return self._deliver(queued, self._clock()) is True if self._inline else False
 
-    def _queue(self, message: Message) -> OutboxMessage:
+    def _queue(self, letter: Letter) -> OutboxMessage:
         entry = OutboxMessage(
-            id=secrets.token_hex(12), message=message.as_bytes(),
-            recipients=tuple(message.send_to), attempts=0, last_error="",
+            id=secrets.token_hex(12), message=letter.stored(),
+            recipients=letter.recipients, attempts=0, last_error="",
             queued_at=self._clock(), claim=UNCLAIMED)
         self._directory.add_outbox_message(entry)
         return entry
@@ -170,9 +212,10 @@ class Mailer:
                 not self._directory.claim_outbox_message(queued.id, queued.claim, claim):
             return None
         try:
+            wire = Letter.wire_form(queued.message)
             with mail.connect() as connection:
-                connection.host.sendmail(self._sender, list(queued.recipients), queued.message)
-        except _SEND_ERRORS as exc:
+                connection.host.sendmail(self._sender, list(queued.recipients), wire)
+        except (*_SEND_ERRORS, ValueError) as exc:
             attempts = queued.attempts + 1
             log.warning("mail %s not sent (%s: %s); attempt %d, next in %s", queued.id,
                         type(exc).__name__, exc, attempts, backoff(attempts),

@@ -4,6 +4,7 @@ and a failed message waits with a backoff."""
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import secrets
 import socket
@@ -47,7 +48,8 @@ def outbox_app(slapd, smtp, root):
 
 
 def queue_messages(app, count: int) -> list[str]:
-    """``count`` messages in the outbox; their Message-IDs."""
+    """``count`` messages in the outbox, in MIME form as an earlier version
+    queued them (the sender sends those as they are); their Message-IDs."""
     ids = []
     with app.app_context():
         directory = portal().directory
@@ -84,6 +86,48 @@ def test_the_web_only_queues_and_the_sender_delivers(outbox_app, smtp, root):
     [mail] = mails_to(smtp, "toru.iijima@kek.example")
     assert "confirm" in str(mail["Subject"])
     assert outbox_entries(root) == []
+
+
+def test_the_outbox_keeps_the_rendered_letter_and_the_sender_builds_the_mail(
+        outbox_app, smtp, root):
+    """The request stores the letter (subject, text, html, Message-ID, the
+    time it was queued); the MIME form is built by the sender, the same mail
+    as the one a reader gets."""
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    post_registration(outbox_app.test_client())
+    [entry] = outbox_entries(root)
+    root.search(entry.entry_dn, "(objectClass=*)", ldap3.BASE,
+                attributes=["portalOutboxMessage"])
+    stored = root.entries[0].portalOutboxMessage.raw_values[0]
+    assert stored.startswith(b"portal-letter/1\n") and b"MIME-Version" not in stored
+    letter = json.loads(stored.split(b"\n", 1)[1])
+    time.sleep(1.1)  # the Date header must be the queuing time, not the sending time
+    assert outbox_app.test_cli_runner().invoke(args=["mail", "send", "--once"]).exit_code == 0
+    [mail] = mails_to(smtp, "toru.iijima@kek.example")
+    assert mail["Message-ID"] == letter["message_id"]
+    assert mail["Message-ID"].endswith("@example.org>")
+    assert str(mail["Subject"]) == letter["subject"]
+    sent_date = email.utils.parsedate_to_datetime(mail["Date"])
+    assert before <= sent_date <= before + timedelta(seconds=1)
+    text, html = (mail.get_body(("plain",)).get_content().replace("\r\n", "\n"),
+                  mail.get_body(("html",)).get_content().replace("\r\n", "\n"))
+    assert text == letter["body"] and "/register/" in text
+    assert html.strip() == letter["html"].strip()
+
+
+def test_an_unreadable_message_waits_with_its_error_and_the_others_go(outbox_app, smtp, root):
+    [good] = queue_messages(outbox_app, 1)
+    with outbox_app.app_context():
+        portal().directory.add_outbox_message(OutboxMessage(
+            id="broken0001", message=b"portal-letter/1\n{\"subject\": \"cut off",
+            recipients=("someone@kek.example",), queued_at=datetime.now(timezone.utc)))
+    result = outbox_app.test_cli_runner().invoke(args=["mail", "send", "--once"])
+    assert "sent 1, still waiting 1" in result.output
+    assert [m["Message-ID"] for m in smtp.messages] == [good]
+    [left] = outbox_entries(root)
+    assert left.portalOutboxId.value == "broken0001"
+    assert left.portalOutboxAttempts.value == 1
+    assert "Unterminated string" in left.portalOutboxLastError.value
 
 
 def test_a_failed_message_waits_with_a_backoff(outbox_app, smtp, root):
