@@ -67,7 +67,9 @@ class Letter:
     message_id: str
     date: float  # when it was queued: the Date header
 
-    _STORED_PREFIX = b"portal-letter/1\n"
+    _FORM = b"portal-letter/"
+    _STORED_PREFIX = _FORM + b"1\n"
+    _TEXT_FIELDS = ("subject", "body", "html", "sender", "message_id")
 
     def stored(self) -> bytes:
         return self._STORED_PREFIX + json.dumps({
@@ -78,22 +80,35 @@ class Letter:
     @classmethod
     def wire_form(cls, stored: bytes) -> bytes:
         """The bytes that go to SMTP. A message queued as MIME (before
-        letters were kept) goes as it was; ValueError when unreadable."""
-        if not stored.startswith(cls._STORED_PREFIX):
+        letters were kept) goes as it was; UnreadableLetter when a letter
+        cannot be read (damaged, or a form this version does not know)."""
+        if not stored.startswith(cls._FORM):
             return stored
+        if not stored.startswith(cls._STORED_PREFIX):
+            raise UnreadableLetter("a letter in a form this version does not know: "
+                                   + stored.partition(b"\n")[0].decode("ascii", "replace"))
         try:
             fields = json.loads(stored[len(cls._STORED_PREFIX):])
+            if not (isinstance(fields, dict)
+                    and all(isinstance(fields.get(name), str) for name in cls._TEXT_FIELDS)
+                    and isinstance(fields.get("recipients"), list)
+                    and all(isinstance(r, str) for r in fields["recipients"])
+                    and isinstance(fields.get("date"), (int, float))):
+                raise ValueError("a field is missing or of the wrong type")
             letter = cls(**{**fields, "recipients": tuple(fields["recipients"])})
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"unreadable outbox message: {exc}") from exc
-        return letter.mime().as_bytes()
+            return letter.mime().as_bytes()
+        except (ValueError, TypeError) as exc:
+            raise UnreadableLetter(f"unreadable letter: {exc}") from exc
 
     def mime(self) -> Message:
         message = Message(subject=self.subject, recipients=list(self.recipients),
                           body=self.body, html=self.html, sender=self.sender, date=self.date)
-        if self.message_id:
-            message.msgId = self.message_id
+        message.msgId = self.message_id
         return message
+
+
+class UnreadableLetter(ValueError):
+    """An outbox entry the sender cannot turn into a mail."""
 
 
 @dataclass(frozen=True)
@@ -157,9 +172,10 @@ class Mailer:
                 subject=subject, **full_context)
         # Under the sender's (the collaboration's) domain, not the host name.
         domain = parseaddr(self._sender)[1].rpartition("@")[2]
+        # Made once, here: every attempt to send carries the same Message-ID.
         return Letter(subject=subject, body=text, html=html, sender=self._sender,
-                      recipients=tuple(recipients),
-                      message_id=make_msgid(domain=domain) if domain else "",
+                      recipients=tuple(dict.fromkeys(recipients)),
+                      message_id=make_msgid(domain=domain or None),
                       date=self._clock().timestamp())
 
     def send(self, template: str, recipients: list[str], language: str = "",
@@ -213,16 +229,18 @@ class Mailer:
             return None
         try:
             wire = Letter.wire_form(queued.message)
+        except UnreadableLetter as exc:
+            log.error("mail %s cannot be read and waits in the outbox: %s", queued.id, exc,
+                      exc_info=True, extra={"event": "mail.unreadable"})
+            return self._failed(queued, claim, exc)
+        try:
             with mail.connect() as connection:
                 connection.host.sendmail(self._sender, list(queued.recipients), wire)
-        except (*_SEND_ERRORS, ValueError) as exc:
-            attempts = queued.attempts + 1
+        except _SEND_ERRORS as exc:
             log.warning("mail %s not sent (%s: %s); attempt %d, next in %s", queued.id,
-                        type(exc).__name__, exc, attempts, backoff(attempts),
-                        extra={"event": "mail.failed"})
-            self._directory.record_outbox_failure(queued.id, claim, attempts, str(exc),
-                                                  self._clock() + backoff(attempts))
-            return False
+                        type(exc).__name__, exc, queued.attempts + 1,
+                        backoff(queued.attempts + 1), extra={"event": "mail.failed"})
+            return self._failed(queued, claim, exc)
         try:
             self._directory.remove_outbox_message(queued.id)
         except NoSuchEntry:
@@ -232,6 +250,13 @@ class Mailer:
             raise
         log.info("mail sent", extra={"event": "mail.sent", "outbox_id": queued.id})
         return True
+
+    def _failed(self, queued: OutboxMessage, claim: str, error: Exception) -> bool:
+        """Count the attempt, give the claim back, set the next one."""
+        attempts = queued.attempts + 1
+        self._directory.record_outbox_failure(queued.id, claim, attempts, str(error),
+                                              self._clock() + backoff(attempts))
+        return False
 
     def run(self, interval: float, stop: Callable[[], bool] = lambda: False) -> None:
         """The sender's loop (``flask mail send --loop``): a round every

@@ -36,7 +36,8 @@ def _member_dn(cfg, uid):
     return f"uid={uid},ou=people,{cfg['base']}"
 
 
-# A mail as the outbox holds it (headers and a body of a usual length).
+# A queued message of a usual size (to slapd only the size matters, not that
+# the portal now stores a rendered letter rather than MIME).
 _MESSAGE = (b"From: Registry <registry@example.org>\r\nTo: someone@inst001.example\r\n"
             b"Subject: Your account is ready\r\nMIME-Version: 1.0\r\n\r\n"
             + b"Your account is ready; sign in at https://portal.example.org/login. " * 40)

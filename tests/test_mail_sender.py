@@ -88,46 +88,81 @@ def test_the_web_only_queues_and_the_sender_delivers(outbox_app, smtp, root):
     assert outbox_entries(root) == []
 
 
+def stored_letter(root, dn: str) -> bytes:
+    root.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["portalOutboxMessage"])
+    return root.entries[0].portalOutboxMessage.raw_values[0]
+
+
 def test_the_outbox_keeps_the_rendered_letter_and_the_sender_builds_the_mail(
         outbox_app, smtp, root):
     """The request stores the letter (subject, text, html, Message-ID, the
-    time it was queued); the MIME form is built by the sender, the same mail
-    as the one a reader gets."""
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    time it was queued); the sender builds the MIME mail from it, with the
+    queuing time as its Date and every field as stored."""
+    before = datetime.now(timezone.utc).timestamp()
     post_registration(outbox_app.test_client())
+    after = datetime.now(timezone.utc).timestamp()
     [entry] = outbox_entries(root)
-    root.search(entry.entry_dn, "(objectClass=*)", ldap3.BASE,
-                attributes=["portalOutboxMessage"])
-    stored = root.entries[0].portalOutboxMessage.raw_values[0]
+    stored = stored_letter(root, entry.entry_dn)
     assert stored.startswith(b"portal-letter/1\n") and b"MIME-Version" not in stored
     letter = json.loads(stored.split(b"\n", 1)[1])
-    time.sleep(1.1)  # the Date header must be the queuing time, not the sending time
+    assert before <= letter["date"] <= after
+    assert letter["message_id"].endswith("@example.org>")
+    # What the sender does with a letter of any content and age: a subject
+    # in three scripts, queued a day ago.
+    letter["subject"] = "Größe – 確認 – Ελλάδα " + letter["subject"]
+    letter["date"] = datetime(2026, 11, 30, 9, 15, 42, tzinfo=timezone.utc).timestamp()
+    root.modify(entry.entry_dn, {"portalOutboxMessage": [(ldap3.MODIFY_REPLACE, [
+        b"portal-letter/1\n" + json.dumps(letter).encode()])]})
     assert outbox_app.test_cli_runner().invoke(args=["mail", "send", "--once"]).exit_code == 0
     [mail] = mails_to(smtp, "toru.iijima@kek.example")
     assert mail["Message-ID"] == letter["message_id"]
-    assert mail["Message-ID"].endswith("@example.org>")
     assert str(mail["Subject"]) == letter["subject"]
-    sent_date = email.utils.parsedate_to_datetime(mail["Date"])
-    assert before <= sent_date <= before + timedelta(seconds=1)
-    text, html = (mail.get_body(("plain",)).get_content().replace("\r\n", "\n"),
-                  mail.get_body(("html",)).get_content().replace("\r\n", "\n"))
+    assert email.utils.parsedate_to_datetime(mail["Date"]).timestamp() == letter["date"]
+    assert email.utils.parseaddr(str(mail["From"]))[1] == \
+        email.utils.parseaddr(letter["sender"])[1]
+    assert str(mail["To"]) == "toru.iijima@kek.example"
+    [alternative] = [part for part in mail.walk()
+                     if part.get_content_type() == "multipart/alternative"]
+    assert [p.get_content_type() for p in alternative.iter_parts()] == \
+        ["text/plain", "text/html"]
+    text, html = (mail.get_body(("plain",)), mail.get_body(("html",)))
+    assert text.get_content_charset() == html.get_content_charset() == "utf-8"
+    text, html = (text.get_content().replace("\r\n", "\n"),
+                  html.get_content().replace("\r\n", "\n"))
     assert text == letter["body"] and "/register/" in text
     assert html.strip() == letter["html"].strip()
 
 
-def test_an_unreadable_message_waits_with_its_error_and_the_others_go(outbox_app, smtp, root):
+_LETTER = {"subject": "s", "body": "b\n", "html": "<p>b</p>", "sender": "r@example.org",
+           "recipients": ["someone@kek.example"], "message_id": "<1@example.org>",
+           "date": 1764581742.0}
+
+
+@pytest.mark.parametrize("stored, error", [
+    (b'portal-letter/1\n{"subject": "cut off', "Unterminated string"),
+    (b"portal-letter/1\n" + json.dumps({**_LETTER, "date": "yesterday"}).encode(),
+     "wrong type"),
+    (b"portal-letter/1\n" + json.dumps({k: v for k, v in _LETTER.items() if k != "html"}
+                                        ).encode(), "missing"),
+    (b"portal-letter/1\n" + json.dumps({**_LETTER, "cc": ["x@kek.example"]}).encode(),
+     "unexpected keyword"),
+    (b"portal-letter/2\n" + json.dumps(_LETTER).encode(), "portal-letter/2"),
+], ids=["cut-off", "wrong-type", "missing-field", "unknown-field", "newer-form"])
+def test_an_unreadable_letter_waits_with_its_error_and_the_others_go(
+        outbox_app, smtp, root, stored, error):
     [good] = queue_messages(outbox_app, 1)
     with outbox_app.app_context():
         portal().directory.add_outbox_message(OutboxMessage(
-            id="broken0001", message=b"portal-letter/1\n{\"subject\": \"cut off",
-            recipients=("someone@kek.example",), queued_at=datetime.now(timezone.utc)))
+            id="broken0001", message=stored, recipients=("someone@kek.example",),
+            queued_at=datetime.now(timezone.utc)))
     result = outbox_app.test_cli_runner().invoke(args=["mail", "send", "--once"])
-    assert "sent 1, still waiting 1" in result.output
+    assert result.exit_code == 1 and "sent 1, still waiting 1" in result.output
     assert [m["Message-ID"] for m in smtp.messages] == [good]
     [left] = outbox_entries(root)
     assert left.portalOutboxId.value == "broken0001"
     assert left.portalOutboxAttempts.value == 1
-    assert "Unterminated string" in left.portalOutboxLastError.value
+    assert left.portalOutboxClaim.value == "-"  # given back
+    assert error in left.portalOutboxLastError.value
 
 
 def test_a_failed_message_waits_with_a_backoff(outbox_app, smtp, root):
