@@ -4,6 +4,7 @@ time: what the portal is compared to. Same transport as the portal
 (StartTLS verified against the bench CA, get_info=NONE)."""
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import socket
 import ssl
@@ -83,14 +84,24 @@ def _scratch_request(service, cfg, slot: int) -> str:
     return dn
 
 
+def _uid_number(kind: int, series: int, slot: int, k: int) -> int:
+    """Unique per added member, above the population's numbers."""
+    return 10_000_000 * kind + 100_000 * series + 5_000 * slot + k
+
+
 def _swap(service, dn: str, attribute: str, old: str, new: str) -> bool:
     """A compare-and-swap, as the portal writes one: delete the value it
     read and add its own in one modify."""
     return service.modify(dn, {attribute: [("MODIFY_DELETE", [old]), ("MODIFY_ADD", [new])]})
 
 
+# Each measurement's own names for what it adds (members, outbox messages):
+# a level or a pass after another would otherwise add names that exist.
+_SERIES = itertools.count(1)
+
+
 def _worker(args):
-    op, cfg, slot, until_start, duration = args
+    op, cfg, slot, until_start, duration, series = args
     # This process's own members (those of the password changes apart).
     people = cfg["self_members" if op == "bind_pm_self" else "members"][slot]
     state = {}
@@ -126,9 +137,10 @@ def _worker(args):
                                 attributes=["cn", "mail", "portalStatus"]) \
                 and len(service.response) >= 1
         elif op == "add":
-            ok = _add_member(service, cfg, f"x{slot:02d}{k:05d}", 900000 + slot * 100000 + k)
+            ok = _add_member(service, cfg, f"x{series:03d}{slot:02d}{k:05d}",
+                             _uid_number(1, series, slot, k))
         elif op == "add_outbox":
-            ok = _add_outbox(service, cfg, f"raw{slot:02d}{k:06d}", queued)
+            ok = _add_outbox(service, cfg, f"raw{series:03d}{slot:02d}{k:06d}", queued)
         elif op == "approval_writes":
             # What an approval must write, in its order, and nothing else:
             # the decision (a compare-and-swap on the request's status), the
@@ -137,13 +149,13 @@ def _worker(args):
             # completion mark on the request and the outbox message. No read, no HTTP,
             # no rendering: the floor of an approval with these guarantees.
             request = state["request"]
-            name = f"y{slot:02d}{k:05d}"
+            name = f"y{series:03d}{slot:02d}{k:05d}"
             ok = (_swap(service, request, "portalRequestStatus", "raw-pending", "raw-approved")
                   and _swap(service, request, "portalApprovalStage", str(k - 1), str(k))
-                  and _add_member(service, cfg, name, 700000 + slot * 100000 + k)
+                  and _add_member(service, cfg, name, _uid_number(2, series, slot, k))
                   and _swap(service, request, "portalRequestStatus", "raw-approved",
                             "raw-pending")
-                  and _add_outbox(service, cfg, f"rawa{slot:02d}{k:06d}", queued))
+                  and _add_outbox(service, cfg, f"rawa{series:03d}{slot:02d}{k:06d}", queued))
         elif op == "modify":
             ok = service.modify(dn, {"portalSessionEpoch": [("MODIFY_REPLACE", [str(k)])]})
         elif op == "memberof":
@@ -197,8 +209,10 @@ def measure(op: str, cfg: dict, c: int, duration: float) -> dict:
     """Ops per second with c processes for ``duration`` seconds."""
     start = time.time() + 0.3 + 0.02 * c
     ctx = multiprocessing.get_context("fork")
+    series = next(_SERIES)
     with ctx.Pool(c) as pool:
-        results = pool.map(_worker, [(op, cfg, slot, start, duration) for slot in range(c)])
+        results = pool.map(_worker, [(op, cfg, slot, start, duration, series)
+                                     for slot in range(c)])
     count = sum(r["count"] for r in results)
     first_error = next((r["first_error"] for r in results if "first_error" in r), None)
     return {"c": c, "ops": count, "errors": sum(r["errors"] for r in results),

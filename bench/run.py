@@ -52,9 +52,19 @@ RAISED = "1000000 per minute"
 # (2 hours before the load): past PORTAL_REMINDER_DAYS (3), before escalation (10).
 REMIND_AFTER_DAYS = 3.5
 # Members with a recent password (never expired, never in a warning
-# window): the flows' (up to 700) and raw.py's (701 on, three levels of 16
-# processes x 20 x 2).
-FRESH_MEMBERS = 2700
+# window): the flows' (up to 700), raw.py's pass (701 on, three levels of 16
+# processes x 20 x 2) and the raw windows paired with the flows (from
+# PAIRED_FIRST_MEMBER, two such blocks per level).
+FRESH_MEMBERS = 6500
+PAIRED_FIRST_MEMBER = 2621
+RAW_BLOCK = 20 * 16 * 2
+# The raw operation measured again right after each level of the flow it
+# underlies, on members of its own: the machine's load moves within
+# minutes, so the ratio compares two adjacent windows, not a flow with the
+# raw pass minutes later.
+PAIRED_RAW = {"login": ("bind_new",), "floor_login": ("bind_persistent",),
+              "form_floor_login": ("bind_persistent",), "change": ("bind_pm_self",),
+              "reset": ("pm_service",), "approve": ("add", "approval_writes")}
 FLOOR_APP = Path(os.environ.get("BENCH_FLOOR_APP", str(
     Path(__file__).resolve().parents[2] / "shared" / "peers" / "floor" / "app.py")))
 
@@ -455,11 +465,30 @@ def login_each(login_range: int):
     return prepare
 
 
+def paired_configs(stack, levels) -> list[tuple[dict, dict]]:
+    """Per level: members for the binds and the member's change (their own
+    and self_members), and others for the service's Password Modify."""
+    return [(stack.raw_config(PAIRED_FIRST_MEMBER + 2 * n * RAW_BLOCK, 20, max(levels)),
+             stack.raw_config(PAIRED_FIRST_MEMBER + (2 * n + 1) * RAW_BLOCK, 20, max(levels)))
+            for n in range(len(levels))]
+
+
 def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
-              only: set | None = None) -> dict:
+              only: set | None = None, paired: bool = False) -> dict:
     results: dict = {}
     if only is None:
         only = set(filter(None, os.environ.get("BENCH_FLOWS", "").replace(",", " ").split()))
+    configs = paired_configs(stack, levels_post) if paired else []
+
+    def after(flow: str, c: int) -> None:
+        """The flow's raw operations right after its level ``c``."""
+        if not configs:
+            return
+        binds_and_change, service_changes = configs[list(levels_post).index(c)]
+        for op in PAIRED_RAW.get(flow, ()):
+            cfg = service_changes if op == "pm_service" else binds_and_change
+            results.setdefault(f"{flow}_raw", {}).setdefault(op, []).append(
+                raw.measure(op, cfg, c, plan["raw_s"]))
 
     def wanted(name):
         return not only or name in only
@@ -470,23 +499,28 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
     for c in levels_post if wanted("login") else ():
         results.setdefault("login", []).append(
             driver.run(host, port, flow_login(stack, plan["login_range"]), n_login, c))
+        after("login", c)
     for c in levels_post if wanted("floor_login") and stack.floor is not None else ():
         results.setdefault("floor_login", []).append(
             driver.run(host, stack.floor_port, flow_floor_login(stack, plan["login_range"]),
                        n_login, c))
+        after("floor_login", c)
     for c in levels_post if wanted("form_floor_login") and stack.form_floor is not None else ():
         results.setdefault("form_floor_login", []).append(
             driver.run(host, stack.form_floor_port, flow_form_floor_login(plan["login_range"]),
                        n_login, c))
+        after("form_floor_login", c)
     for c in levels_post if wanted("change") else ():
         iteration, prepare = flow_change(stack, change_next, n_write, c)
         results.setdefault("change", []).append(
             driver.run(host, port, iteration, n_write, c, start=change_next, prepare=prepare))
         change_next += n_write
+        after("change", c)
     for c in levels_post if wanted("reset") else ():
         results.setdefault("reset", []).append(
             driver.run(host, port, flow_reset(stack), n_write, c, start=reset_next))
         reset_next += n_write
+        after("reset", c)
     for c in levels_post if wanted("approve") else ():
         sampler = LagSampler(stack) if stack.consumer is not None else None
         if sampler:
@@ -498,6 +532,7 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
             sampler.stop_event.set()
             sampler.join()
             results.setdefault("replication_lag_ms", {})[f"c={c}"] = sampler.result()
+        after("approve", c)
     if stack.consumer is not None and wanted("consumer_login"):
         consumer_port = stack.start_consumer_portal()
         for c in levels_post:
@@ -603,26 +638,35 @@ def table(result: dict) -> str:
     first = next((rows for key, rows in big["flows"].items() if isinstance(rows, list)), [])
     levels = "/".join(str(r["c"]) for r in first)
     lines = [f"| flow ({big['members']:,} members) | portal req/s c={levels} (GET: +32) |"
-             f" p95 ms at top c | errors | raw LDAP underneath | ratio | "
-             f"{small['members']:,} members req/s |", "|---|---|---|---|---|---|---|"]
+             f" p95 ms at top c | errors | raw LDAP underneath, right after each level | ratio |"
+             f" ratio to the raw pass | {small['members']:,} members req/s |",
+             "|---|---|---|---|---|---|---|---|"]
     for key, label, raw_op, raw_label in FLOWS:
         rows = big["flows"].get(key)
         if not rows:
             continue
         errors = sum(r["errors"] for r in rows)
         raw_rows = raw_rates.get(raw_op) if raw_op else None
-        ratio = "-"
-        raw_text = raw_label
-        if raw_rows:
-            raw_text = f"{raw_label} {_rates(raw_rows)}"
-            ratio = _ratio_range(rows, raw_rows)
+        paired = big["flows"].get(f"{key}_raw", {}).get(raw_op) if raw_op else None
+        ratio, raw_text = "-", raw_label
+        if paired:
+            raw_text, ratio = f"{raw_label} {_rates(paired)}", _ratio_range(rows, paired)
+        elif raw_rows:
+            raw_text = f"{raw_label} (the raw pass)"
+        separate = _ratio_range(rows, raw_rows) if raw_rows else "-"
         lines.append(f"| {label} | {_rates(rows)} | {rows[-1]['p95_ms']} | {errors} | {raw_text} "
-                     f"| {ratio} | {_rates(small['flows'].get(key, []))} |")
-    approve, writes = big["flows"].get("approve"), raw_rates.get("approval_writes")
+                     f"| {ratio} | {separate} | {_rates(small['flows'].get(key, []))} |")
+    approve = big["flows"].get("approve")
+    writes = big["flows"].get("approve_raw", {}).get("approval_writes")
     if approve and writes:
         lines.append("")
-        lines.append(f"approve / the approval's own writes done raw (approval_writes, same run): "
-                     f"{_ratio_range(approve, writes)}")
+        lines.append(f"approve / the approval's own writes done raw right after each level "
+                     f"(approval_writes {_rates(writes)}): {_ratio_range(approve, writes)}; "
+                     f"those writes / raw add right after: "
+                     f"{_ratio_range(writes, big['flows']['approve_raw']['add'])}")
+    if approve and raw_rates.get("approval_writes"):
+        lines.append(f"approve / approval_writes of the raw pass: "
+                     f"{_ratio_range(approve, raw_rates['approval_writes'])}")
     portal_login, floor_login = big["flows"].get("login"), big["flows"].get("floor_login")
     if portal_login and floor_login:
         lines.append("")
@@ -745,7 +789,11 @@ def main() -> int:
             run = {"members": n, "timings": stack.timings, "facts": stack.facts}
             big = n == members
             print(f"== {n:,} members: flows", flush=True)
-            run["flows"] = run_flows(stack, plan, levels_post, levels_get, with_latency=big)
+            # Left out of --quick, which must end in 3 minutes (BENCH_PAIRED=1 forces it).
+            paired = big and os.environ.get("BENCH_RAW", "1") not in ("", "0") and \
+                os.environ.get("BENCH_PAIRED", "0" if args.quick else "1") not in ("", "0")
+            run["flows"] = run_flows(stack, plan, levels_post, levels_get, with_latency=big,
+                                     paired=paired)
             run["worker_rss_mb"] = stack.worker_rss_mb()
             if big and os.environ.get("BENCH_RAW", "1") not in ("", "0"):
                 print(f"== {n:,} members: raw ldap3", flush=True)
