@@ -489,6 +489,15 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
             cfg = service_changes if op == "pm_service" else binds_and_change
             results.setdefault(f"{flow}_raw", {}).setdefault(op, []).append(
                 raw.measure(op, cfg, c, plan["raw_s"]))
+        if stack.consumer is not None:
+            # The consumer applies the window's writes one durable write at
+            # a time; the next level starts once it has them all, or the
+            # backlog would load that level (and its replication lag).
+            t0, target = time.perf_counter(), context_csn(stack.slapd)
+            while context_csn(stack.consumer) < target and time.perf_counter() - t0 < 300:
+                time.sleep(0.05)
+            results.setdefault("paired_catch_up_s", {})[f"{flow} c={c}"] = round(
+                time.perf_counter() - t0, 2)
 
     def wanted(name):
         return not only or name in only
@@ -688,6 +697,11 @@ def table(result: dict) -> str:
     for label, lag in big["flows"].get("replication_lag_ms", {}).items():
         lines.append(f"replication lag under approvals at {label}: p50 {lag['p50_ms']} ms, "
                      f"p95 {lag['p95_ms']} ms, max {lag['max_ms']} ms (n={lag['n']})")
+    catch_up = big["flows"].get("paired_catch_up_s")
+    if catch_up:
+        slowest = max(catch_up, key=catch_up.get)
+        lines.append(f"consumer in step again after each paired raw window (before the next "
+                     f"level) within {catch_up[slowest]} s (the longest: after {slowest})")
     if "consumer_refresh_s" in big["timings"]:
         lines.append(f"consumer: seeded from the provider's slapcat in "
                      f"{big['timings']['consumer_seed_s']} s, in step "
