@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import smtplib
 import socket
@@ -85,8 +86,10 @@ class Letter:
         if not stored.startswith(cls._FORM):
             return stored
         if not stored.startswith(cls._STORED_PREFIX):
+            # Only the form's name: the rest may hold a link meant for the recipient.
+            form = re.match(rb"portal-letter/[0-9A-Za-z.]{0,8}", stored).group()
             raise UnreadableLetter("a letter in a form this version does not know: "
-                                   + stored.partition(b"\n")[0].decode("ascii", "replace"))
+                                   + form.decode("ascii"))
         try:
             fields = json.loads(stored[len(cls._STORED_PREFIX):])
             if not (isinstance(fields, dict)

@@ -147,9 +147,13 @@ _LETTER = {"subject": "s", "body": "b\n", "html": "<p>b</p>", "sender": "r@examp
     (b"portal-letter/1\n" + json.dumps({**_LETTER, "cc": ["x@kek.example"]}).encode(),
      "unexpected keyword"),
     (b"portal-letter/2\n" + json.dumps(_LETTER).encode(), "portal-letter/2"),
-], ids=["cut-off", "wrong-type", "missing-field", "unknown-field", "newer-form"])
+    # No line break after the form: its name only, never the letter's link.
+    (b"portal-letter/1" + json.dumps({**_LETTER, "body": "https://x.example/reset/SECRET"}
+                                     ).encode(), "form this version does not know"),
+], ids=["cut-off", "wrong-type", "missing-field", "unknown-field", "newer-form",
+        "no-line-break"])
 def test_an_unreadable_letter_waits_with_its_error_and_the_others_go(
-        outbox_app, smtp, root, stored, error):
+        outbox_app, smtp, root, caplog, stored, error):
     [good] = queue_messages(outbox_app, 1)
     with outbox_app.app_context():
         portal().directory.add_outbox_message(OutboxMessage(
@@ -163,6 +167,8 @@ def test_an_unreadable_letter_waits_with_its_error_and_the_others_go(
     assert left.portalOutboxAttempts.value == 1
     assert left.portalOutboxClaim.value == "-"  # given back
     assert error in left.portalOutboxLastError.value
+    assert "SECRET" not in left.portalOutboxLastError.value
+    assert "SECRET" not in caplog.text and "cannot be read" in caplog.text
 
 
 def test_a_failed_message_waits_with_a_backoff(outbox_app, smtp, root):
