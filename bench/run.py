@@ -55,9 +55,12 @@ REMIND_AFTER_DAYS = 3.5
 # window): the flows' (up to 700), raw.py's pass (701 on, three levels of 16
 # processes x 20 x 2) and the raw windows paired with the flows (from
 # PAIRED_FIRST_MEMBER, two such blocks per level).
+RAW_PER_PROCESS = 20
+RAW_BLOCK = RAW_PER_PROCESS * 16 * 2  # one level's members: 16 processes, x 2 (self_members)
+RAW_FIRST_MEMBER = 701
+PAIRED_FIRST_MEMBER = RAW_FIRST_MEMBER + 3 * RAW_BLOCK
 FRESH_MEMBERS = 6500
-PAIRED_FIRST_MEMBER = 2621
-RAW_BLOCK = 20 * 16 * 2
+assert FRESH_MEMBERS >= PAIRED_FIRST_MEMBER + 3 * 2 * RAW_BLOCK
 # The raw operation measured again right after each level of the flow it
 # underlies, on members of its own: the machine's load moves within
 # minutes, so the ratio compares two adjacent windows, not a flow with the
@@ -155,13 +158,18 @@ class Stack:
         self.consumer.start()
 
     def _wait_consumer(self) -> None:
-        t0 = time.perf_counter()
-        deadline = time.monotonic() + 900
-        while context_csn(self.consumer) != context_csn(self.slapd):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the consumer did not catch up in 15 minutes")
-            time.sleep(0.5)
-        self.timings["consumer_refresh_s"] = round(time.perf_counter() - t0, 2)
+        waited = self.wait_for_consumer(900, 0.5)
+        if waited >= 900:
+            raise RuntimeError("the consumer did not catch up in 15 minutes")
+        self.timings["consumer_refresh_s"] = round(waited, 2)
+
+    def wait_for_consumer(self, timeout: float, poll: float) -> float:
+        """Seconds until the consumer has what the provider has now (at most
+        ``timeout``)."""
+        t0, target = time.perf_counter(), context_csn(self.slapd)
+        while context_csn(self.consumer) < target and time.perf_counter() - t0 < timeout:
+            time.sleep(poll)
+        return time.perf_counter() - t0
 
     def start_consumer_portal(self) -> int:
         """A second portal (same settings) reading the consumer only: login
@@ -411,10 +419,7 @@ class LagSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop_event.is_set():
-            target, t0 = context_csn(self.stack.slapd), time.perf_counter()
-            while context_csn(self.stack.consumer) < target and time.perf_counter() - t0 < 30:
-                time.sleep(0.002)
-            self.samples.append(round((time.perf_counter() - t0) * 1000, 1))
+            self.samples.append(round(self.stack.wait_for_consumer(30, 0.002) * 1000, 1))
             self.stop_event.wait(0.1)
 
     def result(self) -> dict:
@@ -468,8 +473,10 @@ def login_each(login_range: int):
 def paired_configs(stack, levels) -> list[tuple[dict, dict]]:
     """Per level: members for the binds and the member's change (their own
     and self_members), and others for the service's Password Modify."""
-    return [(stack.raw_config(PAIRED_FIRST_MEMBER + 2 * n * RAW_BLOCK, 20, max(levels)),
-             stack.raw_config(PAIRED_FIRST_MEMBER + (2 * n + 1) * RAW_BLOCK, 20, max(levels)))
+    return [(stack.raw_config(PAIRED_FIRST_MEMBER + 2 * n * RAW_BLOCK, RAW_PER_PROCESS,
+                              max(levels)),
+             stack.raw_config(PAIRED_FIRST_MEMBER + (2 * n + 1) * RAW_BLOCK, RAW_PER_PROCESS,
+                              max(levels)))
             for n in range(len(levels))]
 
 
@@ -493,11 +500,8 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
             # The consumer applies the window's writes one durable write at
             # a time; the next level starts once it has them all, or the
             # backlog would load that level (and its replication lag).
-            t0, target = time.perf_counter(), context_csn(stack.slapd)
-            while context_csn(stack.consumer) < target and time.perf_counter() - t0 < 300:
-                time.sleep(0.05)
             results.setdefault("paired_catch_up_s", {})[f"{flow} c={c}"] = round(
-                time.perf_counter() - t0, 2)
+                stack.wait_for_consumer(300, 0.05), 2)
 
     def wanted(name):
         return not only or name in only
@@ -586,15 +590,15 @@ RAW_OPS = ("bind_new", "bind_persistent", "search", "add", "add_outbox", "modify
            "approval_writes", "memberof", "compare", "group_read", "pm_service", "bind_pm_self")
 
 
-def run_raw(stack, levels, duration: float, first_member: int, ops=RAW_OPS) -> dict:
+def run_raw(stack, levels, duration: float, first_member: int = RAW_FIRST_MEMBER,
+            ops=RAW_OPS) -> dict:
     # Members of their own for each level, 20 per process: a Password Modify
     # costs slapd one argon2 verification per value in the history
     # (pwdInHistory 5), so members changed again and again in one run would
     # make the raw figure slower than the portal's flows, which change each
     # member once.
-    per_process = 20
-    block = per_process * max(levels) * 2
-    configs = [stack.raw_config(first_member + n * block, per_process, max(levels))
+    block = RAW_PER_PROCESS * max(levels) * 2
+    configs = [stack.raw_config(first_member + n * block, RAW_PER_PROCESS, max(levels))
                for n in range(len(levels))]
     return {op: [raw.measure(op, cfg, c, duration) for cfg, c in zip(configs, levels, strict=True)]
             for op in ops}
@@ -811,7 +815,7 @@ def main() -> int:
             run["worker_rss_mb"] = stack.worker_rss_mb()
             if big and os.environ.get("BENCH_RAW", "1") not in ("", "0"):
                 print(f"== {n:,} members: raw ldap3", flush=True)
-                run["raw"] = run_raw(stack, levels_post, plan["raw_s"], first_member=701)
+                run["raw"] = run_raw(stack, levels_post, plan["raw_s"])
             commands = os.environ.get("BENCH_COMMANDS",
                                       "notify,expire,remind,unconfirmed").replace(",", " ")
             if big and commands.split() != ["0"]:
@@ -850,7 +854,7 @@ def main() -> int:
                 "flows": run_flows(stack, plan, levels_post, levels_get, with_latency=False,
                                    only={"login", "floor_login", "form_floor_login",
                                          "change"}),
-                "raw": run_raw(stack, levels_post, plan["raw_s"], first_member=701,
+                "raw": run_raw(stack, levels_post, plan["raw_s"],
                                ops=("bind_new", "bind_persistent", "bind_pm_self"))}
         finally:
             stack.stop()
