@@ -5,7 +5,7 @@ from __future__ import annotations
 import ldap3
 import pytest
 
-from app.directory import DirectoryUnavailable
+from app.directory import DirectoryUnavailable, NoSuchEntry
 from app.services.links import ReviewLink
 from helpers import (
     MAIN_GROUP,
@@ -219,6 +219,49 @@ def test_two_concurrent_approvals_create_one_account(app, root, smtp, register_a
     assert len([m for m in smtp.messages if "is ready" in str(m["Subject"])]) == 1
     entry = read_entry(root, f"uid=tiijima,{REQUESTS}")
     assert sum('"request.approved"' in a for a in entry.portalAuditEvent.values) == 1
+
+
+COUNTER = "cn=uidnumber,ou=counters,dc=example,dc=org"
+
+
+def test_concurrent_approvals_take_each_uid_number_once_without_retrying(app, root):
+    """16 approvals at once, 5 each: every number once, in one run from
+    the counter's value, and one directory operation per number (the
+    increment returns its own value; a compare-and-swap retried 2.4 times
+    an approval at this concurrency)."""
+    directory = app.extensions["portal"].directory
+    root.search(COUNTER, "(objectClass=*)", ldap3.BASE, attributes=["uidNumber"])
+    start = root.entries[0].uidNumber.value
+    operations: list[int] = []
+    original_call = directory._call
+
+    def counting(operation):
+        operations.append(1)
+        return original_call(operation)
+
+    directory._call = counting
+    try:
+        results = race(16, lambda n, ready: [directory.allocate_uid_number() for _ in range(5)]
+                       if ready else True)
+    finally:
+        del directory._call
+    taken = sorted(number for numbers in results for number in numbers)
+    assert taken == list(range(start, start + 80))
+    assert len(operations) == 80
+    root.search(COUNTER, "(objectClass=*)", ldap3.BASE, attributes=["uidNumber"])
+    assert root.entries[0].uidNumber.value == start + 80
+
+
+def test_a_missing_uid_counter_is_an_error_not_a_number(app, root):
+    directory = app.extensions["portal"].directory
+    root.search(COUNTER, "(objectClass=*)", ldap3.BASE, attributes=["uidNumber"])
+    start = root.entries[0].uidNumber.value
+    root.delete(COUNTER)
+    try:
+        with pytest.raises(NoSuchEntry, match="uidnumber"):
+            directory.allocate_uid_number()
+    finally:
+        assert root.add(COUNTER, ["portalCounter"], {"cn": "uidnumber", "uidNumber": start})
 
 
 def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):

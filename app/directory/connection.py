@@ -26,6 +26,8 @@ from ldap3 import (
     Tls,
 )
 from ldap3.core import exceptions as ldap_errors
+from ldap3.protocol.rfc4527 import post_read_control
+from ldap3.utils.ciDict import CaseInsensitiveDict
 from ldap3.utils.config import set_config_parameter
 from ldap3.utils.dn import escape_rdn
 
@@ -42,6 +44,7 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 _PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+_POST_READ_OID = "1.3.6.1.1.13.2"  # RFC 4527: the entry as a write left it
 # manageDSAit (RFC 3296): entries as stored, without slapo-dynlist's
 # computed values (the dynamic main group's member list is not expanded).
 MANAGE_DSA_IT = ("2.16.840.1.113730.3.4.2", False, None)
@@ -370,12 +373,50 @@ class DirectoryConnection:
     def _add(self, dn: str, attributes: dict) -> None:
         self._call(lambda conn: conn.add(dn, attributes=attributes))
 
+    def _modify_and_read(self, dn: str, changes: dict, attributes: list[str],
+                         exact: bool = False) -> dict | None:
+        """Modify, and the entry as this modify left it (the post-read
+        control, RFC 4527: no second round trip), shaped like a search
+        result. ``exact``: the values this very modify wrote, never a later
+        read (slapd refuses the modify if it cannot send them)."""
+        def run(conn: Connection) -> dict | None:
+            conn.modify(dn, changes, controls=[post_read_control(attributes, exact)])
+            return _post_read_entry(dn, conn.result)
+        entry = self._call(run)
+        if entry is None and exact:
+            raise DirectoryError(f"the directory did not return {dn} as modified")
+        return entry or self._read(dn, attributes)
+
+    def _add_and_read(self, dn: str, entry: dict, attributes: list[str]) -> dict | None:
+        """Add, and the entry as added (the post-read control), shaped like
+        a search result."""
+        def run(conn: Connection) -> dict | None:
+            conn.add(dn, attributes=entry, controls=[post_read_control(attributes)])
+            return _post_read_entry(dn, conn.result)
+        return self._call(run) or self._read(dn, attributes)
+
     def _delete(self, dn: str) -> None:
         self._call(lambda conn: conn.delete(dn))
 
     def ping(self) -> str:
         """Bind (if needed) and ask who we are; for ``flask portal check``."""
         return self._call(lambda conn: conn.extend.standard.who_am_i() or "")
+
+
+def _post_read_entry(dn: str, result: dict) -> dict | None:
+    """A post-read control's entry in the form of a search result (None
+    when the server sent none; the caller then reads the entry). ldap3
+    decodes the values as text where it can: the raw form is their UTF-8."""
+    control = ((result or {}).get("controls") or {}).get(_POST_READ_OID)
+    values = (control or {}).get("value", {}).get("result")
+    if values is None:
+        return None
+    attributes, raw = CaseInsensitiveDict(), CaseInsensitiveDict()
+    for name, found in values.items():
+        attributes[name] = list(found or [])
+        raw[name] = [v.encode("utf-8") if isinstance(v, str) else bytes(v)
+                     for v in attributes[name]]
+    return {"dn": dn, "type": "searchResEntry", "attributes": attributes, "raw_attributes": raw}
 
 
 def _open(conn: Connection, start_tls: bool) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_INCREMENT, MODIFY_REPLACE
 
 from .connection import ldap_time, parse_ldap_time
 
@@ -90,6 +90,10 @@ class AttributeMap:
     def delete(self, **values: Any) -> dict[str, list]:
         return {self.fields[f].name: [(MODIFY_DELETE, self.fields[f].write(v))]
                 for f, v in values.items()}
+
+    def increment(self, field: str, by: int = 1) -> dict[str, list]:
+        """Add ``by`` to an integer field in one atomic modify (RFC 4525)."""
+        return {self.fields[field].name: [(MODIFY_INCREMENT, [str(by)])]}
 
     def swap(self, field: str, expected: Any, new: Any) -> dict[str, list]:
         """Compare-and-swap: delete the expected value, add the new one; the

@@ -90,6 +90,34 @@ def request_record(entry: dict) -> RequestRecord:
                          **values)
 
 
+def decision_changes(stage: int, outcome: RequestStatus, *, approver: str,
+                     approver_label: str, at: datetime, from_: str, audit_event: str,
+                     reason: str = "") -> dict:
+    """The modify that decides a request at ``stage`` (bench/raw.py writes
+    the same to measure an approval's writes alone)."""
+    changes = {
+        **REQUEST.swap("status", RequestStatus.PENDING_APPROVAL, outcome),
+        # The same stage deleted and added: it must still wait for it.
+        **REQUEST.swap("approval_stage", stage, stage),
+        **REQUEST.replace(decided_by=approver_label, decided_at=at, decided_from=from_,
+                          decision_reason=reason or None),
+        **REQUEST.add(audit=[audit_event]),
+    }
+    if outcome == RequestStatus.APPROVED:
+        changes.update(REQUEST.add(stage_approvals=[f"{stage}:{approver}"]))
+    else:
+        changes.update(REQUEST.replace(password_hash=None))
+    return changes
+
+
+def completion_changes(at: datetime, audit_event: str) -> dict:
+    """The modify that marks an approved request carried out, once (a
+    second one fails: portalAccountCreatedAt is single-valued); the hash
+    goes with it."""
+    return {**REQUEST.add(completed_at=at), **REQUEST.replace(password_hash=None),
+            **REQUEST.add(audit=[audit_event])}
+
+
 class Requests(DirectoryConnection):
     def add_request(self, new: NewRequest, extra: dict[str, list] | None = None) -> str:
         """Write a new request; ``extra``: attributes of an auxiliary class
@@ -188,36 +216,37 @@ class Requests(DirectoryConnection):
             **REQUEST.replace(email_verified_at=at), **REQUEST.add(audit=[audit_event])})
 
     def record_stage_approved(self, request_id: str, stage: int, approver: str,
-                              audit_event: str) -> None:
+                              audit_event: str) -> RequestRecord:
         """Stage ``stage`` approved by ``approver``: wait for the next one.
         StateConflict when the request moved meanwhile (decided, or the
-        stage approved already)."""
-        self._modify(self.request_dn(request_id), {
+        stage approved already). Returns the request as this write left it."""
+        return self._modify_request(request_id, {
             **REQUEST.swap("approval_stage", stage, stage + 1),
             # Deleting and adding the same value: the request must still be pending.
             **REQUEST.swap("status", RequestStatus.PENDING_APPROVAL,
                            RequestStatus.PENDING_APPROVAL),
             **REQUEST.add(stage_approvals=[f"{stage}:{approver}"], audit=[audit_event])})
 
+    def _modify_request(self, request_id: str, changes: dict,
+                        with_password_hash: bool = False) -> RequestRecord:
+        """Modify a request and return it as this modify left it."""
+        attrs = REQUEST_ATTRS + (REQUEST.names("password_hash") if with_password_hash else [])
+        entry = self._modify_and_read(self.request_dn(request_id), changes, attrs)
+        if entry is None:
+            raise NoSuchEntry(self.request_dn(request_id))
+        return request_record(entry)
+
     def record_decision(self, request_id: str, stage: int, outcome: RequestStatus, *,
                         approver: str, approver_label: str, at: datetime, from_: str,
-                        audit_event: str, reason: str = "") -> None:
+                        audit_event: str, reason: str = "") -> RequestRecord:
         """The request is decided (approved at its last stage, or rejected)
         at ``stage``; StateConflict when it was decided or moved on meanwhile.
-        A rejected request keeps no password hash."""
-        changes = {
-            **REQUEST.swap("status", RequestStatus.PENDING_APPROVAL, outcome),
-            # The same stage deleted and added: it must still wait for it.
-            **REQUEST.swap("approval_stage", stage, stage),
-            **REQUEST.replace(decided_by=approver_label, decided_at=at, decided_from=from_,
-                              decision_reason=reason or None),
-            **REQUEST.add(audit=[audit_event]),
-        }
-        if outcome == RequestStatus.APPROVED:
-            changes.update(REQUEST.add(stage_approvals=[f"{stage}:{approver}"]))
-        else:
-            changes.update(REQUEST.replace(password_hash=None))
-        self._modify(self.request_dn(request_id), changes)
+        A rejected request keeps no password hash. Returns the request as
+        decided, an approved one with the hash its completion writes."""
+        return self._modify_request(request_id, decision_changes(
+            stage, outcome, approver=approver, approver_label=approver_label, at=at,
+            from_=from_, audit_event=audit_event, reason=reason),
+            with_password_hash=outcome == RequestStatus.APPROVED)
 
     def record_collab_mail(self, request_id: str, address: str) -> None:
         self._modify(self.request_dn(request_id), REQUEST.replace(collab_mail=address))
@@ -240,9 +269,7 @@ class Requests(DirectoryConnection):
         caller whose modify set the mark (it then sends the mail); the
         request's password hash goes with it."""
         try:
-            self._modify(self.request_dn(request_id), {
-                **REQUEST.add(completed_at=at), **REQUEST.replace(password_hash=None),
-                **REQUEST.add(audit=[audit_event])})
+            self._modify(self.request_dn(request_id), completion_changes(at, audit_event))
             return True
         except (ConstraintViolation, ValueExists):
             return False

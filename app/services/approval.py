@@ -180,12 +180,12 @@ class ApprovalService:
         try:
             if outcome == RequestStatus.APPROVED and not review.is_last_stage:
                 action = "request.stage-approved"
-                self._directory.record_stage_approved(
+                decided = self._directory.record_stage_approved(
                     request.id, review.stage, approver.account_name,
                     audit_event(action, actor, now, stage=stage_name, **extra))
             else:
                 action = f"request.{outcome}"
-                self._directory.record_decision(
+                decided = self._directory.record_decision(
                     request.id, review.stage, outcome, approver=approver.account_name,
                     approver_label=f"{approver.display_name} ({approver.account_name})",
                     at=now, from_=actor_address, reason=reason,
@@ -196,10 +196,12 @@ class ApprovalService:
         log.info("request decided", extra={"event": action, "account": request.account_name,
                                            "actor": actor.name})
         if action == "request.stage-approved":
-            self._reviewers.notify(self._directory.request(request.id))
-        # Approved: read with the hash its completion writes into the entry.
-        return self._directory.request(request.id,
-                                       with_password_hash=outcome == RequestStatus.APPROVED)
+            self._reviewers.notify(decided)
+            # With what asking the next stage recorded (asked, or stalled).
+            return self._directory.request(request.id)
+        # As the decision's own write left it (approved: with the hash its
+        # completion writes into the member's entry).
+        return decided
 
     def complete(self, request: RequestRecord) -> bool:
         """Carry out an approved request through the workflow of its kind

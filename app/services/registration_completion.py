@@ -58,7 +58,11 @@ class RegistrationCompletion:
         if request is None or request.status != RequestStatus.APPROVED or request.completed_at:
             return False
         now = self._clock()
-        if self._directory.person(account_name) is None:
+        # Only a completion run again after a fault can find the member
+        # there already; an approval's own (the record it just decided) goes
+        # straight to the add, which refuses a second entry in any case.
+        person = None if approved.password_hash else self._directory.person(account_name)
+        if person is None:
             # The final collaboration address is fixed now (another member may
             # have taken the previewed one since the request was submitted).
             mail = self.collaboration_mail(request.given_name, request.middle_name,
@@ -68,13 +72,13 @@ class RegistrationCompletion:
             member = self.member_entry_for(
                 request, now, mail=mail, uid_number=self._directory.allocate_uid_number())
             try:
-                self._directory.add_member(member)
+                person = self._directory.add_member(member)
             except EntryExists:
                 log.info("member %s was created by a concurrent completion", account_name)
         if not self._directory.claim_completion(
                 request.id, now, audit_event("request.account-created", SYSTEM, now)):
             return False
-        person = self._directory.person(account_name)
+        person = person or self._directory.person(account_name)
         if not notify:  # the caller mails the new member (the paper route)
             return True
         self._mailer.send("account_ready", [request.contact_mail], request.language,
