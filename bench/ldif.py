@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 
 from app.devstack.slapd import SlapdSettings, render_bootstrap_ldif
-from app.services.names import name_key
+from app.services.names import mail_candidates, mail_local_part, name_key
 from app.vocabulary import IR_STAGE, MemberStatus, RequestKind, RequestStatus
 
 MEMBER_PASSWORD = "Bench-member-pass-2026"
@@ -78,6 +78,29 @@ def _t(when: datetime) -> str:
 def password_changed(now: datetime) -> datetime:
     """The flow members' pwdChangedTime (the reset links are bound to it)."""
     return (now - timedelta(days=10)).replace(microsecond=0)
+
+
+def pending_request(base: str, uid: str, given: str, family: str, inst: str, collab: str,
+                    submitted: datetime, password_hash: bytes) -> tuple[str, list]:
+    """A confirmed registration waiting for its IR: DN and attributes (also
+    the raw approval's own requests, bench/raw.py). The name key ends in the
+    account name, so that the bench's few names do not make every request
+    a look-alike of hundreds of members."""
+    return f"uid={uid},ou=requests,{base}", [
+        ("objectClass", "portalRequest"), ("uid", uid),
+        ("portalRequestType", RequestKind.REGISTRATION.value),
+        ("portalApprovalChain", IR_STAGE),
+        ("portalApprovalStage", "0"),
+        ("portalRequestStatus", RequestStatus.PENDING_APPROVAL.value),
+        ("givenName", given), ("sn", family), ("cn", f"{given} {family}"),
+        ("portalNameKey", f"{name_key(given)}|{name_key(family)}|{uid}"),
+        ("portalContactMail", f"{uid}@{inst}.example"),
+        ("portalHomeInstitution", inst), ("portalCategory", "physicist-postdoc"),
+        *([("portalCollabMail", collab)] if collab else []),
+        ("portalConditionsVersion", CONDITIONS_VERSION),
+        ("portalSubmittedAt", _t(submitted)), ("portalSubmittedFrom", "127.0.0.1"),
+        ("portalEmailVerifiedAt", _t(submitted + timedelta(minutes=5))),
+        ("portalPasswordHash", password_hash), ("preferredLanguage", "en")]
 
 
 def write(path, settings: SlapdSettings, members: int, requests: int, flow_members: int,
@@ -144,26 +167,22 @@ def write(path, settings: SlapdSettings, members: int, requests: int, flow_membe
                     counts["membership_due"] += 1
             out.write(person(uid, 100000 + i, rnd.choice(GIVEN), rnd.choice(FAMILY), inst,
                              category, changed, extra))
+        previewed: set[str] = set()
         for i in range(1, requests + 1):
             uid = request_name(i)
             given, family = rnd.choice(GIVEN), rnd.choice(FAMILY)
+            # The address the registration form previewed, as the portal
+            # picks it (the first one no member or earlier request holds;
+            # members here have uid@domain): the approval finds it free and
+            # keeps it, as it does for a real registration.
+            local = mail_local_part(given, "", family)
+            candidates = mail_candidates(local, settings.mail_domain) if local else [""]
+            collab = next((c for c in candidates if c not in previewed), candidates[-1])
+            previewed.add(collab)
             inst = institution_id(1 + i % INSTITUTIONS)
             submitted = now - timedelta(hours=2)
-            out.write(_entry(f"uid={uid},ou=requests,{base}", [
-                ("objectClass", "portalRequest"), ("uid", uid),
-                ("portalRequestType", RequestKind.REGISTRATION.value),
-                ("portalApprovalChain", IR_STAGE),
-                ("portalApprovalStage", "0"),
-                ("portalRequestStatus", RequestStatus.PENDING_APPROVAL.value),
-                ("givenName", given), ("sn", family), ("cn", f"{given} {family}"),
-                ("portalNameKey", f"{name_key(given)}|{name_key(family)}|{uid}"),
-                ("portalContactMail", f"{uid}@{inst}.example"),
-                ("portalHomeInstitution", inst), ("portalCategory", "physicist-postdoc"),
-                ("portalCollabMail", f"{uid}@{settings.mail_domain}"),
-                ("portalConditionsVersion", CONDITIONS_VERSION),
-                ("portalSubmittedAt", _t(submitted)), ("portalSubmittedFrom", "127.0.0.1"),
-                ("portalEmailVerifiedAt", _t(submitted + timedelta(minutes=5))),
-                ("portalPasswordHash", request_hash), ("preferredLanguage", "en")]))
+            out.write(_entry(*pending_request(base, uid, given, family, inst, collab,
+                                              submitted, request_hash)))
             names.append((uid, ir_name(1 + i % INSTITUTIONS)))
     counts["reviews"] = names
     return counts

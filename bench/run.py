@@ -273,6 +273,7 @@ class Stack:
                 "service_dn": s.service_dn, "service_password": s.service_password,
                 "password": ldif.MEMBER_PASSWORD, "hash": ldif._hash(ldif.REQUEST_PASSWORD),
                 "main_group_dn": f"cn={s.main_group},ou=groups,{s.base_dn}",
+                "main_gid_number": s.main_gid_number, "mail_domain": s.mail_domain,
                 "min_members": self.members // 2,
                 "members": [[ldif.member_name(first_member + p * per_process + k)
                              for k in range(per_process)] for p in range(processes)],
@@ -645,6 +646,23 @@ def _form_floor_ratios(flows: dict) -> list[str]:
     return [""] + lines if lines else []
 
 
+def _flagged_raw(run: dict) -> list[str]:
+    """Raw measurements with errors, or with a process whose set-up ran
+    past the start (its window was shorter: the rate is understated)."""
+    places = [("raw pass", run.get("raw", {}))] + [
+        (f"paired ({key.removesuffix('_raw')})", value)
+        for key, value in run["flows"].items() if key.endswith("_raw")]
+    flagged = []
+    for where, measured in places:
+        for op, rows in measured.items():
+            for r in rows:
+                notes = ([f"{r['errors']} errors"] if r["errors"] else []) + (
+                    [f"a process started {r['late_s']} s late"] if r.get("late_s") else [])
+                if notes:
+                    flagged.append(f"{where} {op} c={r['c']}: {', '.join(notes)}")
+    return flagged
+
+
 def table(result: dict) -> str:
     big, small = result["runs"][-1], result["runs"][0]
     raw_rates = big.get("raw", {})
@@ -692,6 +710,10 @@ def table(result: dict) -> str:
     lines.append("|---|---|")
     for op, rows in raw_rates.items():
         lines.append(f"| {op} | {_rates(rows)} |")
+    flagged = _flagged_raw(big)
+    if flagged:
+        lines.append("")
+        lines.append("raw measurements to read with care: " + "; ".join(flagged))
     lines.append("")
     lines.append("| command | s | peak RSS MB | output |")
     lines.append("|---|---|---|---|")
