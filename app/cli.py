@@ -33,8 +33,13 @@ def check() -> None:
     try:
         identity = portal().directory_identity()
         click.echo(f"directory  OK      {', '.join(settings.ldap_urls)} as {identity}")
+        missing = portal().directory_missing_features()
         # What the directory must have besides the bind: (part, holds, OK, FAILED).
         for part, holds, fine, broken in (
+                ("features", not missing,
+                 "post-read control and modify-increment announced",
+                 f"the directory does not announce {' or '.join(missing)}: "
+                 "approvals cannot take uid numbers"),
                 ("policies", portal().lifecycle.expired_policy_present(),
                  "cn=expired for expired members",
                  "cn=expired,ou=policies is missing (bootstrap.ldif): "

@@ -72,6 +72,10 @@ class Portal:
         """Bind as the service account and ask who it is (``flask portal check``)."""
         return self.directory.ping()
 
+    def directory_missing_features(self) -> list[str]:
+        """What the directory lacks for the portal's writes (``flask portal check``)."""
+        return self.directory.missing_features()
+
 
 def portal() -> Portal:
     return current_app.extensions["portal"]

@@ -2,6 +2,9 @@
 against a real slapd and a real SMTP server."""
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timezone
+
 import ldap3
 import pytest
 
@@ -262,6 +265,33 @@ def test_a_missing_uid_counter_is_an_error_not_a_number(app, root):
             directory.allocate_uid_number()
     finally:
         assert root.add(COUNTER, ["portalCounter"], {"cn": "uidnumber", "uidNumber": start})
+
+
+def test_the_decision_and_the_new_member_come_back_as_written(app, client, root,
+                                                             register_and_verify):
+    """The records the decision's modify and the member's add return (the
+    post-read control) are those a read gives afterwards; a stored value
+    that is not ASCII where the bytes count (a hash) is read again rather
+    than taken from the control's decoded text."""
+    register_and_verify()
+    directory = app.extensions["portal"].directory
+    stored_hash = directory.request("tiijima", with_password_hash=True).password_hash
+    odd_hash = b"{X}\xff\xfe\x80abc"
+    root.modify(f"uid=tiijima,{REQUESTS}", {"portalPasswordHash": [(ldap3.MODIFY_REPLACE,
+                                                                      [odd_hash])]})
+    decided = directory.record_decision(
+        "tiijima", 0, "approved", approver="irkek", approver_label="Toru Sato (irkek)",
+        at=datetime(2026, 12, 2, tzinfo=timezone.utc), from_="127.0.0.1",
+        audit_event='{"action": "request.approved"}')
+    assert decided == directory.request("tiijima", with_password_hash=True)
+    assert decided.password_hash == odd_hash and decided.status == "approved"
+    request = replace(decided, password_hash=stored_hash)
+    completion = app.extensions["portal"].registration
+    member = completion.member_entry_for(request, datetime.now(timezone.utc),
+                                         mail="toru.iijima@example.org", uid_number=45678)
+    added = directory.add_member(member)
+    assert added == replace(directory.person("tiijima"), groups=())
+    assert directory.person("tiijima").groups  # the dynamic main group's memberOf
 
 
 def test_two_concurrent_registrations_of_one_name_make_one_request(app, root):

@@ -25,6 +25,7 @@ def test_check_reports_each_part(app, slapd, smtp):
     result = app.test_cli_runner().invoke(args=["portal", "check"])
     assert result.exit_code == 0, result.output
     assert "directory  OK" in result.output and "smtp       OK" in result.output
+    assert "features   OK      post-read control and modify-increment" in result.output
     broken = create_app(portal_environment(slapd, smtp, PORTAL_SMTP_PORT=str(free_port()),
                                            PORTAL_SMTP_TIMEOUT="2"))
     result = broken.test_cli_runner().invoke(args=["portal", "check"])

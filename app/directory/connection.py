@@ -11,7 +11,7 @@ import ssl
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
 from ldap3 import (
     BASE,
@@ -44,7 +44,8 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 _PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
-_POST_READ_OID = "1.3.6.1.1.13.2"  # RFC 4527: the entry as a write left it
+POST_READ_OID = "1.3.6.1.1.13.2"  # RFC 4527: the entry as a write left it
+MODIFY_INCREMENT_OID = "1.3.6.1.1.14"  # RFC 4525, a supportedFeatures value
 # manageDSAit (RFC 3296): entries as stored, without slapo-dynlist's
 # computed values (the dynamic main group's member list is not expanded).
 MANAGE_DSA_IT = ("2.16.840.1.113730.3.4.2", False, None)
@@ -374,25 +375,27 @@ class DirectoryConnection:
         self._call(lambda conn: conn.add(dn, attributes=attributes))
 
     def _modify_and_read(self, dn: str, changes: dict, attributes: list[str],
-                         exact: bool = False) -> dict | None:
+                         raw: tuple[str, ...] = (), critical: bool = False) -> dict | None:
         """Modify, and the entry as this modify left it (the post-read
         control, RFC 4527: no second round trip), shaped like a search
-        result. ``exact``: the values this very modify wrote, never a later
-        read (slapd refuses the modify if it cannot send them)."""
+        result; ``raw``: attributes whose bytes count (see _post_read_entry).
+        ``critical``: the values this very modify wrote or nothing (slapd
+        refuses the modify if it cannot send them; never a later read)."""
         def run(conn: Connection) -> dict | None:
-            conn.modify(dn, changes, controls=[post_read_control(attributes, exact)])
-            return _post_read_entry(dn, conn.result)
+            conn.modify(dn, changes, controls=[post_read_control(attributes, critical)])
+            return _post_read_entry(dn, conn.result, raw)
         entry = self._call(run)
-        if entry is None and exact:
+        if entry is None and critical:
             raise DirectoryError(f"the directory did not return {dn} as modified")
         return entry or self._read(dn, attributes)
 
-    def _add_and_read(self, dn: str, entry: dict, attributes: list[str]) -> dict | None:
+    def _add_and_read(self, dn: str, entry: dict, attributes: list[str],
+                      raw: tuple[str, ...] = ()) -> dict | None:
         """Add, and the entry as added (the post-read control), shaped like
         a search result."""
         def run(conn: Connection) -> dict | None:
             conn.add(dn, attributes=entry, controls=[post_read_control(attributes)])
-            return _post_read_entry(dn, conn.result)
+            return _post_read_entry(dn, conn.result, raw)
         return self._call(run) or self._read(dn, attributes)
 
     def _delete(self, dn: str) -> None:
@@ -402,21 +405,40 @@ class DirectoryConnection:
         """Bind (if needed) and ask who we are; for ``flask portal check``."""
         return self._call(lambda conn: conn.extend.standard.who_am_i() or "")
 
+    def missing_features(self) -> list[str]:
+        """What the portal's writes need that the server does not announce in
+        its root DSE (``flask portal check``): the post-read control and the
+        modify-increment (uid numbers are taken with both)."""
+        entries = self._search("", "(objectClass=*)", ["supportedControl", "supportedFeatures"],
+                               scope=BASE)
+        found = entries[0]["attributes"] if entries else {}
+        announced = {str(v) for name in ("supportedControl", "supportedFeatures")
+                     for v in found.get(name) or []}
+        return [name for oid, name in ((POST_READ_OID, "the post-read control (RFC 4527)"),
+                                       (MODIFY_INCREMENT_OID, "modify-increment (RFC 4525)"))
+                if oid not in announced]
 
-def _post_read_entry(dn: str, result: dict) -> dict | None:
-    """A post-read control's entry in the form of a search result (None
-    when the server sent none; the caller then reads the entry). ldap3
-    decodes the values as text where it can: the raw form is their UTF-8."""
-    control = ((result or {}).get("controls") or {}).get(_POST_READ_OID)
-    values = (control or {}).get("value", {}).get("result")
-    if values is None:
+
+def _post_read_entry(dn: str, result: dict, raw: tuple[str, ...] = ()) -> dict | None:
+    """A post-read control's entry in the form of a search result, or None
+    (the caller then reads the entry): when the server sent none, or when a
+    value of a ``raw`` attribute is not ASCII. ldap3 hands the control's
+    values over decoded, as UTF-8 or else as Latin-1, so only ASCII text
+    gives back its exact bytes (every hash the portal stores is ASCII)."""
+    control = ((result or {}).get("controls") or {}).get(POST_READ_OID) or {}
+    values = (control.get("value") or {}).get("result")
+    if not isinstance(values, Mapping):
         return None
-    attributes, raw = CaseInsensitiveDict(), CaseInsensitiveDict()
+    exact = {name.lower() for name in raw}
+    attributes, raw_values = CaseInsensitiveDict(), CaseInsensitiveDict()
     for name, found in values.items():
-        attributes[name] = list(found or [])
-        raw[name] = [v.encode("utf-8") if isinstance(v, str) else bytes(v)
-                     for v in attributes[name]]
-    return {"dn": dn, "type": "searchResEntry", "attributes": attributes, "raw_attributes": raw}
+        texts = [v if isinstance(v, str) else bytes(v).decode("latin-1") for v in found or []]
+        if name.lower() in exact and not all(t.isascii() for t in texts):
+            return None
+        attributes[name] = texts
+        raw_values[name] = [t.encode("utf-8") for t in texts]
+    return {"dn": dn, "type": "searchResEntry", "attributes": attributes,
+            "raw_attributes": raw_values}
 
 
 def _open(conn: Connection, start_tls: bool) -> None:

@@ -287,7 +287,7 @@ class People(DirectoryConnection):
         at once cost 2.4 failed swaps an approval)."""
         try:
             entry = self._modify_and_read(self.uid_counter_dn, UID_COUNTER.increment("next_uid"),
-                                          UID_COUNTER.names(), exact=True)
+                                          UID_COUNTER.names(), critical=True)
         except (NoSuchEntry, StateConflict) as exc:
             raise NoSuchEntry(f"{self.uid_counter_dn} or its uidNumber is missing") from exc
         taken = UID_COUNTER.read(entry)["next_uid"] if entry else None

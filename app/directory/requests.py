@@ -93,8 +93,8 @@ def request_record(entry: dict) -> RequestRecord:
 def decision_changes(stage: int, outcome: RequestStatus, *, approver: str,
                      approver_label: str, at: datetime, from_: str, audit_event: str,
                      reason: str = "") -> dict:
-    """The modify that decides a request at ``stage`` (bench/raw.py writes
-    the same to measure an approval's writes alone)."""
+    """The modify that decides a request at ``stage`` (also what the bench's
+    raw approval writes)."""
     changes = {
         **REQUEST.swap("status", RequestStatus.PENDING_APPROVAL, outcome),
         # The same stage deleted and added: it must still wait for it.
@@ -230,8 +230,9 @@ class Requests(DirectoryConnection):
     def _modify_request(self, request_id: str, changes: dict,
                         with_password_hash: bool = False) -> RequestRecord:
         """Modify a request and return it as this modify left it."""
-        attrs = REQUEST_ATTRS + (REQUEST.names("password_hash") if with_password_hash else [])
-        entry = self._modify_and_read(self.request_dn(request_id), changes, attrs)
+        secret = REQUEST.names("password_hash") if with_password_hash else []
+        entry = self._modify_and_read(self.request_dn(request_id), changes,
+                                      REQUEST_ATTRS + secret, raw=tuple(secret))
         if entry is None:
             raise NoSuchEntry(self.request_dn(request_id))
         return request_record(entry)

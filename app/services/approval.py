@@ -197,7 +197,8 @@ class ApprovalService:
                                            "actor": actor.name})
         if action == "request.stage-approved":
             self._reviewers.notify(decided)
-            # With what asking the next stage recorded (asked, or stalled).
+            # Read again: notify() recorded whether the next stage was asked
+            # or has nobody to ask, and the page says which.
             return self._directory.request(request.id)
         # As the decision's own write left it (approved: with the hash its
         # completion writes into the member's entry).
