@@ -11,14 +11,16 @@ import socket
 import ssl
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from ldap3 import NONE, SYNC, Connection, Server, Tls
 from ldap3.protocol.rfc4527 import post_read_control
 from ldap3.utils.conv import escape_filter_chars
 
 from app.directory import Directory, NewMember
-from app.directory.people import UID_COUNTER
-from app.directory.requests import completion_changes, decision_changes
+from app.directory.connection import POST_READ_OID
+from app.directory.people import ADDED_PERSON_ATTRS, UID_COUNTER
+from app.directory.requests import REQUEST, REQUEST_ATTRS, completion_changes, decision_changes
 from app.services.audit import SYSTEM, Actor, audit_event
 from app.services.names import person_key
 from app.vocabulary import MemberStatus, RequestStatus
@@ -96,30 +98,45 @@ def _approvals_per_process(c: int, duration: float) -> int:
     return int(duration * 60 / c) + 8
 
 
-def _pending_requests(service, cfg, series: int, slot: int, count: int) -> list[dict]:
-    """Confirmed registrations of this process's own, written before the
-    clock as the bench's population has them (bench/ldif.py): what the
-    approval's writes decide and turn into members."""
-    rnd = random.Random(series * 100 + slot)
-    made = []
-    submitted = datetime.now(timezone.utc) - timedelta(hours=2)
-    for n in range(count):
-        # Account names of the portal's form (8 characters at most), unique
-        # per measurement, process and request.
-        uid = "q" + _base36((series * 64 + slot) * 4096 + n).rjust(6, "0")
-        given, family = rnd.choice(ldif.GIVEN), rnd.choice(ldif.FAMILY)
-        inst = ldif.institution_id(1 + n % ldif.INSTITUTIONS)
-        collab = f"{uid}@{cfg['mail_domain']}"
-        dn, pairs = ldif.pending_request(cfg["base"], uid, given, family, inst, collab,
-                                         submitted, cfg["hash"])
-        attributes: dict[str, list] = {}
-        for name, value in pairs:
-            attributes.setdefault(name, []).append(value)
-        if not service.add(dn, attributes=attributes):
-            raise RuntimeError(f"pending request {dn}: {service.result}")
-        made.append({"dn": dn, "uid": uid, "given": given, "family": family, "inst": inst,
-                     "contact": f"{uid}@{inst}.example", "collab": collab})
+def _pending_requests(cfg, series: int, processes: int, count: int) -> list[list[dict]]:
+    """Confirmed registrations for each process to approve, ``count``
+    each, written by the caller before the clock as the bench's population
+    has them (bench/ldif.py). Removed again if writing them fails."""
+    service = _connect(cfg, cfg["service_dn"], cfg["service_password"])
+    made: list[list[dict]] = []
+    try:
+        submitted = datetime.now(timezone.utc) - timedelta(hours=2)
+        for slot in range(processes):
+            rnd = random.Random(series * 100 + slot)
+            made.append([])
+            for n in range(count):
+                # Account names of the portal's form (8 characters at most),
+                # unique per measurement, process and request.
+                uid = "q" + _base36((series * 64 + slot) * 4096 + n).rjust(6, "0")
+                given, family = rnd.choice(ldif.GIVEN), rnd.choice(ldif.FAMILY)
+                inst = ldif.institution_id(1 + n % ldif.INSTITUTIONS)
+                collab = f"{uid}@{cfg['mail_domain']}"
+                dn, pairs = ldif.pending_request(cfg["base"], uid, given, family, inst, collab,
+                                                 submitted, cfg["hash"])
+                attributes: dict[str, list] = {}
+                for name, value in pairs:
+                    attributes.setdefault(name, []).append(value)
+                if not service.add(dn, attributes=attributes):
+                    raise RuntimeError(f"pending request {dn}: {service.result}")
+                made[-1].append({"dn": dn, "uid": uid, "given": given, "family": family,
+                                 "inst": inst, "contact": f"{uid}@{inst}.example",
+                                 "collab": collab})
+    except BaseException:
+        _delete_all(service, [r["dn"] for rows in made for r in rows])
+        raise
+    finally:
+        service.unbind()
     return made
+
+
+def _delete_all(service, dns) -> None:
+    for dn in dns:
+        service.delete(dn)
 
 
 def _approve_raw(service, cfg, directory: Directory, request: dict) -> bool:
@@ -131,16 +148,19 @@ def _approve_raw(service, cfg, directory: Directory, request: dict) -> bool:
     No read, no HTTP, no rendering, no check."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     approver = Actor("ir001", "127.0.0.1")
+    # The portal reads the decided request and the added member back with
+    # the same writes (the post-read control): so does this.
     decided = service.modify(request["dn"], decision_changes(
         0, RequestStatus.APPROVED, approver="ir001", approver_label="Jürgen Müller (ir001)",
         at=now, from_="127.0.0.1",
-        audit_event=audit_event("request.approved", approver, now, stage="ir")))
+        audit_event=audit_event("request.approved", approver, now, stage="ir")),
+        controls=[post_read_control(REQUEST_ATTRS + REQUEST.names("password_hash"))])
     if not decided:
         return False
     if not service.modify(directory.uid_counter_dn, UID_COUNTER.increment("next_uid"),
                           controls=[post_read_control(UID_COUNTER.names(), True)]):
         return False
-    control = (service.result.get("controls") or {}).get("1.3.6.1.1.13.2") or {}
+    control = (service.result.get("controls") or {}).get(POST_READ_OID) or {}
     uid_number = int(control["value"]["result"]["uidNumber"][0]) - 1
     dn, attributes = directory.member_attributes(NewMember(
         account_name=request["uid"], given_name=request["given"], middle_name="",
@@ -153,7 +173,8 @@ def _approve_raw(service, cfg, directory: Directory, request: dict) -> bool:
                                 approved_by="Jürgen Müller (ir001)"),
         password_hash=cfg["hash"], name_key=person_key(request["given"], request["family"]),
         language="en"))
-    return service.add(dn, attributes=attributes) and service.modify(
+    return service.add(dn, attributes=attributes,
+                       controls=[post_read_control(ADDED_PERSON_ATTRS)]) and service.modify(
         request["dn"], completion_changes(now, audit_event("request.account-created",
                                                            SYSTEM, now)))
 
@@ -181,12 +202,9 @@ def _worker(args):
     if op == "bind_persistent":
         persistent = _connect(cfg, _member_dn(cfg, people[0]), cfg["password"], bind=False)
     current = {uid: cfg["password"] for uid in people}
-    pending: list[dict] = []
-    directory = None
-    if op == "approval_writes":
-        pending = _pending_requests(service, cfg, series, slot,
-                                    _approvals_per_process(cfg["processes"], duration))
-        directory = Directory([cfg["url"]], cfg["base"], "", "")  # its DNs and entries only
+    pending: list[dict] = cfg["pending"][slot] if op == "approval_writes" else []
+    # Its DNs and entries only (it never connects).
+    directory = Directory([cfg["url"]], cfg["base"], "", "") if pending else None
     queued = state["queued"] = []
     late = time.time() - until_start  # set-up past the start: a shorter window
     if late > 0.05:
@@ -265,25 +283,34 @@ def _worker(args):
                 state["first_error"] = str(failed.result if failed else op)
     for dn in queued:  # after the clock: the outbox as it was
         service.delete(dn)
-    for request in pending:  # the requests (their members stay, as raw adds do)
-        service.delete(request["dn"])
     state.pop("queued")
     state["count"], state["errors"] = count, errors
     return state
 
 
-def measure(op: str, cfg: dict, c: int, duration: float) -> dict:
-    """Ops per second with c processes for ``duration`` seconds."""
-    # The approval's writes start with requests of their own to decide,
-    # written before the clock (one add each, ~10-30 ms with the others').
-    set_up = 0.03 * c * _approvals_per_process(c, duration) if op == "approval_writes" else 0
-    start = time.time() + 0.3 + 0.02 * c + set_up
+def measure(op: str, cfg: dict, c: int, duration: float,
+            settle: Callable[[], object] | None = None) -> dict:
+    """Ops per second with c processes for ``duration`` seconds. For
+    ``approval_writes`` the requests to approve are written first, then
+    ``settle`` runs (the bench waits until the consumer has them), then the
+    clock; afterwards the requests go (their members stay, as raw adds do)."""
     ctx = multiprocessing.get_context("fork")
     series = next(_SERIES)
-    cfg = {**cfg, "processes": c}
-    with ctx.Pool(c) as pool:
-        results = pool.map(_worker, [(op, cfg, slot, start, duration, series)
-                                     for slot in range(c)])
+    pending = _pending_requests(cfg, series, c, _approvals_per_process(c, duration)) \
+        if op == "approval_writes" else []
+    try:
+        if pending and settle is not None:
+            settle()
+        start = time.time() + 0.3 + 0.02 * c
+        cfg = {**cfg, "pending": pending}
+        with ctx.Pool(c) as pool:
+            results = pool.map(_worker, [(op, cfg, slot, start, duration, series)
+                                         for slot in range(c)])
+    finally:
+        if pending:
+            service = _connect(cfg, cfg["service_dn"], cfg["service_password"])
+            _delete_all(service, [r["dn"] for rows in pending for r in rows])
+            service.unbind()
     count = sum(r["count"] for r in results)
     first_error = next((r["first_error"] for r in results if "first_error" in r), None)
     late = max((r.get("late_s", 0) for r in results), default=0)

@@ -171,6 +171,12 @@ class Stack:
             time.sleep(poll)
         return time.perf_counter() - t0
 
+    def settle(self) -> None:
+        """Before a raw window whose set-up wrote entries: until the consumer
+        has them (applying them would load the window)."""
+        if self.consumer is not None:
+            self.wait_for_consumer(300, 0.05)
+
     def start_consumer_portal(self) -> int:
         """A second portal (same settings) reading the consumer only: login
         writes nothing, so it can be served from a consumer."""
@@ -496,7 +502,7 @@ def run_flows(stack, plan: dict, levels_post, levels_get, with_latency: bool,
         for op in PAIRED_RAW.get(flow, ()):
             cfg = service_changes if op == "pm_service" else binds_and_change
             results.setdefault(f"{flow}_raw", {}).setdefault(op, []).append(
-                raw.measure(op, cfg, c, plan["raw_s"]))
+                raw.measure(op, cfg, c, plan["raw_s"], settle=stack.settle))
         if stack.consumer is not None:
             # The consumer applies the window's writes one durable write at
             # a time; the next level starts once it has them all, or the
@@ -601,7 +607,8 @@ def run_raw(stack, levels, duration: float, first_member: int = RAW_FIRST_MEMBER
     block = RAW_PER_PROCESS * max(levels) * 2
     configs = [stack.raw_config(first_member + n * block, RAW_PER_PROCESS, max(levels))
                for n in range(len(levels))]
-    return {op: [raw.measure(op, cfg, c, duration) for cfg, c in zip(configs, levels, strict=True)]
+    return {op: [raw.measure(op, cfg, c, duration, settle=stack.settle)
+                 for cfg, c in zip(configs, levels, strict=True)]
             for op in ops}
 
 
