@@ -18,7 +18,7 @@ from ldap3.protocol.rfc4527 import post_read_control
 from ldap3.utils.conv import escape_filter_chars
 
 from app.directory import Directory, NewMember
-from app.directory.connection import POST_READ_OID
+from app.directory.controls import POST_READ_OID
 from app.directory.people import ADDED_PERSON_ATTRS, UID_COUNTER
 from app.directory.requests import REQUEST, REQUEST_ATTRS, completion_changes, decision_changes
 from app.services.audit import SYSTEM, Actor, audit_event

@@ -1,5 +1,4 @@
 """Directory gateway: the portal's only access to LDAP (see gateway.py)."""
-from .connection import escape_filter_value, ldap_time, parse_ldap_time
 from .errors import (
     DirectoryError,
     DirectoryUnavailable,
@@ -27,6 +26,7 @@ from .records import (
     RosterMember,
 )
 from .requests import later_request_id
+from .values import escape_filter_value, ldap_time, parse_ldap_time
 
 __all__ = [
     "BindResult", "Directory", "DirectoryError", "DirectoryUnavailable", "EarlierRecord",

@@ -1,17 +1,15 @@
 """The directory connection: one pooled connection per thread, reopened once
 on a communication failure, every ldap3 error mapped to the gateway's own
-(errors.py), filter values escaped (RFC 4515) and DNs built from validated
+(errors.py), filter values escaped (values.py) and DNs built from validated
 names only. The entity modules (people, requests, ...) build on this."""
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import ssl
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from ldap3 import (
     BASE,
@@ -26,12 +24,17 @@ from ldap3 import (
     Tls,
 )
 from ldap3.core import exceptions as ldap_errors
-from ldap3.protocol.rfc4527 import post_read_control
-from ldap3.utils.ciDict import CaseInsensitiveDict
 from ldap3.utils.config import set_config_parameter
 from ldap3.utils.dn import escape_rdn
 
 from ..vocabulary import ACCOUNT_NAME_RE
+from .controls import (
+    MODIFY_INCREMENT_OID,
+    PAGED_RESULTS_OID,
+    POST_READ_OID,
+    post_read_control,
+    post_read_entry,
+)
 from .errors import (
     ConstraintViolation,
     DirectoryError,
@@ -41,24 +44,15 @@ from .errors import (
     StateConflict,
     ValueExists,
 )
+from .values import REQUEST_ID_RE, checked_account_name, checked_identifier
 
 log = logging.getLogger(__name__)
-_PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
-POST_READ_OID = "1.3.6.1.1.13.2"  # RFC 4527: the entry as a write left it
-MODIFY_INCREMENT_OID = "1.3.6.1.1.14"  # RFC 4525, a supportedFeatures value
-# manageDSAit (RFC 3296): entries as stored, without slapo-dynlist's
-# computed values (the dynamic main group's member list is not expanded).
-MANAGE_DSA_IT = ("2.16.840.1.113730.3.4.2", False, None)
 T = TypeVar("T")
 # ldap3 sleeps this long after every unsuccessful round over the server pool
 # (10 s by default), even after the last one: a request would hang instead
 # of answering 503 at once.
 set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
-# Institution ids, group names and outbox ids; validated again before they
-# become part of a DN (ldap3's escape_rdn mishandles edge cases such as NUL).
-IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-REQUEST_ID_RE = re.compile(r"^[a-z][a-z0-9]{3,7}-[0-9]{14}$")
 # No server could be reached: retrying at once would only double the wait.
 UNREACHABLE_ERRORS = (
     ldap_errors.LDAPSocketOpenError,
@@ -80,50 +74,6 @@ _RESULT_ERRORS = (
     (ldap_errors.LDAPAttributeOrValueExistsResult, ValueExists),
     (ldap_errors.LDAPConstraintViolationResult, ConstraintViolation),
 )
-
-
-def ldap_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
-
-
-def parse_ldap_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = value.rstrip("Z").split(".")[0]
-    if text.startswith("0000"):  # ppolicy's permanent lock: "since ever"
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
-
-
-def escape_filter_value(value: str) -> str:
-    """RFC 4515 escaping of an assertion value: the special characters, space
-    and every byte outside printable ASCII become \\XX (ldap3's
-    escape_filter_chars leaves control characters such as CR as they are, and
-    its filter parser drops unescaped surrounding spaces)."""
-    return "".join(
-        chr(byte) if 0x20 < byte < 0x7F and byte not in b"*()\\" else f"\\{byte:02x}"
-        for byte in value.encode("utf-8"))
-
-
-def eq(attribute: str, value: str) -> str:
-    """An equality filter with the value escaped."""
-    return f"({attribute}={escape_filter_value(value)})"
-
-
-def any_of(attribute: str, values: Iterable[str]) -> str:
-    return "(|" + "".join(eq(attribute, v) for v in values) + ")"
-
-
-def checked_account_name(name: str) -> str:
-    if not isinstance(name, str) or not ACCOUNT_NAME_RE.match(name):
-        raise ValueError("not a valid account name")
-    return name
-
-
-def checked_identifier(value: str) -> str:
-    if not isinstance(value, str) or not IDENTIFIER_RE.match(value):
-        raise ValueError("not a valid identifier")
-    return value
 
 
 def translate(exc: ldap_errors.LDAPException) -> DirectoryError:
@@ -356,7 +306,7 @@ class DirectoryConnection:
                 except ldap_errors.LDAPException as exc:
                     raise translate(exc) from exc
                 page = [r for r in conn.response if r.get("type") == "searchResEntry"]
-                control = (conn.result.get("controls") or {}).get(_PAGED_RESULTS_OID) or {}
+                control = (conn.result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
                 cookie = (control.get("value") or {}).get("cookie")
                 yield from page
                 if not cookie:
@@ -378,12 +328,12 @@ class DirectoryConnection:
                          raw: tuple[str, ...] = (), critical: bool = False) -> dict | None:
         """Modify, and the entry as this modify left it (the post-read
         control, RFC 4527: no second round trip), shaped like a search
-        result; ``raw``: attributes whose bytes count (see _post_read_entry).
+        result; ``raw``: attributes whose bytes count (see controls.post_read_entry).
         ``critical``: the values this very modify wrote or nothing (slapd
         refuses the modify if it cannot send them; never a later read)."""
         def run(conn: Connection) -> dict | None:
             conn.modify(dn, changes, controls=[post_read_control(attributes, critical)])
-            return _post_read_entry(dn, conn.result, raw)
+            return post_read_entry(dn, conn.result, raw)
         entry = self._call(run)
         if entry is None and critical:
             raise DirectoryError(f"the directory did not return {dn} as modified")
@@ -395,7 +345,7 @@ class DirectoryConnection:
         a search result."""
         def run(conn: Connection) -> dict | None:
             conn.add(dn, attributes=entry, controls=[post_read_control(attributes)])
-            return _post_read_entry(dn, conn.result, raw)
+            return post_read_entry(dn, conn.result, raw)
         return self._call(run) or self._read(dn, attributes)
 
     def _delete(self, dn: str) -> None:
@@ -417,28 +367,6 @@ class DirectoryConnection:
         return [name for oid, name in ((POST_READ_OID, "the post-read control (RFC 4527)"),
                                        (MODIFY_INCREMENT_OID, "modify-increment (RFC 4525)"))
                 if oid not in announced]
-
-
-def _post_read_entry(dn: str, result: dict, raw: tuple[str, ...] = ()) -> dict | None:
-    """A post-read control's entry in the form of a search result, or None
-    (the caller then reads the entry): when the server sent none, or when a
-    value of a ``raw`` attribute is not ASCII. ldap3 hands the control's
-    values over decoded, as UTF-8 or else as Latin-1, so only ASCII text
-    gives back its exact bytes (every hash the portal stores is ASCII)."""
-    control = ((result or {}).get("controls") or {}).get(POST_READ_OID) or {}
-    values = (control.get("value") or {}).get("result")
-    if not isinstance(values, Mapping):
-        return None
-    exact = {name.lower() for name in raw}
-    attributes, raw_values = CaseInsensitiveDict(), CaseInsensitiveDict()
-    for name, found in values.items():
-        texts = [v if isinstance(v, str) else bytes(v).decode("latin-1") for v in found or []]
-        if name.lower() in exact and not all(t.isascii() for t in texts):
-            return None
-        attributes[name] = texts
-        raw_values[name] = [t.encode("utf-8") for t in texts]
-    return {"dn": dn, "type": "searchResEntry", "attributes": attributes,
-            "raw_attributes": raw_values}
 
 
 def _open(conn: Connection, start_tls: bool) -> None:

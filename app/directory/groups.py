@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import re
 
-from .connection import IDENTIFIER_RE, MANAGE_DSA_IT, DirectoryConnection, checked_identifier, eq
+from .connection import DirectoryConnection
+from .controls import MANAGE_DSA_IT
 from .errors import NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .records import Institution
+from .values import IDENTIFIER_RE, checked_identifier, eq
 
 INSTITUTION = AttributeMap(
     id="portalInstitutionId",

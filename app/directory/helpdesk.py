@@ -12,13 +12,14 @@ from typing import Iterator
 from ldap3 import BASE
 
 from ..vocabulary import RequestStatus
-from .connection import DirectoryConnection, eq, escape_filter_value
+from .connection import DirectoryConnection
 from .errors import NoSuchEntry, StateConflict, ValueExists
 from .groups import INSTITUTION
 from .mapping import Attr, AttributeMap
 from .people import PERSON, PERSON_ATTRS, person_record
 from .records import Person, RequestRecord
 from .requests import PAPER_CLASS, REQUEST, REQUEST_ATTRS, request_record
+from .values import eq, escape_filter_value
 
 PAPER = AttributeMap(
     object_classes=Attr("objectClass", multi=True),

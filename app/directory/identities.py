@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..vocabulary import ACCOUNT_NAME_RE, ENDED_STATUSES
-from .connection import DirectoryConnection, any_of, eq
+from .connection import DirectoryConnection
 from .mapping import Attr, AttributeMap, time_attr
 from .people import PERSON
 from .records import EarlierRecord
 from .requests import REQUEST
+from .values import any_of, eq
 
 # The duplicate check's view of people and requests (names from their maps).
 EARLIER = AttributeMap(

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..vocabulary import InvitationState
-from .connection import DirectoryConnection, any_of, checked_identifier, eq
+from .connection import DirectoryConnection
 from .errors import NoSuchEntry, StateConflict
 from .mapping import Attr, AttributeMap, time_attr
 from .records import Invitation
+from .values import any_of, checked_identifier, eq
 
 INVITATION = AttributeMap(
     id="portalInvitationId",

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_INCREMENT, MODIFY_REPLACE
 
-from .connection import ldap_time, parse_ldap_time
+from .values import ldap_time, parse_ldap_time
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from datetime import datetime
 
 from ldap3 import BASE
 
-from .connection import DirectoryConnection, eq
+from .connection import DirectoryConnection
 from .errors import NoSuchEntry
 from .mapping import Attr, AttributeMap, time_attr
 from .records import ListedMember
+from .values import eq
 
 MEMBERS_LIST = AttributeMap(
     rows=Attr("portalListedMember", multi=True),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .connection import DirectoryConnection, ldap_time, parse_ldap_time
+from .connection import DirectoryConnection
 from .errors import ConstraintViolation, NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .records import OutboxMessage
+from .values import ldap_time, parse_ldap_time
 
 OUTBOX = AttributeMap(
     id="portalOutboxId",

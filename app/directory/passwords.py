@@ -11,11 +11,12 @@ from ldap3.core import exceptions as ldap_errors
 
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
 from . import ppolicy
-from .connection import DirectoryConnection, eq, ldap_time
+from .connection import DirectoryConnection
 from .errors import PasswordRefused, SchemaOutdated, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, int_attr, time_attr
 from .people import PERSON, PERSON_ATTRS, person_record
 from .records import Account, PasswordState, Person
+from .values import eq, ldap_time
 
 # ppolicy: this pwdAccountLockedTime means "locked until an administrator unlocks".
 PERMANENT_LOCK = "000001010000Z"

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Iterator
 
 from ..vocabulary import ACCOUNT_NAME_RE, MemberStatus
-from .connection import DirectoryConnection, eq
+from .connection import DirectoryConnection
 from .errors import ConstraintViolation, DirectoryError, NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, certificate_from, certificate_value, int_attr, time_attr
 from .records import Certificate, NewMember, Person, RosterMember
+from .values import eq
 
 MEMBER_CLASSES = ("inetOrgPerson", "posixAccount", "portalMember")
 PERSON = AttributeMap(

@@ -7,10 +7,11 @@ from dataclasses import fields
 from datetime import datetime
 
 from ..vocabulary import ACCOUNT_NAME_RE, IR_STAGE, OPEN_STATUSES, RequestKind, RequestStatus
-from .connection import REQUEST_ID_RE, DirectoryConnection, any_of, eq, ldap_time
+from .connection import DirectoryConnection
 from .errors import ConstraintViolation, NoSuchEntry, StateConflict, ValueExists
 from .mapping import Attr, AttributeMap, certificate_attr, int_attr, time_attr
 from .records import NewRequest, RequestRecord
+from .values import REQUEST_ID_RE, any_of, eq, ldap_time
 
 
 def _chain(value: str) -> tuple[str, ...]:
