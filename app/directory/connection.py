@@ -24,17 +24,12 @@ from ldap3 import (
     Tls,
 )
 from ldap3.core import exceptions as ldap_errors
+from ldap3.protocol.rfc4527 import post_read_control
 from ldap3.utils.config import set_config_parameter
 from ldap3.utils.dn import escape_rdn
 
 from ..vocabulary import ACCOUNT_NAME_RE
-from .controls import (
-    MODIFY_INCREMENT_OID,
-    PAGED_RESULTS_OID,
-    POST_READ_OID,
-    post_read_control,
-    post_read_entry,
-)
+from .controls import MODIFY_INCREMENT_OID, PAGED_RESULTS_OID, POST_READ_OID, post_read_entry
 from .errors import (
     ConstraintViolation,
     DirectoryError,
@@ -326,27 +321,33 @@ class DirectoryConnection:
 
     def _modify_and_read(self, dn: str, changes: dict, attributes: list[str],
                          raw: tuple[str, ...] = (), critical: bool = False) -> dict | None:
-        """Modify, and the entry as this modify left it (the post-read
-        control, RFC 4527: no second round trip), shaped like a search
-        result; ``raw``: attributes whose bytes count (see controls.post_read_entry).
-        ``critical``: the values this very modify wrote or nothing (slapd
-        refuses the modify if it cannot send them; never a later read)."""
+        """Modify, and the entry as this modify left it; ``raw``: attributes
+        whose bytes count (see controls.post_read_entry). ``critical``: the
+        values this very modify wrote or nothing (slapd refuses the modify
+        if it cannot send them; never a later read)."""
+        return self._write_and_read(
+            dn, lambda conn, controls: conn.modify(dn, changes, controls=controls),
+            attributes, raw, critical)
+
+    def _add_and_read(self, dn: str, entry: dict, attributes: list[str]) -> dict | None:
+        """Add, and the entry as added."""
+        return self._write_and_read(
+            dn, lambda conn, controls: conn.add(dn, attributes=entry, controls=controls),
+            attributes)
+
+    def _write_and_read(self, dn: str, write: Callable[[Connection, list], object],
+                        attributes: list[str], raw: tuple[str, ...] = (),
+                        critical: bool = False) -> dict | None:
+        """``write`` with the post-read control (RFC 4527: no second round
+        trip), and the entry it answers with, shaped like a search result;
+        read again when the answer does not carry it exactly."""
         def run(conn: Connection) -> dict | None:
-            conn.modify(dn, changes, controls=[post_read_control(attributes, critical)])
+            write(conn, [post_read_control(attributes, critical)])
             return post_read_entry(dn, conn.result, raw)
         entry = self._call(run)
         if entry is None and critical:
-            raise DirectoryError(f"the directory did not return {dn} as modified")
+            raise DirectoryError(f"the directory did not return {dn} as written")
         return entry or self._read(dn, attributes)
-
-    def _add_and_read(self, dn: str, entry: dict, attributes: list[str],
-                      raw: tuple[str, ...] = ()) -> dict | None:
-        """Add, and the entry as added (the post-read control), shaped like
-        a search result."""
-        def run(conn: Connection) -> dict | None:
-            conn.add(dn, attributes=entry, controls=[post_read_control(attributes)])
-            return post_read_entry(dn, conn.result, raw)
-        return self._call(run) or self._read(dn, attributes)
 
     def _delete(self, dn: str) -> None:
         self._call(lambda conn: conn.delete(dn))

@@ -1,15 +1,11 @@
 """The LDAP controls and features the portal uses, and the one place that
 reads a post-read control's answer (ldap3 builds the controls; the
-connection sends them)."""
+connection sends them; bench/raw.py reads the counter's answer here too)."""
 from __future__ import annotations
 
 from typing import Mapping
 
-from ldap3.protocol.rfc4527 import post_read_control
 from ldap3.utils.ciDict import CaseInsensitiveDict
-
-__all__ = ["MANAGE_DSA_IT", "MODIFY_INCREMENT_OID", "PAGED_RESULTS_OID", "POST_READ_OID",
-           "post_read_control", "post_read_entry"]
 
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 POST_READ_OID = "1.3.6.1.1.13.2"  # RFC 4527: the entry as a write left it

@@ -291,7 +291,7 @@ class People(DirectoryConnection):
                                           UID_COUNTER.names(), critical=True)
         except (NoSuchEntry, StateConflict) as exc:
             raise NoSuchEntry(f"{self.uid_counter_dn} or its uidNumber is missing") from exc
-        taken = UID_COUNTER.read(entry)["next_uid"] if entry else None
+        taken = UID_COUNTER.read(entry)["next_uid"]  # critical: the modify's own answer
         if taken is None:
             raise DirectoryError(f"{self.uid_counter_dn} returned no uidNumber")
         return taken - 1  # the counter holds the next free number
